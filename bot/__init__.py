@@ -1,0 +1,1 @@
+"""tipbot core: conversations, pipeline and routing; knows no platform and no SQL."""

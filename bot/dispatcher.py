@@ -1,0 +1,455 @@
+"""The dispatcher: claims inbox rows, one conversation at a time in arrival order, runs the
+engine and commits the Turn (conversation, tip, outbox rows, inbox status) in one transaction.
+
+Talks to storage and channels only through `bot.ports`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot import evidence
+from bot.catalog import ref
+from bot.engine import (
+    Consent,
+    Context,
+    Engine,
+    ForgetAttachment,
+    ForgetMe,
+    JoinStaff,
+    LeaveStaff,
+    MarkUnreachable,
+    SubmitTip,
+    Turn,
+    Understanding,
+    UpdateContact,
+    region_ref,
+    thai_date,
+)
+from bot.model import (
+    ContactRecord,
+    InboxItem,
+    Inbound,
+    InboundKind,
+    MediaGone,
+    MediaNotReady,
+    MediaTooLarge,
+    OutboxItem,
+    Reply,
+    TipRecord,
+    reply_to_data,
+)
+from bot.ports import Channel, ConcurrentUpdate, DuplicateTip, MediaStore, StorageUnavailable, Store, UnitOfWork
+from bot.routing import CENTRAL, RegionTable
+
+log = logging.getLogger("tipbot.dispatcher")
+
+_CONTACT_FIELDS = {"locale", "home_province", "opted_out"}
+
+
+@dataclass(slots=True)
+class Counters:
+    processed: int = 0
+    ignored: int = 0
+    failed: int = 0
+    routing_gaps: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        channels: Mapping[str, Channel],
+        media: MediaStore,
+        regions: RegionTable,
+        understanding: Understanding,
+        engine: Engine | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        entropy: Callable[[int], bytes] = os.urandom,
+        draft_ttl: timedelta = timedelta(hours=24),
+        default_locale: str = "th",
+        excerpt_chars: int = 200,
+        max_media_bytes: int = 20 * 1024 * 1024,
+        only_channels: Collection[str] | None = None,
+        on_commit: Callable[[], None] = lambda: None,
+        concurrency: int = 4,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.media = media
+        self.regions = regions
+        self.understanding = understanding
+        self.engine = engine or Engine()
+        self.clock = clock
+        self.entropy = entropy
+        self.draft_ttl = draft_ttl
+        self.default_locale = default_locale
+        self.excerpt_chars = excerpt_chars
+        self.max_media_bytes = max_media_bytes
+        self.only_channels = only_channels
+        self.on_commit = on_commit
+        self.wake = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.counters = Counters()
+        self._sem = asyncio.Semaphore(concurrency)
+
+    # ---- loop ----------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event, fallback_poll: float = 2.0) -> None:
+        """Process until `stop`; wakes at once when the webhook signals, else every few seconds
+        (for rows written by other processes and rows whose retry time has come)."""
+        backoff = 0.5
+        while not stop.is_set():
+            self.wake.clear()
+            try:
+                worked = await self.drain()
+                backoff = 0.5
+            except StorageUnavailable:
+                log.warning("database unavailable; dispatcher backing off %.1fs", backoff)
+                worked = 0
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if worked:
+                continue
+            self.idle.set()
+            waiter = asyncio.ensure_future(self.wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=fallback_poll, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+            self.idle.clear()
+
+    async def drain(self, limit: int = 200) -> int:
+        """Process every due inbox row once; returns how many were handled."""
+        async with self.store.transaction() as uow:
+            batch = await uow.inbox_pending(limit, self.clock(), self.only_channels)
+        if not batch:
+            return 0
+        # Per-conversation order: rows of one chat run one after another, chats in parallel.
+        by_chat: OrderedDict[str, list[InboxItem]] = OrderedDict()
+        for item, chat_key in batch:
+            by_chat.setdefault(chat_key, []).append(item)
+
+        async def one_chat(items: list[InboxItem]) -> None:
+            async with self._sem:
+                for it in items:
+                    if not await self.process(it):
+                        break  # keep later events of this chat behind the one that must wait
+
+        await asyncio.gather(*(one_chat(items) for items in by_chat.values()))
+        return len(batch)
+
+    # ---- one event -----------------------------------------------------------------------------
+    async def process(self, item: InboxItem) -> bool:
+        """Handle one inbox row. False when it must be retried later (the chat waits)."""
+        now = self.clock()
+        channel = self.channels.get(item.channel)
+        if channel is None:
+            await self._finish(item, "failed", f"no adapter for channel {item.channel}")
+            return True
+        try:
+            inbound = channel.to_inbound(item.event_id, item.payload)
+        except Exception as exc:  # a payload the adapter cannot read must not stop the batch
+            log.warning("event %s unreadable: %s", item.event_id, type(exc).__name__)
+            inbound = None
+        if inbound is None or inbound.kind == InboundKind.IGNORED:
+            await self._finish(item, "ignored", "unknown or unsupported event")
+            self.counters.ignored += 1
+            return True
+
+        try:
+            await channel.acknowledge(inbound)
+        except Exception as exc:  # acknowledging is a courtesy; never lose the event over it
+            log.info("acknowledge failed for %s: %s", item.event_id, type(exc).__name__)
+
+        extra: list[Reply] = []
+        stored_media: tuple[evidence.Evidence, str] | None = None
+        if inbound.kind == InboundKind.MEDIA and inbound.media is not None and inbound.chat_kind == "private":
+            try:
+                fetched = await channel.fetch_media(inbound.media)
+                if len(fetched.data) > self.max_media_bytes:
+                    raise MediaTooLarge(str(len(fetched.data)))
+                ev = evidence.inspect(fetched.data)
+                stored_media = (ev, self.media.put(fetched.data))
+            except MediaNotReady:
+                if item.attempts < 20:
+                    await self._retry(item, "media not ready", timedelta(seconds=min(300, 10 * (item.attempts + 1))))
+                    return False
+                extra.append(Reply("media.failed"))
+            except MediaTooLarge:
+                extra.append(Reply("media.too_large", {"mb": self.max_media_bytes // (1024 * 1024)}))
+            except MediaGone:
+                extra.append(Reply("media.failed"))
+            except Exception as exc:  # network trouble: try again later, keep the chat's order
+                if item.attempts < 20:
+                    await self._retry(item, f"media fetch: {type(exc).__name__}", timedelta(seconds=30))
+                    return False
+                extra.append(Reply("media.failed"))
+
+        try:
+            forgotten = await self._commit(item, inbound, now, stored_media, extra)
+        except ConcurrentUpdate:
+            await self._retry(item, "concurrent update", timedelta(seconds=0.2))
+            return False
+        except StorageUnavailable:
+            raise
+        except Exception as exc:  # a bug or a corrupted state: apologise, restart, never loop
+            log.exception("event %s failed", item.event_id)
+            await self._recover(item, inbound, now, f"{type(exc).__name__}: {exc}")
+            self.counters.failed += 1
+            return True
+        for name in forgotten:
+            self.media.delete(name)
+        self.counters.processed += 1
+        self.counters.by_channel[item.channel] = self.counters.by_channel.get(item.channel, 0) + 1
+        self.on_commit()
+        return True
+
+    async def _commit(
+        self,
+        item: InboxItem,
+        inbound: Inbound,
+        now: datetime,
+        stored_media: tuple[evidence.Evidence, str] | None,
+        extra: list[Reply],
+    ) -> list[str]:
+        forgotten: list[str] = []
+        async with self.store.transaction() as uow:
+            claimed = await uow.inbox_claim(item.id)
+            if claimed is None:
+                return forgotten  # another worker took it, or it is already done
+            contact = await uow.contact_get(inbound.channel, inbound.chat_id)
+            if contact is None and inbound.kind not in (InboundKind.UNFOLLOW, InboundKind.LEFT_GROUP):
+                locale = inbound.locale_hint if inbound.locale_hint in ("th", "en") else self.default_locale
+                contact = await uow.contact_create(inbound.channel, inbound.chat_id, locale, now)
+            staff = await uow.staff_get(inbound.channel, inbound.chat_id)
+            state, version = await uow.conversation_load(contact.id) if contact else ({}, 0)
+            tips = tuple(await uow.tips_of_contact(contact.id)) if contact else ()
+            if stored_media is not None and inbound.media is not None:
+                ev, name = stored_media
+                att_id = await uow.attachment_add(
+                    contact_id=contact.id if contact else None,
+                    message_ref=inbound.message_id,
+                    kind=ev.kind,
+                    mime=ev.mime,
+                    size=ev.size,
+                    sha256=ev.sha256,
+                    storage_name=name,
+                    file_name=inbound.media.file_name or None,
+                    now=now,
+                )
+                inbound = replace(inbound, media=replace(inbound.media, attachment_id=att_id))
+            ctx = Context(
+                now=now,
+                today=(now + timedelta(hours=7)).date(),  # Thailand has one time zone, UTC+7
+                entropy=self.entropy(32),
+                contact=contact,
+                staff=staff,
+                my_tips=tips,
+                regions=self.regions,
+                understanding=self.understanding,
+                draft_ttl=self.draft_ttl,
+                default_locale=self.default_locale,
+            )
+            turn = self.engine.advance(state, inbound, ctx)
+            turn.replies[:0] = extra
+            alive = contact
+            for effect in turn.effects:
+                alive = await self._apply(uow, effect, inbound, alive, turn, now, forgotten)
+            locale = alive.locale if alive else (staff.locale if staff else self.default_locale)
+            if turn.replies and not inbound.standby:
+                await uow.outbox_add(
+                    OutboxItem(
+                        channel=inbound.channel,
+                        chat_id=inbound.chat_id,
+                        kind="reply",
+                        payload={"locale": locale, "replies": [reply_to_data(r) for r in turn.replies]},
+                        idempotency_key=str(uuid.UUID(bytes=self.entropy(16), version=4)),
+                        reply_token=inbound.reply_token,
+                        reply_token_expires=inbound.reply_token_expires,
+                    ),
+                    now,
+                )
+            if alive is not None and turn.save:
+                await uow.conversation_save(alive.id, turn.state, version, now)
+            status = "done"
+            await uow.inbox_finish(item.id, status, now)
+        return forgotten
+
+    async def _apply(
+        self,
+        uow: UnitOfWork,
+        effect: object,
+        inbound: Inbound,
+        contact: ContactRecord | None,
+        turn: Turn,
+        now: datetime,
+        forgotten: list[str],
+    ) -> ContactRecord | None:
+        if isinstance(effect, Consent) and contact is not None:
+            if effect.accepted:
+                await uow.contact_update(contact.id, consented_at=now, consent_version="1")
+                contact = replace(contact, consented_at=now)
+        elif isinstance(effect, UpdateContact) and contact is not None:
+            fields = {k: v for k, v in effect.fields.items() if k in _CONTACT_FIELDS}
+            await uow.contact_update(contact.id, **fields)
+            contact = replace(contact, **fields)
+        elif isinstance(effect, ForgetMe):
+            if contact is not None:
+                await uow.contact_delete(contact.id)
+            await uow.inbox_forget_payloads(inbound.channel, inbound.chat_id)
+            return None
+        elif isinstance(effect, MarkUnreachable) and contact is not None:
+            await uow.contact_update(contact.id, reachable=False, opted_out=True)
+        elif isinstance(effect, SubmitTip) and contact is not None:
+            await self._submit(uow, effect, inbound, contact, turn, now)
+        elif isinstance(effect, JoinStaff):
+            redeemed = await uow.invite_redeem(effect.code, now)
+            if redeemed is None:
+                turn.replies.append(Reply("staff.join_invalid"))
+            else:
+                invite_id, region, role = redeemed
+                locale = contact.locale if contact else self.default_locale
+                staff = await uow.staff_join(inbound.channel, inbound.chat_id, region, role, locale, now)
+                await uow.invite_mark_used(invite_id, staff.id)
+                turn.replies.append(
+                    Reply("staff.joined", {"region": region_ref(region), "role": ref(f"role.{role}")})
+                )
+                log.info("staff chat %s joined region %s as %s", staff.id, region, role)
+        elif isinstance(effect, LeaveStaff):
+            staff = await uow.staff_get(inbound.channel, inbound.chat_id)
+            if staff is not None and staff.active:
+                await uow.staff_deactivate(staff.id, now)
+                if inbound.kind != InboundKind.LEFT_GROUP:
+                    turn.replies.append(Reply("staff.left"))
+            elif inbound.kind != InboundKind.LEFT_GROUP:
+                turn.replies.append(Reply("staff.not_member"))
+        elif isinstance(effect, ForgetAttachment) and contact is not None:
+            gone = await uow.attachment_forget(contact.id, effect.message_ref)
+            if gone is not None:
+                forgotten.append(gone[1])
+        return contact
+
+    async def _submit(
+        self, uow: UnitOfWork, effect: SubmitTip, inbound: Inbound, contact: ContactRecord, turn: Turn, now: datetime
+    ) -> None:
+        tip = effect.tip
+        try:
+            tip_id = await uow.tip_add(tip, contact_id=contact.id, channel=inbound.channel, draft_id=effect.draft_id, now=now)
+        except DuplicateTip:
+            turn.replies[:] = [Reply("report.already_sent_plain")]
+            return
+        await uow.attachments_link(tip.attachment_ids, tip_id)
+        await uow.tip_event_add(tip_id, actor="volunteer", action="created", at=now, to_status="received")
+        await self.plan_alerts(uow, replace(tip, id=tip_id), now)
+        log.info("tip %s stored for region %s", tip.case_code, tip.region)
+
+    async def plan_alerts(self, uow: UnitOfWork, tip: TipRecord, now: datetime) -> int:
+        """One alert per active staff chat of the tip's region; central when it has none."""
+        chats = await uow.staff_for_region(tip.region)
+        gap = not chats
+        if gap and tip.region != CENTRAL:
+            chats = await uow.staff_for_region(CENTRAL)
+        if gap:
+            # Never silently dropped: the gap is recorded on the tip and counted.
+            await uow.tip_event_add(tip.id, actor="system", action="routing_gap", at=now, note=tip.region)
+            self.counters.routing_gaps += 1
+            log.warning("routing gap: no staff chat for region %s (tip %s)", tip.region, tip.case_code)
+        for chat in chats:
+            await uow.outbox_add(
+                OutboxItem(
+                    channel=chat.channel,
+                    chat_id=chat.chat_id,
+                    kind="alert",
+                    payload={"locale": chat.locale, "replies": [reply_to_data(self.alert(tip, gap))]},
+                    idempotency_key=str(uuid.UUID(bytes=self.entropy(16), version=4)),
+                    tip_id=tip.id,
+                    staff_chat_id=chat.id,
+                ),
+                now,
+            )
+        return len(chats)
+
+    def alert(self, tip: TipRecord, routed_from_gap: bool) -> Reply:
+        excerpt = tip.narrative[: self.excerpt_chars]
+        if len(tip.narrative) > self.excerpt_chars:
+            excerpt += "…"
+        place: Any = ref("common.not_given")
+        if tip.province:
+            place = (
+                ref("common.district_province", district=tip.district, province=tip.province)
+                if tip.district
+                else tip.province
+            )
+        return Reply(
+            "alert.new_tip",
+            {
+                "case_code": tip.case_code,
+                "category": ref(f"category.{tip.category}"),
+                "region": region_ref(tip.region),
+                "place": place,
+                "date": thai_date(tip.incident_date) if tip.incident_date else (tip.incident_date_text or ref("common.not_given")),
+                "amount": ref("common.baht", amount=f"{tip.amount_thb:,}") if tip.amount_thb else ref("common.not_given"),
+                "excerpt": excerpt,
+                "attachments": len(tip.attachment_ids),
+                "gap": ref("alert.gap_note", region=region_ref(tip.region)) if routed_from_gap and tip.region != CENTRAL else "",
+            },
+        )
+
+    # ---- failure paths -------------------------------------------------------------------------
+    async def _finish(self, item: InboxItem, status: str, error: str | None) -> None:
+        async with self.store.transaction() as uow:
+            await uow.inbox_finish(item.id, status, self.clock(), error)
+
+    async def _retry(self, item: InboxItem, error: str, delay: timedelta) -> None:
+        async with self.store.transaction() as uow:
+            await uow.inbox_retry_later(item.id, error, self.clock() + delay)
+
+    async def _recover(self, item: InboxItem, inbound: Inbound, now: datetime, reason: str) -> None:
+        """Restart the conversation with an apology and mark the row failed, in one transaction."""
+        try:
+            async with self.store.transaction() as uow:
+                contact = await uow.contact_get(inbound.channel, inbound.chat_id)
+                if contact is not None:
+                    _, version = await uow.conversation_load(contact.id)
+                    try:
+                        await uow.conversation_save(contact.id, {"flow": "menu"}, version, now)
+                    except ConcurrentUpdate:
+                        pass
+                if inbound.chat_kind == "private" and not inbound.standby:
+                    await uow.outbox_add(
+                        OutboxItem(
+                            channel=inbound.channel,
+                            chat_id=inbound.chat_id,
+                            kind="reply",
+                            payload={
+                                "locale": contact.locale if contact else self.default_locale,
+                                "replies": [reply_to_data(Reply("common.sorry_restart"))],
+                            },
+                            idempotency_key=str(uuid.UUID(bytes=self.entropy(16), version=4)),
+                            reply_token=inbound.reply_token,
+                            reply_token_expires=inbound.reply_token_expires,
+                        ),
+                        now,
+                    )
+                await uow.inbox_finish(item.id, "failed", now, reason)
+        except StorageUnavailable:
+            raise
+        except Exception:  # even recovery failed: mark failed alone so we never loop
+            log.exception("recovery failed for %s", item.event_id)
+            await self._finish(item, "failed", reason)
+        self.on_commit()

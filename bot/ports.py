@@ -1,0 +1,195 @@
+"""Small protocols through which the core talks to channels and storage.
+
+The core depends on these shapes only; `bot/app.py` wires real implementations in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.model import (
+    Address,
+    ContactRecord,
+    FetchedMedia,
+    InboxEvent,
+    InboxItem,
+    Inbound,
+    MediaRef,
+    OutboxItem,
+    Outbound,
+    SendResult,
+    StaffChatRecord,
+    TipRecord,
+    TipSummary,
+)
+
+
+class Ingest(Protocol):
+    """Durably records webhook events (one transaction) and wakes the dispatcher.
+
+    Returns how many events were new. Raises `StorageUnavailable` when the database
+    cannot take them: the webhook must then answer 503 so the platform redelivers.
+    """
+
+    async def __call__(self, events: Sequence[InboxEvent]) -> int: ...
+
+
+class StorageUnavailable(Exception):
+    """The database could not be reached or stayed locked."""
+
+
+class Channel(Protocol):
+    """A chat platform as the dispatcher and relay see it.
+
+    `to_inbound` maps one stored payload (what the webhook put in the inbox) to an
+    Inbound, or None when the event means nothing to the engine (stored as ignored).
+    """
+
+    name: str
+    #: the most messages one send call may carry (LINE 5), and whether reply tokens exist
+    max_batch: int
+
+    def to_inbound(self, event_id: str, payload: Mapping[str, Any]) -> Inbound | None: ...
+
+    async def acknowledge(self, inbound: Inbound) -> None:
+        """Tell the platform we have the event (answer a Telegram callback query); may be a no-op."""
+        ...
+
+    async def fetch_media(self, media: MediaRef) -> FetchedMedia: ...
+
+    async def send(
+        self,
+        address: Address,
+        messages: Sequence[Outbound],
+        *,
+        reply_token: str | None,
+        retry_key: str,
+        attachments: Mapping[int, bytes] | None = None,
+    ) -> SendResult: ...
+
+
+class KeyValueStore(Protocol):
+    """Small durable settings the adapters keep (e.g. the Telegram polling offset)."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def set(self, key: str, value: str) -> None: ...
+
+
+class DuplicateTip(Exception):
+    """A tip for this draft is already stored (a double-tapped confirm)."""
+
+
+class ConcurrentUpdate(Exception):
+    """The conversation changed under us (optimistic version check failed)."""
+
+
+class UnitOfWork(Protocol):
+    """Everything one transaction may read or write. Plain chat ids go in; storage hashes them."""
+
+    # inbox
+    async def inbox_pending(
+        self, limit: int, now: datetime, channels: Collection[str] | None = None
+    ) -> list[tuple[InboxItem, str]]: ...
+    async def inbox_claim(self, item_id: int) -> InboxItem | None: ...
+    async def inbox_finish(self, item_id: int, status: str, now: datetime, error: str | None = None) -> None: ...
+    async def inbox_retry_later(self, item_id: int, error: str, next_at: datetime) -> None: ...
+    async def inbox_forget_payloads(self, channel: str, chat_id: str) -> None: ...
+    async def inbox_counts(self) -> dict[str, int]: ...
+
+    # contacts and conversations
+    async def contact_get(self, channel: str, chat_id: str) -> ContactRecord | None: ...
+    async def contact_create(self, channel: str, chat_id: str, locale: str, now: datetime) -> ContactRecord: ...
+    async def contact_update(self, contact_id: int, **fields: Any) -> None: ...
+    async def contact_delete(self, contact_id: int) -> None: ...
+    async def contact_set_reachable(self, channel: str, chat_id: str, reachable: bool) -> None: ...
+    async def conversation_load(self, contact_id: int) -> tuple[dict[str, Any], int]: ...
+    async def conversation_save(self, contact_id: int, state: dict[str, Any], version: int, now: datetime) -> None: ...
+
+    # tips
+    async def tip_add(
+        self, tip: TipRecord, *, contact_id: int, channel: str, draft_id: str, now: datetime
+    ) -> int: ...
+    async def tips_of_contact(self, contact_id: int) -> list[TipSummary]: ...
+    async def tip_event_add(
+        self,
+        tip_id: int | None,
+        *,
+        actor: str,
+        action: str,
+        at: datetime,
+        from_status: str | None = None,
+        to_status: str | None = None,
+        note: str | None = None,
+    ) -> None: ...
+
+    # evidence
+    async def attachment_add(
+        self,
+        *,
+        contact_id: int | None,
+        message_ref: str | None,
+        kind: str,
+        mime: str,
+        size: int,
+        sha256: str,
+        storage_name: str,
+        file_name: str | None,
+        now: datetime,
+    ) -> int: ...
+    async def attachments_link(self, attachment_ids: Sequence[int], tip_id: int) -> None: ...
+    async def attachment_forget(self, contact_id: int, message_ref: str) -> tuple[int, str] | None: ...
+
+    # staff
+    async def staff_for_region(self, region: str) -> list[StaffChatRecord]: ...
+    async def staff_get(self, channel: str, chat_id: str) -> StaffChatRecord | None: ...
+    async def staff_join(
+        self, channel: str, chat_id: str, region: str, role: str, locale: str, now: datetime
+    ) -> StaffChatRecord: ...
+    async def staff_deactivate(self, staff_id: int, now: datetime) -> None: ...
+    async def staff_migrate(self, channel: str, old_chat_id: str, new_chat_id: str) -> None: ...
+    async def invite_redeem(self, code: str, now: datetime) -> tuple[int, str, str] | None: ...
+    async def invite_mark_used(self, invite_id: int, staff_id: int) -> None: ...
+
+    # outbox
+    async def outbox_add(self, item: OutboxItem, now: datetime) -> None: ...
+    async def outbox_due(
+        self, now: datetime, limit: int, scope: Sequence[tuple[str, str | None]]
+    ) -> list[OutboxItem]:
+        """Due rows, leased to the caller for a while so no other relay sends them meanwhile."""
+        ...
+    async def outbox_settle(
+        self,
+        item_id: int,
+        *,
+        status: str,
+        attempts: int,
+        now: datetime,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+        possible_duplicate: bool = False,
+    ) -> None: ...
+    async def outbox_retarget(self, item_id: int, chat_id: str) -> None: ...
+
+    # small durable values
+    async def kv_get(self, key: str) -> str | None: ...
+    async def kv_set(self, key: str, value: str) -> None: ...
+
+
+class Store(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+    async def ping(self) -> bool: ...
+
+
+class MediaStore(Protocol):
+    """Encrypted evidence bytes on disk under random names."""
+
+    def put(self, data: bytes) -> str: ...
+
+    def get(self, name: str) -> bytes: ...
+
+    def delete(self, name: str) -> None: ...

@@ -1,0 +1,170 @@
+"""The relay: claims due outbox rows, renders them through the catalog and sends them through
+the channel adapters, retrying by error class and recording every outcome.
+
+Talks to storage and channels only through `bot.ports`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bot.catalog import Catalog
+from bot.model import Address, OutboxItem, SendResult, SendStatus, reply_from_data
+from bot.ports import Channel, StorageUnavailable, Store
+
+log = logging.getLogger("tipbot.relay")
+
+MAX_ATTEMPTS = 15
+MAX_BACKOFF = 600.0
+PAUSE = timedelta(hours=1)
+
+
+@dataclass(slots=True)
+class SendCounters:
+    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, channel: str, outcome: str) -> None:
+        key = (channel, outcome)
+        self.outcomes[key] = self.outcomes.get(key, 0) + 1
+
+
+def backoff(attempts: int, rnd: Callable[[], float] = random.random) -> float:
+    """Capped exponential backoff with full jitter (at least one second)."""
+    return max(1.0, rnd() * min(MAX_BACKOFF, 2.0 ** min(attempts, 12)))
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        channels: Mapping[str, Channel],
+        catalog: Catalog,
+        scope: Sequence[tuple[str, str | None]] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rnd: Callable[[], float] = random.random,
+        concurrency: int = 8,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.catalog = catalog
+        self.scope = list(scope) if scope is not None else [(name, None) for name in channels]
+        self.clock = clock
+        self.rnd = rnd
+        self.wake = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.counters = SendCounters()
+        self._sem = asyncio.Semaphore(concurrency)
+        self._stopping = False
+
+    async def run(self, stop: asyncio.Event, fallback_poll: float = 1.0) -> None:
+        delay = 0.5
+        while not stop.is_set():
+            self.wake.clear()
+            try:
+                worked = await self.drain(stop)
+                delay = 0.5
+            except StorageUnavailable:
+                log.warning("database unavailable; relay backing off %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            if worked:
+                continue
+            self.idle.set()
+            waiter = asyncio.ensure_future(self.wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=fallback_poll, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+            self.idle.clear()
+
+    async def drain(self, stop: asyncio.Event | None = None, limit: int = 100) -> int:
+        async with self.store.transaction() as uow:
+            due = await uow.outbox_due(self.clock(), limit, self.scope)
+        if not due:
+            return 0
+        by_chat: OrderedDict[tuple[str, str], list[OutboxItem]] = OrderedDict()
+        for item in due:
+            by_chat.setdefault((item.channel, item.chat_id), []).append(item)
+
+        async def one_chat(items: list[OutboxItem]) -> None:
+            async with self._sem:
+                for it in items:
+                    if stop is not None and stop.is_set():
+                        return  # stop between sends, never in the middle of one
+                    if not await self.deliver(it):
+                        return  # keep the chat's order: later rows wait for this one
+
+        await asyncio.gather(*(one_chat(v) for v in by_chat.values()))
+        return len(due)
+
+    async def deliver(self, item: OutboxItem) -> bool:
+        """Send one row. True when the chat may go on to its next row."""
+        assert item.id is not None
+        channel = self.channels.get(item.channel)
+        if channel is None:
+            return False
+        locale = str(item.payload.get("locale") or self.catalog.default_locale)
+        messages = [self.catalog.render(reply_from_data(r), locale) for r in item.payload.get("replies", [])]
+        now = self.clock()
+        token = item.reply_token if item.reply_token_expires and item.reply_token_expires > now else None
+        try:
+            result = await channel.send(
+                Address(item.channel, item.chat_id), messages, reply_token=token, retry_key=item.idempotency_key
+            )
+        except Exception as exc:  # an adapter bug must not kill the relay: treat as retryable
+            log.exception("send raised for outbox %s", item.id)
+            result = SendResult(SendStatus.RETRY, error=type(exc).__name__)
+        return await self._settle(item, result)
+
+    async def _settle(self, item: OutboxItem, result: SendResult) -> bool:
+        assert item.id is not None
+        now = self.clock()
+        attempts = item.attempts + 1
+        self.counters.add(item.channel, result.status.value)
+        async with self.store.transaction() as uow:
+            if result.status == SendStatus.SENT:
+                await uow.outbox_settle(
+                    item.id, status="sent", attempts=attempts, now=now, possible_duplicate=result.possible_duplicate
+                )
+                return True
+            if result.status == SendStatus.RETRY:
+                if attempts >= MAX_ATTEMPTS:
+                    await uow.outbox_settle(item.id, status="failed", attempts=attempts, now=now, error=result.error)
+                    log.error("outbox %s failed after %d attempts: %s", item.id, attempts, result.error)
+                    return True
+                wait = result.retry_after if result.retry_after is not None else backoff(attempts, self.rnd)
+                await uow.outbox_settle(
+                    item.id,
+                    status="pending",
+                    attempts=attempts,
+                    now=now,
+                    next_attempt_at=now + timedelta(seconds=wait),
+                    error=result.error,
+                    possible_duplicate=result.possible_duplicate,
+                )
+                return False
+            if result.status == SendStatus.PAUSED:
+                # LINE's monthly limit: park the row, no hot loop; `tipbot status` shows the pause.
+                await uow.outbox_settle(
+                    item.id, status="pending", attempts=item.attempts, now=now, next_attempt_at=now + PAUSE, error=result.error
+                )
+                await uow.kv_set(f"paused.{item.channel}", (now + PAUSE).isoformat())
+                return False
+            if result.status == SendStatus.MIGRATED and result.new_chat_id:
+                await uow.staff_migrate(item.channel, item.chat_id, result.new_chat_id)
+                await uow.outbox_retarget(item.id, result.new_chat_id)
+                await uow.outbox_settle(item.id, status="pending", attempts=attempts, now=now, next_attempt_at=now)
+                self.wake.set()
+                return False
+            if result.status == SendStatus.UNREACHABLE:
+                await uow.contact_set_reachable(item.channel, item.chat_id, False)
+            await uow.outbox_settle(item.id, status="failed", attempts=attempts, now=now, error=result.error or result.status.value)
+            return True

@@ -1,0 +1,51 @@
+"""Operator settings (prefix TIPBOT_, `.env` supported). Read only by the composition root.
+
+Every field is documented in README's settings table; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIPBOT_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./var/tipbot.db"
+    secret_key: SecretStr | None = None
+    old_secret_keys: list[SecretStr] = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    default_locale: Literal["th", "en"] = "th"
+    draft_ttl: timedelta = timedelta(hours=24)
+    media_dir: Path = Path("./var/media")
+    max_media_bytes: int = 20 * 1024 * 1024
+    regions_file: Path | None = None
+    max_body_bytes: int = 1024 * 1024
+    max_text_chars: int = 5000
+    alert_excerpt_chars: int = 200
+    log_level: str = "INFO"
+
+    line_channel_secret: SecretStr | None = None
+    line_channel_access_token: SecretStr | None = None
+    line_api_base_url: str = "https://api.line.me"
+    line_data_api_base_url: str = "https://api-data.line.me"
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+
+    @property
+    def line_enabled(self) -> bool:
+        return bool(self.line_channel_secret and self.line_channel_access_token)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token)

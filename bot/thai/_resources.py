@@ -1,0 +1,136 @@
+"""Lazily loaded language resources: PyThaiNLP word lists and tokenizer, geothai districts, region table.
+
+Everything here is built once per process on first use; nothing touches the network or writes files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from bot.routing import RegionTable
+from bot.thai import lexicon
+
+
+@cache
+def _pythainlp_ready() -> None:
+    # Importing pythainlp creates ~/pythainlp-data unless it is read-only; we only read bundled data, so
+    # ask for read-only and offline mode unless the operator chose otherwise.
+    os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
+    os.environ.setdefault("PYTHAINLP_OFFLINE", "1")
+
+
+@cache
+def util() -> Any:
+    _pythainlp_ready()
+    import pythainlp.util
+
+    return pythainlp.util
+
+
+@cache
+def thai_words() -> frozenset[str]:
+    _pythainlp_ready()
+    from pythainlp.corpus import thai_words as words
+
+    return frozenset(words())
+
+
+@cache
+def province_abbreviations() -> dict[str, str]:
+    """Official two-letter Thai province codes (กบ, นม, …) -> official name."""
+    _pythainlp_ready()
+    from pythainlp.corpus import provinces
+
+    return {row["abbr_th"]: row["name_th"] for row in provinces(details=True) if row.get("abbr_th")}
+
+
+@dataclass(frozen=True, slots=True)
+class District:
+    name: str  # official amphoe / khet name, e.g. "เมืองสุรินทร์", "เขตบางกะปิ"
+    province: str
+
+
+@cache
+def districts() -> tuple[District, ...]:
+    import geothai
+
+    out: list[District] = []
+    for p in geothai.provinces():
+        for d in geothai.districts(p.code):
+            out.append(District(d.name_th, p.name_th))
+    return tuple(out)
+
+
+@cache
+def district_index() -> dict[str, tuple[District, ...]]:
+    """Every written form of a district name -> the districts it can mean."""
+    index: dict[str, list[District]] = {}
+    for d in districts():
+        keys = {d.name}
+        if d.name.startswith("เขต") and d.province == "กรุงเทพมหานคร":
+            keys.add(d.name[3:])
+        for key in keys:
+            index.setdefault(key, []).append(d)
+    return {k: tuple(v) for k, v in index.items()}
+
+
+@cache
+def subdistrict_names() -> frozenset[str]:
+    import geothai
+
+    names: set[str] = set()
+    for d in districts_codes():
+        for s in geothai.subdistricts(d):
+            names.add(s.name_th)
+    return frozenset(names)
+
+
+@cache
+def districts_codes() -> tuple[str, ...]:
+    import geothai
+
+    return tuple(d.code for p in geothai.provinces() for d in geothai.districts(p.code))
+
+
+@cache
+def default_regions() -> RegionTable:
+    return RegionTable.load()
+
+
+@cache
+def domain_terms() -> frozenset[str]:
+    """Terms that spelling correction and the keyboard fix must respect."""
+    terms: set[str] = set(lexicon.PROTECTED_TERMS)
+    terms.update(lexicon.PROVINCE_ALIASES)
+    terms.update(lexicon.ABBREVIATIONS)
+    terms.update(lexicon.THAI_MONTHS)
+    for cues in lexicon.CATEGORY_CUES.values():
+        terms.update(phrase for phrase, _ in cues)
+    terms.update(lexicon.GENERIC_CUES)
+    terms.update(head for head, _ in lexicon.AGENCY_HEADS)
+    terms.update(lexicon.POSITION_HEADS)
+    terms.update(p.name_th for p in default_regions().provinces)
+    terms.update(district_index())
+    return frozenset(t for t in terms if t and not t.isascii())
+
+
+@cache
+def vocabulary() -> frozenset[str]:
+    return thai_words() | domain_terms() | subdistrict_names()
+
+
+@cache
+def tokenizer() -> Callable[[str], list[str]]:
+    _pythainlp_ready()
+    from pythainlp.tokenize import Tokenizer
+
+    tok = Tokenizer(custom_dict=vocabulary(), engine="newmm", keep_whitespace=True)
+
+    def tokenize(text: str) -> list[str]:
+        return list(tok.word_tokenize(text))
+
+    return tokenize

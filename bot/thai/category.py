@@ -1,0 +1,96 @@
+"""Category of a tip from keyword cues: codes, out-of-scope referrals, scoring.
+
+Knows the category codes and their cue phrases; knows nothing of forms, buttons or message text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cache
+from types import MappingProxyType
+
+from bot.thai import lexicon
+from bot.thai.normalize import normalize
+
+CATEGORIES: tuple[str, ...] = (
+    "bribery",
+    "procurement",
+    "embezzlement",
+    "abuse_of_power",
+    "personnel",
+    "conflict_of_interest",
+    "permits_land",
+    "forgery",
+    "unusual_wealth",
+    "policy",
+    "election",
+    "grievance",
+    "other",
+)
+
+OUT_OF_SCOPE: Mapping[str, str] = MappingProxyType(
+    {"unusual_wealth": "nacc", "policy": "nacc", "election": "ect", "grievance": "damrongdhama"}
+)
+
+_CONTRACT_CONTEXT = re.compile(r"สัญญา|รับเหมา|โครงการ|ก่อสร้าง|ประมูล|จัดจ้าง|จัดซื้อ|ผู้รับจ้าง")
+_ELECTION_CONTEXT = re.compile(r"เลือกตั้ง|ผู้สมัคร|หัวคะแนน|กาเบอร์|ลงคะแนน|ส\.ส\.|ส\.อบต|นายก\s?อบต.*สมัคร|เบอร์\s?\d")
+
+
+@cache
+def _cues() -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+    owners: dict[str, list[tuple[str, int]]] = {}
+    for code, cues in lexicon.CATEGORY_CUES.items():
+        for phrase, weight in cues:
+            owners.setdefault(phrase.replace(" ", "").casefold(), []).append((code, weight))
+    for phrase in lexicon.GENERIC_CUES:
+        owners.setdefault(phrase.casefold(), []).append(("other", 1))
+    return tuple((k, tuple(v)) for k, v in sorted(owners.items(), key=lambda kv: -len(kv[0])))
+
+
+def scores(text: str) -> dict[str, int]:
+    """Cue weight per category in normalised text; a cue inside a longer matched cue does not count."""
+    compact = text.replace(" ", "").casefold()
+    taken: list[tuple[int, int]] = []
+    out: dict[str, int] = {}
+    for phrase, owners in _cues():
+        start = compact.find(phrase)
+        while start >= 0:
+            end = start + len(phrase)
+            if not any(s <= start and end <= e for s, e in taken):
+                taken.append((start, end))
+                for code, weight in owners:
+                    out[code] = out.get(code, 0) + weight
+            start = compact.find(phrase, start + 1)
+    if "หัวคิว" in compact and _CONTRACT_CONTEXT.search(compact):
+        out["procurement"] = out.get("procurement", 0) + 3
+    if "แจกเงิน" in compact or "แจกของ" in compact:
+        if _ELECTION_CONTEXT.search(compact):
+            out["election"] = out.get("election", 0) + 4
+        else:
+            out["election"] = max(0, out.get("election", 0) - 2)
+    return {k: v for k, v in out.items() if v > 0}
+
+
+def classify_normalized(text: str) -> str | None:
+    found = scores(text)
+    generic = found.pop("other", 0)
+    corrupt = {k: v for k, v in found.items() if k != "grievance"}
+    if corrupt:
+        best = max(corrupt.values())
+        # Grievance words beside a weak corruption cue do not make it a corruption report.
+        if found.get("grievance", 0) > best and not generic:
+            return "grievance"
+        for code in lexicon.CATEGORY_PRIORITY:
+            if corrupt.get(code) == best:
+                return code
+    if found.get("grievance"):
+        return "grievance"
+    if generic:
+        return "other"
+    return None
+
+
+def classify(text: str) -> str | None:
+    """Category code of a message, or None when nothing in it points to a category."""
+    return classify_normalized(normalize(text))

@@ -1,0 +1,53 @@
+"""Everything a free-text tip already says: place, region, category, amount, date, agency, official.
+
+Combines the field parsers over one normalised text; knows nothing of the form that uses the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from bot.routing import RegionTable
+from bot.thai import _resources
+from bot.thai.category import classify_normalized
+from bot.thai.dates import find_date
+from bot.thai.money import find_amounts
+from bot.thai.normalize import normalize
+from bot.thai.place import find_place
+from bot.thai.who import find_agency, find_official
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    province: str | None
+    district: str | None
+    region: str | None
+    category: str | None
+    amount_thb: int | None
+    incident_date: date | None
+    incident_date_text: str | None
+    agency: str | None
+    official: str | None
+    normalized_text: str
+
+
+def extract(text: str, today: date, regions: RegionTable | None = None) -> Extraction:
+    """Suggestions for every field of a tip found in a volunteer's message (each may be None)."""
+    table = regions or _resources.default_regions()
+    norm = normalize(text)
+    province, district = find_place(norm, table)
+    when = find_date(norm, today)
+    amounts = find_amounts(norm, when.spans)
+    return Extraction(
+        province=province,
+        district=district,
+        region=table.region_of(province),
+        category=classify_normalized(norm),
+        amount_thb=max(amounts) if amounts else None,
+        incident_date=when.day,
+        incident_date_text=when.text if when.day is None else None,
+        agency=find_agency(norm),
+        official=find_official(norm),
+        normalized_text=norm,
+    )

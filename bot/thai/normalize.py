@@ -1,0 +1,202 @@
+"""Normalisation of volunteer Thai text: Unicode clean-up, digits, repeats, keyboard slips, typos.
+
+Knows nothing of what is extracted afterwards; abbreviations stay as written (see expand_abbreviations).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cache, lru_cache
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from bot.thai import _resources, lexicon
+
+_THAI = re.compile(r"[\u0e00-\u0e7f]")
+_THAI_RUN = re.compile(r"^[\u0e00-\u0e7f]+$")
+_ASCII_RUN = re.compile(r"[!-~]+")
+# A repeated character run; ASCII letters and digits are left alone ("1000000", "www", "Mississippi").
+_REPEATS = re.compile(r"([^0-9A-Za-z\s])\1{2,}")
+_SPACES = re.compile(r"\s+")
+_URLISH = re.compile(r"(?:https?:|www\.|@|\.com|\.co\b|\.th\b|\.net|\.org)", re.IGNORECASE)
+# Thai characters that cannot start a written word (vowels above/below, tone marks, follow vowels).
+_NO_WORD_START = frozenset("ะัาำิีึืฺุู็่้๊๋์ํๅ")
+_MAX_PASSES = 4
+
+
+def _strip_controls(text: str) -> str:
+    out: list[str] = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat == "Cf" or cat == "Cs" or cat == "Co" or cat == "Cn":
+            continue
+        out.append(" " if cat == "Cc" or cat in ("Zl", "Zp") else ch)
+    return "".join(out)
+
+
+def _clean(text: str) -> str:
+    util = _resources.util()
+    text = _strip_controls(text)
+    text = util.normalize(text)
+    # pythainlp may leave stray format characters when it reorders marks; strip again.
+    text = _strip_controls(text)
+    text = util.thai_digit_to_arabic_digit(text)
+    text = _REPEATS.sub(r"\1", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+@cache
+def _names() -> frozenset[str]:
+    _resources.util()
+    from pythainlp.corpus import thai_family_names, thai_female_names, thai_male_names
+
+    return frozenset(thai_family_names() | thai_female_names() | thai_male_names())
+
+
+def _known(word: str) -> bool:
+    return word in _resources.vocabulary() or word in _names()
+
+
+def _segments_into_words(thai: str) -> bool:
+    if _known(thai):
+        return True
+    parts = [p for p in _resources.tokenizer()(thai) if p.strip()]
+    return 1 < len(parts) <= 3 and all(len(p) >= 2 and _known(p) for p in parts)
+
+
+@lru_cache(maxsize=8192)
+def _keyboard_fix(token: str) -> str | None:
+    """The Thai word a Latin token was meant to be when typed with the wrong keyboard layout."""
+    if len(token) < 3 or not any(c.isalpha() for c in token) or _URLISH.search(token):
+        return None
+    letters_only = token.isalpha()
+    # Pure letters are usually real English (or a brand name): demand a longer, dictionary-exact result.
+    if letters_only and len(token) < 5:
+        return None
+    thai = _resources.util().eng_to_thai(token)
+    if not _THAI_RUN.match(thai) or thai[0] in _NO_WORD_START:
+        return None
+    if letters_only:
+        return thai if _known(thai) and len(thai) >= 4 else None
+    return thai if _segments_into_words(thai) else None
+
+
+def fix_keyboard_slips(text: str) -> str:
+    """Replace Latin tokens typed on the wrong layout ("m60ib9") by the Thai word they spell."""
+
+    def repl(m: re.Match[str]) -> str:
+        token = m.group(0)
+        # Keep sentence punctuation that merely trails a slip outside the conversion.
+        fixed = _keyboard_fix(token)
+        return fixed if fixed is not None else token
+
+    return _ASCII_RUN.sub(repl, text)
+
+
+@cache
+def _correction_targets() -> tuple[str, ...]:
+    # District names are left out: a sequence of ordinary words one letter away from an amphoe name
+    # ("วันจันทร์" / วังจันทร์) is far more common than a misspelt amphoe.
+    places = set(_resources.district_index()) - set(lexicon.PROVINCE_ALIASES)
+    terms = _resources.domain_terms() - places
+    return tuple(sorted(t for t in terms if len(t) >= 4 and _THAI_RUN.match(t)))
+
+
+@cache
+def _norvig() -> object:
+    _resources.util()
+    from pythainlp.spell import pn
+
+    return pn.NorvigSpellChecker()
+
+
+@lru_cache(maxsize=16384)
+def _correct(candidate: str) -> str | None:
+    if len(candidate) < 4 or _known(candidate) or candidate in lexicon.PROTECTED_TERMS:
+        return None
+    limit = 1 if len(candidate) <= 7 else 2
+    hit = process.extractOne(candidate, _correction_targets(), scorer=OSA.distance, score_cutoff=limit)
+    if hit is not None and hit[0][0] == candidate[0] and abs(len(hit[0]) - len(candidate)) <= limit:
+        return str(hit[0])
+    return None
+
+
+@lru_cache(maxsize=16384)
+def _correct_word(word: str) -> str | None:
+    """General-vocabulary fix of one out-of-vocabulary token, taken only when the answer is clear."""
+    if len(word) < 4 or _known(word):
+        return None
+    from pythainlp.spell import pn
+
+    checker = _norvig()
+    known = checker.known(pn._edits1(word))  # type: ignore[attr-defined]
+    if not known:
+        return None
+    ranked = sorted(known, key=checker.freq, reverse=True)  # type: ignore[attr-defined]
+    if len(ranked) > 1 and checker.freq(ranked[0]) < 5 * checker.freq(ranked[1]):  # type: ignore[attr-defined]
+        return None
+    return str(ranked[0])
+
+
+def correct_spelling(text: str) -> str:
+    """Correct misspelt out-of-vocabulary words (>= 4 characters); known and domain words are kept."""
+    tokens = _resources.tokenizer()(text)
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        replaced = False
+        if _THAI.match(tokens[i]):
+            for n in (3, 2, 1):
+                seg = tokens[i : i + n]
+                if len(seg) < n or not all(_THAI_RUN.match(s) for s in seg):
+                    continue
+                # A misspelt word falls apart into fragments; only windows with a fragment are candidates.
+                if n > 1 and all(len(s) > 2 and _known(s) for s in seg):
+                    continue
+                fixed = _correct("".join(seg))
+                if fixed is None and n == 1:
+                    fixed = _correct_word(seg[0])
+                if fixed is not None:
+                    out.append(fixed)
+                    i += n
+                    replaced = True
+                    break
+        if not replaced:
+            out.append(tokens[i])
+            i += 1
+    return "".join(out)
+
+
+def _one_pass(text: str) -> str:
+    text = _clean(text)
+    if _ASCII_RUN.search(text):
+        text = _clean(fix_keyboard_slips(text))
+    if _THAI.search(text):
+        text = _clean(correct_spelling(text))
+    return text
+
+
+@lru_cache(maxsize=4096)
+def normalize(text: str) -> str:
+    """Normalised text: idempotent (normalize(normalize(t)) == normalize(t))."""
+    current = text
+    for _ in range(_MAX_PASSES):
+        nxt = _one_pass(current)
+        if nxt == current:
+            return nxt
+        current = nxt
+    return current
+
+
+@cache
+def _abbreviation_pattern() -> re.Pattern[str]:
+    keys = sorted(lexicon.ABBREVIATIONS, key=len, reverse=True)
+    # A dotted abbreviation must not be glued to a preceding Thai letter (e.g. "ต." inside "อบต.").
+    return re.compile(r"(?<![\u0e01-\u0e2e.])(" + "|".join(re.escape(k) for k in keys) + ")")
+
+
+def expand_abbreviations(text: str) -> str:
+    """A reading view of normalised text with our abbreviations spelled out (อบต. -> องค์การบริหารส่วนตำบล)."""
+    return _abbreviation_pattern().sub(lambda m: lexicon.ABBREVIATIONS[m.group(1)], text)

@@ -1,0 +1,1 @@
+"""Platform adapters: verify, parse and map webhooks to Inbound; render and send Outbound."""

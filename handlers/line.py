@@ -1,0 +1,876 @@
+"""LINE channel: webhook verification and parsing, Inbound mapping, rendering and sending.
+
+Owns everything LINE-specific (signatures, event shapes, message limits, retry keys, error classes).
+Must not know conversations, storage, or any user-facing wording: text arrives already rendered.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hashlib
+import hmac
+import json
+import logging
+import re
+import unicodedata
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import aiohttp
+from aiohttp import web
+from linebot.v3.messaging import (
+    AsyncApiClient,
+    AsyncMessagingApi,
+    AsyncMessagingApiBlob,
+    Configuration,
+    LocationAction,
+    PostbackAction,
+    PushMessageRequest,
+    QuickReply,
+    QuickReplyItem,
+    ReplyMessageRequest,
+    RichMenuArea,
+    RichMenuBounds,
+    RichMenuRequest,
+    RichMenuSize,
+    ShowLoadingAnimationRequest,
+    TextMessage,
+)
+from linebot.v3.messaging.exceptions import ApiException
+from linebot.v3.models.events import UnknownEvent
+from linebot.v3.webhooks import Event
+
+from bot.model import (
+    LOCATION_PAYLOAD,
+    Address,
+    ChatKind,
+    FetchedMedia,
+    Inbound,
+    InboundKind,
+    InboxEvent,
+    Location,
+    MediaGone,
+    MediaNotReady,
+    MediaRef,
+    MediaTooLarge,
+    Outbound,
+    RenderedButton,
+    SendResult,
+    SendStatus,
+)
+from bot.ports import Ingest, StorageUnavailable
+from handlers.line_richmenu import MENU_HEIGHT, MENU_PAYLOADS, MENU_WIDTH, draw_menu_image
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/line"
+SIGNATURE_HEADER = "X-Line-Signature"
+#: inbox id prefix of a stored event that lacked LINE's required fields (see to_inbox_event)
+INVALID_PREFIX = "invalid:"
+MAX_EVENT_ID = 100  # ULIDs are 26 characters; anything far longer is not a LINE id
+
+MAX_MESSAGES_PER_CALL = 5
+MAX_TEXT_UNITS = 5000  # UTF-16 code units
+MAX_QUICK_REPLY_ITEMS = 13
+MAX_LABEL_GRAPHEMES = 20
+MAX_POSTBACK_DATA = 300
+MAX_DISPLAY_TEXT = 300
+MAX_CHAT_BAR_TEXT = 14
+# LINE accepts a reply token for about a minute after delivery; 50 s from the event leaves room
+# for the relay's own latency, and a redelivered event simply falls back to push.
+REPLY_TOKEN_TTL = timedelta(seconds=50)
+# Label of a location button the caller asked for without naming it: a symbol, so no language.
+LOCATION_SYMBOL = "📍"
+
+_RETRY_KEY_NAMESPACE = uuid.UUID("6f1c3c0e-8e55-4d0b-9a7a-2b6f0f5c9d11")
+# LINE ids (users U…, groups C…, rooms R…) and 32-hex tokens must never reach error strings or logs.
+_SECRET_LIKE = re.compile(r"\b[UCR][0-9a-f]{32}\b|\b[0-9a-fA-F]{32,}\b")
+
+
+# ---------------------------------------------------------------------------------------------
+# Text measuring: LINE counts text in UTF-16 code units and labels in grapheme clusters.
+
+
+def utf16_len(text: str) -> int:
+    """Length as LINE counts message text: astral characters (most emoji) count twice."""
+    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+
+
+def _is_extended_pictographic(cp: int) -> bool:
+    # An approximation of Unicode's Extended_Pictographic property, enough for ZWJ emoji sequences.
+    return (
+        0x1F000 <= cp <= 0x1FAFF
+        or 0x2600 <= cp <= 0x27BF
+        or 0x2300 <= cp <= 0x23FF
+        or 0x2B00 <= cp <= 0x2BFF
+        or cp in (0x00A9, 0x00AE, 0x203C, 0x2049, 0x2122, 0x2139, 0x3030, 0x303D, 0x3297, 0x3299)
+        or 0x2194 <= cp <= 0x21AA
+    )
+
+
+_CONTROL, _CR, _LF, _EXTEND, _ZWJ, _RI, _SPACING, _L, _V, _T, _LV, _LVT, _OTHER = range(13)
+
+
+def _break_class(ch: str) -> int:
+    cp = ord(ch)
+    if ch == "\r":
+        return _CR
+    if ch == "\n":
+        return _LF
+    if cp == 0x200D:
+        return _ZWJ
+    if cp == 0x200C or 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F:
+        return _EXTEND
+    if 0x1F1E6 <= cp <= 0x1F1FF:
+        return _RI
+    if cp in (0x0E33, 0x0EB3):  # Thai SARA AM and Lao AM attach to the preceding consonant
+        return _SPACING
+    if 0x1100 <= cp <= 0x115F or 0xA960 <= cp <= 0xA97C:
+        return _L
+    if 0x1160 <= cp <= 0x11A7 or 0xD7B0 <= cp <= 0xD7C6:
+        return _V
+    if 0x11A8 <= cp <= 0x11FF or 0xD7CB <= cp <= 0xD7FB:
+        return _T
+    if 0xAC00 <= cp <= 0xD7A3:
+        return _LV if (cp - 0xAC00) % 28 == 0 else _LVT
+    category = unicodedata.category(ch)
+    if category in ("Mn", "Me"):
+        return _EXTEND
+    if category == "Mc":
+        return _SPACING
+    if category in ("Cc", "Zl", "Zp") or (category == "Cf" and cp != 0x200D):
+        return _CONTROL
+    return _OTHER
+
+
+def _joins(prev: int, cls: int, ch: str, *, ri_run: int, pictographic_zwj: bool) -> bool:
+    """Whether no grapheme break falls between the previous character (class ``prev``) and ``ch``."""
+    if prev == _CR and cls == _LF:
+        return True
+    if prev in (_CONTROL, _CR, _LF) or cls in (_CONTROL, _CR, _LF):
+        return False
+    if prev == _L and cls in (_L, _V, _LV, _LVT):
+        return True
+    if (prev in (_LV, _V) and cls in (_V, _T)) or (prev in (_LVT, _T) and cls == _T):
+        return True
+    if cls in (_EXTEND, _ZWJ, _SPACING):
+        return True
+    if prev == _ZWJ and pictographic_zwj:
+        return _is_extended_pictographic(ord(ch))
+    if prev == _RI and cls == _RI:
+        return ri_run % 2 == 1
+    return False
+
+
+def graphemes(text: str) -> list[str]:
+    """Split text into extended grapheme clusters (UAX #29 without Prepend and Indic conjuncts)."""
+    clusters: list[str] = []
+    current: list[str] = []
+    prev = -1
+    ri_run = 0  # regional indicators in the current run, to pair flags
+    pictographic_zwj = False  # inside "pictographic Extend* ZWJ"
+    in_pictographic = False  # inside "pictographic Extend*"
+    for ch in text:
+        cls = _break_class(ch)
+        join = bool(current) and _joins(prev, cls, ch, ri_run=ri_run, pictographic_zwj=pictographic_zwj)
+        if join:
+            current.append(ch)
+        else:
+            if current:
+                clusters.append("".join(current))
+            current = [ch]
+            ri_run = 0
+            in_pictographic = False
+        pictographic = _is_extended_pictographic(ord(ch))
+        if pictographic:
+            in_pictographic = True
+        elif cls != _EXTEND and cls != _ZWJ:
+            in_pictographic = False
+        pictographic_zwj = in_pictographic and cls == _ZWJ
+        ri_run = ri_run + 1 if cls == _RI else 0
+        prev = cls
+    if current:
+        clusters.append("".join(current))
+    return clusters
+
+
+def truncate_graphemes(text: str, limit: int) -> str:
+    """At most ``limit`` grapheme clusters; a shortened label ends with an ellipsis."""
+    clusters = graphemes(text)
+    if len(clusters) <= limit:
+        return text
+    return "".join(clusters[: limit - 1]) + "…"
+
+
+def _split_oversized_cluster(cluster: str, limit: int) -> list[str]:
+    # A single cluster over the limit (a letter with thousands of combining marks) cannot be kept
+    # whole; cut between code points, which in a Python str never splits a surrogate pair.
+    parts: list[str] = []
+    current = ""
+    for ch in cluster:
+        if utf16_len(current) + utf16_len(ch) > limit:
+            parts.append(current)
+            current = ""
+        current += ch
+    if current:
+        parts.append(current)
+    return parts
+
+
+def split_text(text: str, limit: int = MAX_TEXT_UNITS) -> list[str]:
+    """Cut text into parts of at most ``limit`` UTF-16 units on grapheme boundaries.
+
+    Prefers the last line break, then the last space, in the second half of a part, so readers
+    rarely see a word cut in two. Joining the parts gives back the text exactly.
+    """
+    if utf16_len(text) <= limit:
+        return [text] if text else []
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for cluster in graphemes(text):
+        units = utf16_len(cluster)
+        if units > limit:
+            if current:
+                parts.append("".join(current))
+                current, size = [], 0
+            parts.extend(_split_oversized_cluster(cluster, limit))
+            continue
+        if size + units > limit:
+            cut = _preferred_cut(current)
+            rest = sum(utf16_len(c) for c in current[cut:])
+            if rest + units > limit:
+                cut, rest = len(current), 0  # the carried-over tail would overflow: cut here instead
+            parts.append("".join(current[:cut]))
+            current = current[cut:]
+            size = rest
+        current.append(cluster)
+        size += units
+    if current:
+        parts.append("".join(current))
+    return parts
+
+
+def _preferred_cut(clusters: list[str]) -> int:
+    half = len(clusters) // 2
+    for wanted in ("\n", " "):
+        for i in range(len(clusters) - 1, half, -1):
+            if clusters[i].startswith(wanted) or (wanted == "\n" and clusters[i] == "\r\n"):
+                return i + 1
+    return len(clusters)
+
+
+def _scrub(text: str, limit: int = 300) -> str:
+    return _SECRET_LIKE.sub("<redacted>", text)[:limit]
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhook payload helpers (shared by the webhook and to_inbound; both must survive any input).
+
+
+def compute_signature(channel_secret: str, body: bytes) -> str:
+    """``X-Line-Signature`` for ``body``: base64 HMAC-SHA256 keyed with the channel secret."""
+    digest = hmac.new(channel_secret.encode("utf-8"), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _chat_of(event: Mapping[str, Any]) -> tuple[str | None, ChatKind]:
+    source = _dict(event.get("source"))
+    group = _str(source.get("groupId")) or _str(source.get("roomId"))
+    if group is not None:
+        return group, "group"
+    return _str(source.get("userId")), "private"
+
+
+def _occurred_at(event: Mapping[str, Any]) -> datetime | None:
+    stamp = event.get("timestamp")
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(stamp / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN/Infinity are not JSON; PostgreSQL's jsonb would refuse them later, inside the dispatcher.
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _canonical_hash(raw: Any) -> str:
+    if isinstance(raw, dict):
+        # isRedelivery is the only field a redelivery changes; leave it out so copies collide.
+        raw = {k: v for k, v in raw.items() if k != "deliveryContext"}
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _typed(raw: dict[str, Any]) -> Event | None:
+    """The SDK's model of one event: a typed event, an UnknownEvent, or None when even that fails."""
+    try:
+        typed: Event = Event.from_dict(raw)
+    except Exception:  # any validation failure means "not a shape this SDK knows"
+        typed = None
+    if typed is not None:
+        return typed
+    # The SDK falls back to UnknownEvent for unknown or drifted shapes; that fallback itself needs
+    # the common fields, and raises (breaking WebhookParser.parse for the whole batch) without them.
+    try:
+        unknown: Event = UnknownEvent.new_from_json_dict(raw)
+    except Exception:
+        return None
+    return unknown
+
+
+def to_inbox_event(raw: Any, *, now: datetime | None = None) -> InboxEvent:
+    """Wrap one raw webhook event for the inbox, whatever its shape."""
+    payload: dict[str, Any] = raw if isinstance(raw, dict) else {"invalid": raw}
+    typed = _typed(payload) if isinstance(raw, dict) else None
+    event_type = str(payload.get("type"))[:40]
+    event_id = payload.get("webhookEventId")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_EVENT_ID:
+        # Stored rather than skipped: every delivered event is kept (nothing silently dropped, a
+        # record of schema drift) and to_inbound maps it to None, so it is marked ignored.
+        # The synthetic id hashes the content, so a redelivered copy still dedupes in the inbox.
+        event_id = INVALID_PREFIX + _canonical_hash(raw)
+        log.warning("line webhook: event without webhookEventId stored as %s", event_id[:20])
+    elif typed is None:
+        # The dedupe key is there, so the event keeps it; what the SDK could not type is still
+        # mapped field by field in to_inbound, which tolerates missing parts it does not need.
+        log.warning("line webhook: malformed %r event %s", event_type, event_id)
+    elif isinstance(typed, UnknownEvent):
+        log.info("line webhook: unknown or drifted %r event %s", event_type, event_id)
+    chat_id, _ = _chat_of(payload)
+    occurred = _occurred_at(payload) or now or datetime.now(UTC)
+    return InboxEvent(
+        channel="line", event_id=event_id, chat_id=chat_id or "", occurred_at=occurred, payload=payload
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class LineChannel:
+    """The LINE Messaging API as a `bot.ports.Channel`."""
+
+    name: str = "line"
+    max_batch: int = MAX_MESSAGES_PER_CALL
+
+    def __init__(
+        self,
+        *,
+        channel_secret: str,
+        access_token: str,
+        api_base_url: str = "https://api.line.me",
+        data_api_base_url: str = "https://api-data.line.me",
+        max_media_bytes: int = 20 * 1024 * 1024,
+        request_timeout: float = 10.0,
+        loading_indicator: bool = False,
+    ) -> None:
+        if not channel_secret or not access_token:
+            raise ValueError("LINE needs a channel secret and an access token")
+        self._secret = channel_secret
+        self._token = access_token
+        self._api_base_url = api_base_url.rstrip("/")
+        self._data_api_base_url = data_api_base_url.rstrip("/")
+        self.max_media_bytes = max_media_bytes
+        self.request_timeout = request_timeout
+        self.loading_indicator = loading_indicator
+        self._client: AsyncApiClient | None = None
+        self._blob_client: AsyncApiClient | None = None
+        self._api: AsyncMessagingApi | None = None
+        self._blob: AsyncMessagingApiBlob | None = None
+        # Retry keys whose first part already went out on a reply token in this process: a retry of
+        # the same send must not answer "invalid reply token" and then push that part a second time.
+        self._replied: OrderedDict[str, None] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"LineChannel(api={self._api_base_url!r})"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the SDK clients; they open an aiohttp session, so this needs the running loop."""
+        if self._client is not None:
+            return
+        self._client = AsyncApiClient(Configuration(host=self._api_base_url, access_token=self._token))
+        # Content and rich-menu images live on a separate host (api-data.line.me).
+        self._blob_client = AsyncApiClient(
+            Configuration(host=self._data_api_base_url, access_token=self._token)
+        )
+        self._api = AsyncMessagingApi(self._client)
+        self._blob = AsyncMessagingApiBlob(self._blob_client)
+
+    async def close(self) -> None:
+        clients, self._client, self._blob_client = (self._client, self._blob_client), None, None
+        self._api = self._blob = None
+        for client in clients:
+            if client is not None:
+                await client.close()
+
+    async def __aenter__(self) -> LineChannel:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def api(self) -> AsyncMessagingApi:
+        if self._api is None:
+            raise RuntimeError("LineChannel.start() was not awaited")
+        return self._api
+
+    @property
+    def blob_api(self) -> AsyncMessagingApiBlob:
+        if self._blob is None:
+            raise RuntimeError("LineChannel.start() was not awaited")
+        return self._blob
+
+    # -- inbound --------------------------------------------------------------------------------
+
+    def verify_signature(self, body: bytes, signature: str | None) -> bool:
+        """Constant-time check of ``X-Line-Signature`` over the raw body bytes."""
+        if not signature:
+            return False
+        expected = compute_signature(self._secret, body).encode("ascii")
+        return hmac.compare_digest(expected, signature.encode("utf-8", "replace"))
+
+    def to_inbound(self, event_id: str, payload: Mapping[str, Any]) -> Inbound | None:
+        try:
+            return self._to_inbound(event_id, payload)
+        except Exception:  # a stored payload must never crash the dispatcher
+            log.warning("line event %s could not be mapped", event_id[:60], exc_info=True)
+            return None
+
+    def _to_inbound(self, event_id: str, event: Mapping[str, Any]) -> Inbound | None:
+        if event_id.startswith(INVALID_PREFIX):
+            return None  # kept for the record only: LINE never sends an event without these fields
+        event_type = event.get("type")
+        chat_id, chat_kind = _chat_of(event)
+        occurred_at = _occurred_at(event)
+        if chat_id is None or occurred_at is None or not isinstance(event_type, str):
+            return None
+        standby = event.get("mode") == "standby"
+        reply_token = None if standby else _str(event.get("replyToken"))
+        common: dict[str, Any] = {
+            "channel": self.name,
+            "chat_id": chat_id,
+            "chat_kind": chat_kind,
+            "event_id": event_id,
+            "occurred_at": occurred_at,
+            "reply_token": reply_token,
+            "reply_token_expires": occurred_at + REPLY_TOKEN_TTL if reply_token else None,
+            "standby": standby,
+        }
+        if event_type == "message":
+            return self._message_inbound(_dict(event.get("message")), common)
+        if event_type == "messageEdited":
+            message = _dict(event.get("message"))
+            text, message_id = _str(message.get("text")), _str(message.get("id"))
+            if text is None or message_id is None:
+                return None
+            return Inbound(
+                kind=InboundKind.EDIT, text=text, message_id=message_id, ref_message_id=message_id, **common
+            )
+        if event_type == "postback":
+            postback = _dict(event.get("postback"))
+            data = postback.get("data")
+            if not isinstance(data, str):
+                return None
+            params = _dict(postback.get("params"))
+            picked = next((params[k] for k in ("datetime", "date", "time") if _str(params.get(k))), "")
+            return Inbound(kind=InboundKind.BUTTON, button=data, text=picked, **common)
+        if event_type == "unsend":
+            ref = _str(_dict(event.get("unsend")).get("messageId"))
+            if ref is None:
+                return None
+            return Inbound(kind=InboundKind.UNSEND, ref_message_id=ref, **common)
+        simple = {
+            "follow": InboundKind.FOLLOW,
+            "unfollow": InboundKind.UNFOLLOW,
+            "join": InboundKind.JOINED_GROUP,
+            "leave": InboundKind.LEFT_GROUP,
+        }
+        if event_type in simple:
+            return Inbound(kind=simple[event_type], **common)
+        # memberJoined/memberLeft, beacon, accountLink, videoPlayComplete, future types: nothing
+        # the engine acts on.
+        return None
+
+    def _message_inbound(self, message: dict[str, Any], common: dict[str, Any]) -> Inbound | None:
+        message_type, message_id = message.get("type"), _str(message.get("id"))
+        if message_id is None:
+            return None
+        if message_type == "text":
+            text = message.get("text")
+            if not isinstance(text, str):
+                return None
+            return Inbound(kind=InboundKind.TEXT, text=text, message_id=message_id, **common)
+        if message_type in ("image", "video", "audio", "file"):
+            provider = _dict(message.get("contentProvider")).get("type", "line")
+            if provider != "line":
+                # Content hosted elsewhere (sent through a LINE partner app) cannot be fetched
+                # through the content API and is an arbitrary URL: never download it.
+                return Inbound(kind=InboundKind.IGNORED, message_id=message_id, **common)
+            size = message.get("fileSize")
+            kind: Literal["image", "video", "audio", "file"] = message_type
+            media = MediaRef(
+                kind=kind,
+                platform_ref=message_id,
+                file_name=_str(message.get("fileName")) or "",
+                claimed_size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            )
+            return Inbound(kind=InboundKind.MEDIA, media=media, message_id=message_id, **common)
+        if message_type == "location":
+            latitude, longitude = _number(message.get("latitude")), _number(message.get("longitude"))
+            if latitude is None or longitude is None:
+                return None
+            location = Location(
+                latitude=latitude,
+                longitude=longitude,
+                title=_str(message.get("title")) or "",
+                address=_str(message.get("address")) or "",
+            )
+            return Inbound(kind=InboundKind.LOCATION, location=location, message_id=message_id, **common)
+        if message_type == "sticker":
+            return Inbound(kind=InboundKind.STICKER, message_id=message_id, **common)
+        return None
+
+    async def acknowledge(self, inbound: Inbound) -> None:
+        """Show LINE's typing dots in 1:1 chats while the bot works (only if enabled)."""
+        if not self.loading_indicator or self._api is None:
+            return
+        if inbound.chat_kind != "private" or inbound.standby or inbound.reply_token is None:
+            return
+        try:
+            await self._api.show_loading_animation(
+                ShowLoadingAnimationRequest(chat_id=inbound.chat_id, loading_seconds=5),
+                _request_timeout=self.request_timeout,
+            )
+        except Exception as exc:  # cosmetic: never delays or fails the event
+            log.debug("line loading indicator failed: %s", type(exc).__name__)
+
+    async def fetch_media(self, media: MediaRef) -> FetchedMedia:
+        if media.claimed_size is not None and media.claimed_size > self.max_media_bytes:
+            raise MediaTooLarge(f"claimed {media.claimed_size} bytes")
+        try:
+            # The SDK reads the whole body before returning (its streaming mode is broken for the
+            # async client), so the size limit is checked on headers and bytes afterwards.
+            response = await self.blob_api.get_message_content_with_http_info(
+                media.platform_ref, _request_timeout=self.request_timeout
+            )
+        except ApiException as exc:
+            if exc.status in (404, 410):
+                raise MediaGone(f"LINE {exc.status}") from None
+            if exc.status == 429 or (exc.status or 0) >= 500:
+                # The port has no "transient" error; not ready is the one that means "try later".
+                raise MediaNotReady(f"LINE {exc.status}") from None
+            raise MediaGone(f"LINE {exc.status}: {_api_error_message(exc)}") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise MediaNotReady(type(exc).__name__) from None
+        if response.status_code == 202 or response.data is None:
+            raise MediaNotReady("LINE is still preparing the content")
+        headers = response.headers or {}
+        length = headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > self.max_media_bytes:
+            raise MediaTooLarge(f"Content-Length {length}")
+        data = bytes(response.data)
+        if len(data) > self.max_media_bytes:
+            raise MediaTooLarge(f"{len(data)} bytes")
+        mime = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        return FetchedMedia(data=data, claimed_mime=mime)
+
+    # -- outbound -------------------------------------------------------------------------------
+
+    def render(self, messages: Sequence[Outbound]) -> list[TextMessage]:
+        """Outbound → LINE text messages, quick replies on the very last one (LINE shows no others)."""
+        rendered: list[TextMessage] = [
+            TextMessage(text=part) for outbound in messages for part in split_text(outbound.text)
+        ]
+        # Only the last message's quick reply is ever displayed, so the buttons of the last
+        # Outbound that has any go there.
+        with_buttons = [m for m in messages if m.buttons or m.request_location]
+        if rendered and with_buttons:
+            items = _quick_reply_items(with_buttons[-1])
+            if items:
+                rendered[-1].quick_reply = QuickReply(items=items)
+        return rendered
+
+    async def send(
+        self,
+        address: Address,
+        messages: Sequence[Outbound],
+        *,
+        reply_token: str | None,
+        retry_key: str,
+        attachments: Mapping[int, bytes] | None = None,
+    ) -> SendResult:
+        # attachments are ignored: LINE only sends media by public HTTPS URL, never by upload.
+        try:
+            rendered = self.render(messages)
+        except (ValueError, TypeError) as exc:
+            return SendResult(SendStatus.PERMANENT, error=f"cannot render: {type(exc).__name__}")
+        if not rendered:
+            return SendResult(SendStatus.PERMANENT, error="nothing to send")
+        batches = [
+            rendered[i : i + MAX_MESSAGES_PER_CALL] for i in range(0, len(rendered), MAX_MESSAGES_PER_CALL)
+        ]
+        base_key = _as_retry_uuid(retry_key)
+        first = 0
+        if reply_token and str(base_key) in self._replied:
+            first = 1
+        elif reply_token:
+            outcome = await self._reply(reply_token, batches[0])
+            if outcome is None:
+                self._remember_reply(str(base_key))
+                first = 1
+            elif outcome.status is not SendStatus.PERMANENT or "reply token" not in outcome.error.lower():
+                return outcome
+            # else: used or expired token, push everything instead
+        for index in range(first, len(batches)):
+            # Each push call needs its own key, stable across retries of this send.
+            key = base_key if index == 0 else uuid.uuid5(base_key, f"part-{index}")
+            outcome = await self._push(address.chat_id, batches[index], str(key))
+            if outcome is not None:
+                return outcome
+        return SendResult(SendStatus.SENT)
+
+    def _remember_reply(self, key: str) -> None:
+        self._replied[key] = None
+        while len(self._replied) > 10_000:
+            self._replied.popitem(last=False)
+
+    async def _reply(self, reply_token: str, batch: list[TextMessage]) -> SendResult | None:
+        try:
+            await self.api.reply_message_with_http_info(
+                ReplyMessageRequest(reply_token=reply_token, messages=batch),
+                _request_timeout=self.request_timeout,
+            )
+        except Exception as exc:  # classified below; unknown ones re-raise
+            return _classify(exc)
+        return None
+
+    async def _push(self, to: str, batch: list[TextMessage], retry_key: str) -> SendResult | None:
+        try:
+            await self.api.push_message_with_http_info(
+                PushMessageRequest(to=to, messages=batch),
+                x_line_retry_key=retry_key,
+                _request_timeout=self.request_timeout,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                # "The retry key is already accepted": an earlier attempt got through.
+                return None
+            return _classify(exc)
+        except Exception as exc:
+            return _classify(exc)
+        return None
+
+
+def _quick_reply_items(outbound: Outbound) -> list[QuickReplyItem]:
+    buttons = list(outbound.buttons)
+    if outbound.request_location and not any(b.payload == LOCATION_PAYLOAD for b in buttons):
+        buttons.append(RenderedButton(label=LOCATION_SYMBOL, payload=LOCATION_PAYLOAD))
+    items: list[QuickReplyItem] = []
+    for button in buttons:
+        label = truncate_graphemes(button.label.strip(), MAX_LABEL_GRAPHEMES)
+        if not label:
+            continue
+        if button.payload == LOCATION_PAYLOAD:
+            items.append(QuickReplyItem(action=LocationAction(label=label)))
+            continue
+        if len(button.payload) > MAX_POSTBACK_DATA:
+            # LINE would reject the whole message; losing one button beats losing the text.
+            log.warning("line: dropped a button whose payload is over %d chars", MAX_POSTBACK_DATA)
+            continue
+        display = button.label if utf16_len(button.label) <= MAX_DISPLAY_TEXT else label
+        items.append(
+            QuickReplyItem(action=PostbackAction(label=label, data=button.payload, display_text=display))
+        )
+    return items[:MAX_QUICK_REPLY_ITEMS]
+
+
+def _as_retry_uuid(retry_key: str) -> uuid.UUID:
+    # LINE accepts only UUIDs as retry keys; any other stable string maps to a stable UUID.
+    try:
+        return uuid.UUID(retry_key)
+    except ValueError:
+        return uuid.uuid5(_RETRY_KEY_NAMESPACE, retry_key)
+
+
+def _api_error_message(exc: ApiException) -> str:
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        doc = json.loads(body) if body else {}
+    except ValueError:
+        return _scrub(str(body))
+    if not isinstance(doc, dict):
+        return ""
+    text = str(doc.get("message", ""))
+    details = doc.get("details")
+    if isinstance(details, list):
+        notes = [f"{d.get('property', '')}: {d.get('message', '')}" for d in details if isinstance(d, dict)]
+        if notes:
+            text += " (" + "; ".join(notes) + ")"
+    return _scrub(text)
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _classify(exc: BaseException) -> SendResult:
+    """Map a failed call to what the relay should do with the message."""
+    if isinstance(exc, ApiException):
+        status = exc.status or 0
+        message = _api_error_message(exc)
+        error = f"LINE {status}: {message}" if message else f"LINE {status}"
+        if status == 429:
+            if "monthly limit" in message.lower():
+                return SendResult(SendStatus.PAUSED, error=error)
+            return SendResult(SendStatus.RETRY, retry_after=_retry_after(exc.headers), error=error)
+        if status >= 500 or status == 0:
+            return SendResult(SendStatus.RETRY, error=error)
+        return SendResult(SendStatus.PERMANENT, error=error)
+    if isinstance(exc, TimeoutError):
+        return SendResult(SendStatus.RETRY, error="timeout")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return SendResult(SendStatus.RETRY, error=f"connection: {type(exc).__name__}")
+    if isinstance(exc, ValueError | TypeError):
+        # The SDK validates requests before sending (pydantic); the same input will fail again.
+        return SendResult(SendStatus.PERMANENT, error=f"invalid request: {type(exc).__name__}")
+    raise exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhook
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def webhook_routes(
+    channel: LineChannel, ingest: Ingest, *, max_body_bytes: int = 1024 * 1024
+) -> list[web.RouteDef]:
+    """``POST /webhooks/line``: verify, then store every event of the request in one ingest call."""
+
+    async def receive(request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > max_body_bytes:
+            return web.Response(status=413, text="body too large")
+        body = await _read_limited(request, max_body_bytes)
+        if body is None:
+            return web.Response(status=413, text="body too large")
+        # Verified on the raw bytes before any parsing: a re-serialised body would never match,
+        # and unauthenticated input must not reach the JSON parser or the database.
+        if not channel.verify_signature(body, request.headers.get(SIGNATURE_HEADER)):
+            log.warning("line webhook: bad or missing signature (%d bytes)", len(body))
+            return web.Response(status=401, text="invalid signature")
+        try:
+            document = json.loads(body, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            return web.Response(status=400, text="invalid JSON")
+        events = document.get("events") if isinstance(document, dict) else None
+        if not isinstance(events, list):
+            return web.Response(status=400, text="no events")
+        if not events:
+            return web.Response(status=200, text="OK")  # LINE's "verify" button sends no events
+        now = datetime.now(UTC)
+        inbox = [to_inbox_event(raw, now=now) for raw in events]
+        try:
+            await ingest(inbox)
+        except StorageUnavailable:
+            # Non-2xx makes LINE redeliver (when redelivery is on); a 200 here would lose the events.
+            log.warning("line webhook: storage unavailable, %d events refused", len(inbox))
+            return web.Response(status=503, text="storage unavailable", headers={"Retry-After": "5"})
+        log.info("line webhook: %d events stored", len(inbox))
+        return web.Response(status=200, text="OK")
+
+    return [web.post(WEBHOOK_PATH, receive)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rich menu
+
+
+async def install_rich_menu(
+    channel: LineChannel, labels: Sequence[str], *, chat_bar_text: str = "☰", name: str = "tipbot-main"
+) -> str:
+    """Create the four-button menu, upload its image, make it every user's default; return its id.
+
+    ``labels`` (report, my tips, notices, help) come from the catalog; LINE shows them as the
+    text a user "says" on tap and to screen readers, while the image itself carries only icons.
+    """
+    if len(labels) != len(MENU_PAYLOADS):
+        raise ValueError(f"need {len(MENU_PAYLOADS)} labels, got {len(labels)}")
+    width = MENU_WIDTH // len(MENU_PAYLOADS)
+    areas = []
+    for index, (payload, label) in enumerate(zip(MENU_PAYLOADS, labels, strict=True)):
+        short = truncate_graphemes(label.strip(), MAX_LABEL_GRAPHEMES) or payload
+        area_width = MENU_WIDTH - width * index if index == len(MENU_PAYLOADS) - 1 else width
+        areas.append(
+            RichMenuArea(
+                bounds=RichMenuBounds(x=width * index, y=0, width=area_width, height=MENU_HEIGHT),
+                action=PostbackAction(label=short, data=payload, display_text=label.strip() or short),
+            )
+        )
+    request = RichMenuRequest(
+        size=RichMenuSize(width=MENU_WIDTH, height=MENU_HEIGHT),
+        selected=False,
+        name=name,
+        chat_bar_text=truncate_graphemes(chat_bar_text, MAX_CHAT_BAR_TEXT),
+        areas=areas,
+    )
+    created = await channel.api.create_rich_menu(request, _request_timeout=channel.request_timeout)
+    menu_id: str = created.rich_menu_id
+    # The generated upload method sets no Content-Type, and the SDK would then JSON-encode the bytes.
+    await channel.blob_api.set_rich_menu_image(
+        menu_id,
+        draw_menu_image(),
+        _headers={"Content-Type": "image/png"},
+        _request_timeout=channel.request_timeout,
+    )
+    await channel.api.set_default_rich_menu(menu_id, _request_timeout=channel.request_timeout)
+    log.info("line rich menu %s installed as default", menu_id)
+    return menu_id

@@ -1,0 +1,198 @@
+"""Web chat channel: a small phone-friendly page at /chat, speaking through the same
+inbox → engine → outbox → relay path as LINE and Telegram. No business rules, no Thai text here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from bot.model import (
+    Address,
+    FetchedMedia,
+    Inbound,
+    InboundKind,
+    InboxEvent,
+    Location,
+    MediaGone,
+    MediaRef,
+    Outbound,
+    SendResult,
+    SendStatus,
+)
+from bot.ports import Ingest, StorageUnavailable
+
+SESSION = re.compile(r"^[0-9a-f]{32}$")
+EVENT_ID = re.compile(r"^[0-9A-Za-z-]{8,64}$")
+MAILBOX_LIMIT = 500
+
+
+class WebChatChannel:
+    """Delivers bot messages to per-browser mailboxes that the page long-polls."""
+
+    name = "webchat"
+    max_batch = 20
+
+    def __init__(self, max_text_chars: int = 5000) -> None:
+        self.max_text_chars = max_text_chars
+        self._boxes: dict[str, deque[dict[str, Any]]] = {}
+        self._seq = 0
+        self._changed = asyncio.Condition()
+
+    # ---- Channel protocol ------------------------------------------------------------------
+    def to_inbound(self, event_id: str, payload: Mapping[str, Any]) -> Inbound | None:
+        session = str(payload.get("session", ""))
+        if not SESSION.match(session):
+            return None
+        occurred = datetime.fromisoformat(str(payload["at"])) if payload.get("at") else datetime.now(UTC)
+        common: dict[str, Any] = {
+            "channel": self.name,
+            "chat_id": session,
+            "event_id": event_id,
+            "occurred_at": occurred,
+            "message_id": event_id,
+            "locale_hint": payload.get("locale") if payload.get("locale") in ("th", "en") else None,
+        }
+        kind = payload.get("type")
+        if kind == "button" and isinstance(payload.get("button"), str):
+            return Inbound(kind=InboundKind.BUTTON, button=payload["button"][:300], text=str(payload.get("text", ""))[:200], **common)
+        if kind == "location":
+            try:
+                loc = Location(float(payload["lat"]), float(payload["lon"]))
+            except (KeyError, TypeError, ValueError):
+                return None
+            return Inbound(kind=InboundKind.LOCATION, location=loc, **common)
+        if kind == "follow":
+            return Inbound(kind=InboundKind.FOLLOW, **common)
+        if kind == "text" and isinstance(payload.get("text"), str):
+            return Inbound(kind=InboundKind.TEXT, text=payload["text"][: self.max_text_chars], **common)
+        return None
+
+    async def acknowledge(self, inbound: Inbound) -> None:
+        return None
+
+    async def fetch_media(self, media: MediaRef) -> FetchedMedia:
+        raise MediaGone("the web chat does not take files")
+
+    async def send(
+        self,
+        address: Address,
+        messages: Sequence[Outbound],
+        *,
+        reply_token: str | None,
+        retry_key: str,
+        attachments: Mapping[int, bytes] | None = None,
+    ) -> SendResult:
+        box = self._boxes.setdefault(address.chat_id, deque(maxlen=MAILBOX_LIMIT))
+        if any(m.get("key") == retry_key for m in box):
+            return SendResult(SendStatus.SENT)  # a retried send after a crash: already shown
+        async with self._changed:
+            for i, m in enumerate(messages):
+                self._seq += 1
+                box.append(
+                    {
+                        "seq": self._seq,
+                        "key": retry_key if i == 0 else f"{retry_key}:{i}",
+                        "text": m.text,
+                        "buttons": [{"label": b.label, "payload": b.payload} for b in m.buttons],
+                        "location": m.request_location,
+                    }
+                )
+            self._changed.notify_all()
+        return SendResult(SendStatus.SENT)
+
+    # ---- mailbox reading ------------------------------------------------------------------------
+    def messages_after(self, session: str, after: int) -> list[dict[str, Any]]:
+        return [
+            {k: v for k, v in m.items() if k != "key"} for m in self._boxes.get(session, ()) if m["seq"] > after
+        ]
+
+    async def wait_for(self, session: str, after: int, timeout: float) -> list[dict[str, Any]]:
+        found = self.messages_after(session, after)
+        if found or timeout <= 0:
+            return found
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: bool(self.messages_after(session, after)))
+        except TimeoutError:
+            pass
+        return self.messages_after(session, after)
+
+
+def routes(
+    channel: WebChatChannel,
+    ingest: Ingest,
+    strings: Mapping[str, Mapping[str, str]],
+    *,
+    max_text_chars: int = 5000,
+) -> list[web.RouteDef]:
+    """`strings` maps a locale to the page's own labels (the `webchat.*` catalog keys)."""
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        html = resources.files("handlers").joinpath("static/chat.html").read_text("utf-8")
+        return web.Response(
+            text=html,
+            content_type="text/html",
+            headers={
+                "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                "style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    async def send(request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response({"error": "bad_json"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "bad_json"}, status=400)
+        session = str(body.get("session", ""))
+        if not SESSION.match(session):
+            return web.json_response({"error": "bad_session"}, status=400)
+        event_id = str(body.get("id") or uuid.uuid4())
+        if not EVENT_ID.match(event_id):
+            return web.json_response({"error": "bad_id"}, status=400)
+        text = body.get("text")
+        if isinstance(text, str) and len(text) > max_text_chars:
+            return web.json_response({"error": "too_long", "max": max_text_chars}, status=413)
+        payload = {k: body[k] for k in ("type", "text", "button", "lat", "lon", "locale") if k in body}
+        payload["session"] = session
+        payload["at"] = datetime.now(UTC).isoformat()
+        try:
+            await ingest([InboxEvent(channel="webchat", event_id=event_id, chat_id=session, occurred_at=datetime.now(UTC), payload=payload)])
+        except StorageUnavailable:
+            return web.json_response({"error": "unavailable"}, status=503)
+        return web.json_response({"ok": True, "id": event_id})
+
+    async def poll(request: web.Request) -> web.StreamResponse:
+        session = request.query.get("session", "")
+        if not SESSION.match(session):
+            return web.json_response({"error": "bad_session"}, status=400)
+        try:
+            after = int(request.query.get("after", "0"))
+            wait = min(25.0, max(0.0, float(request.query.get("wait", "20"))))
+        except ValueError:
+            return web.json_response({"error": "bad_query"}, status=400)
+        return web.json_response({"messages": await channel.wait_for(session, after, wait)})
+
+    async def labels(request: web.Request) -> web.StreamResponse:
+        lang = request.query.get("lang", "th")
+        return web.json_response(dict(strings.get(lang) or strings.get("th") or {}))
+
+    return [
+        web.get("/chat", page),
+        web.get("/chat/api/strings", labels),
+        web.post("/chat/api/send", send),
+        web.get("/chat/api/messages", poll),
+    ]

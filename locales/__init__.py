@@ -1,0 +1,1 @@
+"""Message catalogs: th.toml is the source of truth, en.toml its English twin."""

@@ -1,0 +1,1 @@
+"""Storage: tables, encrypted column types, repositories and migrations. Rows never leave this package."""

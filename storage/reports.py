@@ -1,0 +1,95 @@
+"""Operator read-outs: tip export (never the reporter's identity) and the status summary."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storage import tables as t
+from storage.repositories import SqlStore, utc
+
+#: exported columns; nothing here can identify the reporter (no contact, chat or contact_how)
+EXPORT_FIELDS = (
+    "case_code",
+    "created_at",
+    "status",
+    "category",
+    "region",
+    "province",
+    "district",
+    "incident_date",
+    "incident_date_text",
+    "amount_thb",
+    "agency",
+    "official",
+    "narrative",
+    "attachments",
+    "channel",
+)
+
+
+async def export_tips(store: SqlStore, region: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    async with store.transaction() as uow:
+        counts = dict(
+            (
+                await uow.session.execute(
+                    select(t.Attachment.tip_id, func.count()).where(t.Attachment.tip_id.is_not(None)).group_by(t.Attachment.tip_id)  # type: ignore[call-overload,union-attr]
+                )
+            ).all()
+        )
+        q = select(t.Tip).order_by(t.Tip.id)  # type: ignore[arg-type]
+        if region is not None:
+            q = q.where(t.Tip.region == region)
+        rows = (await uow.session.execute(q)).scalars().all()
+    for r in rows:
+        created = utc(r.created_at)
+        yield {
+            "case_code": r.case_code,
+            "created_at": created.isoformat() if created else None,
+            "status": r.status,
+            "category": r.category,
+            "region": r.region,
+            "province": r.province,
+            "district": r.district,
+            "incident_date": r.incident_date.isoformat() if r.incident_date else None,
+            "incident_date_text": r.incident_date_text,
+            "amount_thb": r.amount_thb,
+            "agency": r.agency,
+            "official": r.official,
+            "narrative": r.narrative_enc,
+            "attachments": int(counts.get(r.id, 0)),
+            "channel": r.channel,
+        }
+
+
+async def status_summary(store: SqlStore) -> dict[str, Any]:
+    async with store.transaction() as uow:
+        s = uow.session
+        tips = (await s.execute(select(t.Tip.region, t.Tip.status, func.count()).group_by(t.Tip.region, t.Tip.status))).all()  # type: ignore[call-overload]
+        inbox = (await s.execute(select(t.InboxRow.status, func.count()).group_by(t.InboxRow.status))).all()  # type: ignore[call-overload]
+        outbox = (await s.execute(select(t.OutboxRow.channel, t.OutboxRow.status, func.count()).group_by(t.OutboxRow.channel, t.OutboxRow.status))).all()  # type: ignore[call-overload]
+        gaps = (await s.execute(select(func.count()).select_from(t.TipEvent).where(t.TipEvent.action == "routing_gap"))).scalar_one()
+        staff = (await s.execute(select(t.StaffChat.region, func.count()).where(t.StaffChat.active == True).group_by(t.StaffChat.region))).all()  # type: ignore[call-overload]  # noqa: E712
+        paused = (await s.execute(select(t.KeyValue).where(t.KeyValue.key.startswith("paused.")))).scalars().all()  # type: ignore[attr-defined]
+        failures = (
+            await s.execute(
+                select(t.OutboxRow.channel, t.OutboxRow.last_error, func.count())
+                .where(t.OutboxRow.status == "failed")
+                .group_by(t.OutboxRow.channel, t.OutboxRow.last_error)  # type: ignore[call-overload]
+            )
+        ).all()
+    now = datetime.now().astimezone()
+    return {
+        "tips": [{"region": r, "status": st, "count": n} for r, st, n in tips],
+        "inbox": {st: n for st, n in inbox},
+        "outbox": [{"channel": c, "status": st, "count": n} for c, st, n in outbox],
+        "failed_sends": [{"channel": c, "error": e, "count": n} for c, e, n in failures],
+        "routing_gaps": int(gaps),
+        "staff_chats": {r: n for r, n in staff},
+        "paused": {
+            kv.key.removeprefix("paused."): kv.value for kv in paused if datetime.fromisoformat(kv.value) > now
+        },
+    }

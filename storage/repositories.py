@@ -1,0 +1,563 @@
+"""Repositories: the one place that turns rows into core records and back.
+
+`SqlStore.transaction()` yields a `SqlUnitOfWork` implementing `bot.ports.UnitOfWork`.
+"""
+
+from __future__ import annotations
+
+
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.model import (
+    ContactRecord,
+    InboxEvent,
+    InboxItem,
+    Location,
+    OutboxItem,
+    StaffChatRecord,
+    TipRecord,
+    TipSummary,
+)
+from bot.ports import ConcurrentUpdate, DuplicateTip, StorageUnavailable
+from storage import tables as t
+from storage.crypto import keyring
+from storage.database import ping
+
+
+OUTBOX_LEASE = timedelta(seconds=120)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything in the core is aware UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def chat_hash(channel: str, chat_id: str) -> str:
+    return keyring().lookup_hash(f"{channel}:{chat_id}")
+
+
+def invite_hash(code: str) -> str:
+    return keyring().lookup_hash("invite:" + code.strip().upper())
+
+
+def _contact(row: t.Contact) -> ContactRecord:
+    assert row.id is not None
+    return ContactRecord(
+        id=row.id,
+        channel=row.channel,
+        locale=row.locale,
+        consented_at=utc(row.consented_at),
+        home_province=row.home_province,
+        opted_out=row.opted_out,
+        reachable=row.reachable,
+    )
+
+
+def _staff(row: t.StaffChat) -> StaffChatRecord:
+    assert row.id is not None
+    return StaffChatRecord(
+        id=row.id,
+        channel=row.channel,
+        chat_id=row.chat_id_enc,
+        region=row.region,
+        role=row.role,
+        active=row.active,
+        locale=row.locale,
+    )
+
+
+def _outbox(row: t.OutboxRow) -> OutboxItem:
+    return OutboxItem(
+        id=row.id,
+        channel=row.channel,
+        chat_id=row.address_enc,
+        kind=row.kind,
+        payload=row.payload,
+        idempotency_key=row.idempotency_key,
+        tip_id=row.tip_id,
+        staff_chat_id=row.staff_chat_id,
+        reply_token=row.reply_token,
+        reply_token_expires=utc(row.reply_token_expires),
+        attempts=row.attempts,
+        next_attempt_at=utc(row.next_attempt_at),
+        status=row.status,
+        created_at=utc(row.created_at),
+    )
+
+
+class SqlUnitOfWork:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+
+    # ---- inbox -------------------------------------------------------------------------------
+    async def inbox_pending(
+        self, limit: int, now: datetime, channels: Collection[str] | None = None
+    ) -> list[tuple[InboxItem, str]]:
+        q = (
+            select(t.InboxRow)
+            .where(t.InboxRow.status == "pending")
+            .where((t.InboxRow.next_attempt_at.is_(None)) | (t.InboxRow.next_attempt_at <= now))  # type: ignore[union-attr,operator]
+            .order_by(t.InboxRow.occurred_at, t.InboxRow.id)  # type: ignore[arg-type]
+            .limit(limit)
+        )
+        if channels is not None:
+            q = q.where(t.InboxRow.channel.in_(list(channels)))  # type: ignore[attr-defined]
+        rows = (await self.session.execute(q)).scalars().all()
+        return [(self._inbox_item(r), r.chat_hash) for r in rows]
+
+    @staticmethod
+    def _inbox_item(r: t.InboxRow) -> InboxItem:
+        assert r.id is not None
+        return InboxItem(
+            id=r.id,
+            channel=r.channel,
+            event_id=r.event_id,
+            payload=r.payload or {},
+            attempts=r.attempts,
+            occurred_at=utc(r.occurred_at),
+        )
+
+    async def inbox_claim(self, item_id: int) -> InboxItem | None:
+        q = select(t.InboxRow).where(t.InboxRow.id == item_id, t.InboxRow.status == "pending")
+        if self._dialect == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        row = (await self.session.execute(q)).scalar_one_or_none()
+        return self._inbox_item(row) if row else None
+
+    async def inbox_finish(self, item_id: int, status: str, now: datetime, error: str | None = None) -> None:
+        await self.session.execute(
+            update(t.InboxRow)
+            .where(t.InboxRow.id == item_id)  # type: ignore[arg-type]
+            .values(status=status, processed_at=now, error=(error or None) and error[:500])
+        )
+
+    async def inbox_retry_later(self, item_id: int, error: str, next_at: datetime) -> None:
+        await self.session.execute(
+            update(t.InboxRow)
+            .where(t.InboxRow.id == item_id)  # type: ignore[arg-type]
+            .values(attempts=t.InboxRow.attempts + 1, error=error[:500], next_attempt_at=next_at)
+        )
+
+    async def inbox_forget_payloads(self, channel: str, chat_id: str) -> None:
+        await self.session.execute(
+            update(t.InboxRow)
+            .where(t.InboxRow.channel == channel, t.InboxRow.chat_hash == chat_hash(channel, chat_id))  # type: ignore[arg-type]
+            .values(payload=None)
+        )
+
+    async def inbox_counts(self) -> dict[str, int]:
+        rows = await self.session.execute(
+            select(t.InboxRow.status, func.count()).group_by(t.InboxRow.status)  # type: ignore[call-overload]
+        )
+        return {str(s): int(n) for s, n in rows.all()}
+
+    # ---- contacts and conversations --------------------------------------------------------
+    async def _contact_row(self, channel: str, chat_id: str) -> t.Contact | None:
+        q = select(t.Contact).where(t.Contact.channel == channel, t.Contact.chat_hash == chat_hash(channel, chat_id))
+        return (await self.session.execute(q)).scalar_one_or_none()
+
+    async def contact_get(self, channel: str, chat_id: str) -> ContactRecord | None:
+        row = await self._contact_row(channel, chat_id)
+        return _contact(row) if row else None
+
+    async def contact_create(self, channel: str, chat_id: str, locale: str, now: datetime) -> ContactRecord:
+        row = t.Contact(
+            channel=channel,
+            chat_hash=chat_hash(channel, chat_id),
+            chat_id_enc=chat_id,
+            locale=locale,
+            created_at=now,
+            last_seen_at=now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return _contact(row)
+
+    async def contact_update(self, contact_id: int, **fields: Any) -> None:
+        if fields:
+            await self.session.execute(
+                update(t.Contact).where(t.Contact.id == contact_id).values(**fields)  # type: ignore[arg-type]
+            )
+
+    async def contact_delete(self, contact_id: int) -> None:
+        await self.session.execute(delete(t.Conversation).where(t.Conversation.contact_id == contact_id))  # type: ignore[arg-type]
+        await self.session.execute(delete(t.Contact).where(t.Contact.id == contact_id))  # type: ignore[arg-type]
+
+    async def contact_set_reachable(self, channel: str, chat_id: str, reachable: bool) -> None:
+        await self.session.execute(
+            update(t.Contact)
+            .where(t.Contact.channel == channel, t.Contact.chat_hash == chat_hash(channel, chat_id))  # type: ignore[arg-type]
+            .values(reachable=reachable)
+        )
+
+    async def conversation_load(self, contact_id: int) -> tuple[dict[str, Any], int]:
+        q = select(t.Conversation).where(t.Conversation.contact_id == contact_id)
+        if self._dialect == "postgresql":
+            q = q.with_for_update()
+        row = (await self.session.execute(q)).scalar_one_or_none()
+        if row is None:
+            return {}, 0
+        return dict(row.state or {}), row.version
+
+    async def conversation_save(
+        self, contact_id: int, state: dict[str, Any], version: int, now: datetime
+    ) -> None:
+        if version == 0:
+            self.session.add(t.Conversation(contact_id=contact_id, state=state, version=1, updated_at=now))
+            try:
+                await self.session.flush()
+            except IntegrityError as exc:
+                raise ConcurrentUpdate(str(contact_id)) from exc
+            return
+        res = await self.session.execute(
+            update(t.Conversation)
+            .where(t.Conversation.contact_id == contact_id, t.Conversation.version == version)  # type: ignore[arg-type]
+            .values(state=state, version=version + 1, updated_at=now)
+        )
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentUpdate(str(contact_id))
+
+    # ---- tips ----------------------------------------------------------------------------------
+    async def tip_add(
+        self, tip: TipRecord, *, contact_id: int, channel: str, draft_id: str, now: datetime
+    ) -> int:
+        exists = await self.session.execute(select(t.Tip.id).where(t.Tip.draft_id == draft_id))
+        if exists.first() is not None:
+            raise DuplicateTip(draft_id)
+        loc = tip.location
+        row = t.Tip(
+            case_code=tip.case_code,
+            draft_id=draft_id,
+            contact_id=contact_id,
+            channel=channel,
+            category=tip.category,
+            narrative_enc=tip.narrative,
+            agency=tip.agency,
+            official=tip.official,
+            province=tip.province,
+            district=tip.district,
+            region=tip.region,
+            incident_date=tip.incident_date,
+            incident_date_text=tip.incident_date_text,
+            amount_thb=tip.amount_thb,
+            contact_ok=tip.contact_ok,
+            contact_how=tip.contact_how,
+            location={"lat": loc.latitude, "lon": loc.longitude, "title": loc.title, "address": loc.address}
+            if loc
+            else None,
+            status=tip.status,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        assert row.id is not None
+        return row.id
+
+    async def tips_of_contact(self, contact_id: int) -> list[TipSummary]:
+        rows = (
+            (await self.session.execute(select(t.Tip).where(t.Tip.contact_id == contact_id).order_by(t.Tip.id)))  # type: ignore[arg-type]
+            .scalars()
+            .all()
+        )
+        return [
+            TipSummary(
+                case_code=r.case_code,
+                category=r.category,
+                status=r.status,
+                created_at=utc(r.created_at) or datetime.now(UTC),
+                province=r.province,
+            )
+            for r in rows
+        ]
+
+    async def tip_event_add(
+        self,
+        tip_id: int | None,
+        *,
+        actor: str,
+        action: str,
+        at: datetime,
+        from_status: str | None = None,
+        to_status: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        self.session.add(
+            t.TipEvent(
+                tip_id=tip_id,
+                actor=actor,
+                action=action,
+                at=at,
+                from_status=from_status,
+                to_status=to_status,
+                note=note,
+            )
+        )
+
+    # ---- evidence ------------------------------------------------------------------------------
+    async def attachment_add(
+        self,
+        *,
+        contact_id: int | None,
+        message_ref: str | None,
+        kind: str,
+        mime: str,
+        size: int,
+        sha256: str,
+        storage_name: str,
+        file_name: str | None,
+        now: datetime,
+    ) -> int:
+        row = t.Attachment(
+            contact_id=contact_id,
+            message_ref=message_ref,
+            kind=kind,
+            mime=mime,
+            size=size,
+            sha256=sha256,
+            storage_name=storage_name,
+            file_name=file_name,
+            created_at=now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        assert row.id is not None
+        return row.id
+
+    async def attachments_link(self, attachment_ids: Sequence[int], tip_id: int) -> None:
+        if attachment_ids:
+            await self.session.execute(
+                update(t.Attachment).where(t.Attachment.id.in_(list(attachment_ids))).values(tip_id=tip_id)  # type: ignore[union-attr]
+            )
+
+    async def attachment_forget(self, contact_id: int, message_ref: str) -> tuple[int, str] | None:
+        q = select(t.Attachment).where(t.Attachment.contact_id == contact_id, t.Attachment.message_ref == message_ref)
+        row = (await self.session.execute(q)).scalar_one_or_none()
+        if row is None or row.id is None:
+            return None
+        found = (row.id, row.storage_name)
+        await self.session.delete(row)
+        return found
+
+    # ---- staff ---------------------------------------------------------------------------------
+    async def staff_for_region(self, region: str) -> list[StaffChatRecord]:
+        q = select(t.StaffChat).where(t.StaffChat.region == region, t.StaffChat.active == True).order_by(t.StaffChat.id)  # type: ignore[arg-type]  # noqa: E712
+        return [_staff(r) for r in (await self.session.execute(q)).scalars().all()]
+
+    async def staff_get(self, channel: str, chat_id: str) -> StaffChatRecord | None:
+        q = select(t.StaffChat).where(
+            t.StaffChat.channel == channel, t.StaffChat.chat_hash == chat_hash(channel, chat_id)
+        )
+        row = (await self.session.execute(q)).scalar_one_or_none()
+        return _staff(row) if row else None
+
+    async def staff_join(
+        self, channel: str, chat_id: str, region: str, role: str, locale: str, now: datetime
+    ) -> StaffChatRecord:
+        q = select(t.StaffChat).where(
+            t.StaffChat.channel == channel, t.StaffChat.chat_hash == chat_hash(channel, chat_id)
+        )
+        row = (await self.session.execute(q)).scalar_one_or_none()
+        if row is None:
+            row = t.StaffChat(
+                channel=channel,
+                chat_hash=chat_hash(channel, chat_id),
+                chat_id_enc=chat_id,
+                region=region,
+                role=role,
+                locale=locale,
+                joined_at=now,
+            )
+            self.session.add(row)
+        else:
+            row.region, row.role, row.active, row.joined_at, row.left_at = region, role, True, now, None
+        await self.session.flush()
+        return _staff(row)
+
+    async def staff_deactivate(self, staff_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(t.StaffChat).where(t.StaffChat.id == staff_id).values(active=False, left_at=now)  # type: ignore[arg-type]
+        )
+
+    async def staff_migrate(self, channel: str, old_chat_id: str, new_chat_id: str) -> None:
+        await self.session.execute(
+            update(t.StaffChat)
+            .where(t.StaffChat.channel == channel, t.StaffChat.chat_hash == chat_hash(channel, old_chat_id))  # type: ignore[arg-type]
+            .values(chat_hash=chat_hash(channel, new_chat_id), chat_id_enc=new_chat_id)
+        )
+
+    async def invite_redeem(self, code: str, now: datetime) -> tuple[int, str, str] | None:
+        q = select(t.Invite).where(t.Invite.code_hash == invite_hash(code), t.Invite.used_at.is_(None))  # type: ignore[union-attr]
+        row = (await self.session.execute(q)).scalar_one_or_none()
+        if row is None or row.id is None:
+            return None
+        expires = utc(row.expires_at)
+        if expires is not None and expires <= now:
+            return None
+        row.used_at = now
+        await self.session.flush()
+        return row.id, row.region, row.role
+
+    async def invite_mark_used(self, invite_id: int, staff_id: int) -> None:
+        await self.session.execute(update(t.Invite).where(t.Invite.id == invite_id).values(used_by=staff_id))  # type: ignore[arg-type]
+
+    async def invite_create(self, code: str, region: str, role: str, expires_at: datetime, now: datetime) -> None:
+        self.session.add(
+            t.Invite(code_hash=invite_hash(code), region=region, role=role, expires_at=expires_at, created_at=now)
+        )
+        await self.session.flush()
+
+    # ---- outbox --------------------------------------------------------------------------------
+    async def outbox_add(self, item: OutboxItem, now: datetime) -> None:
+        self.session.add(
+            t.OutboxRow(
+                channel=item.channel,
+                chat_hash=chat_hash(item.channel, item.chat_id),
+                address_enc=item.chat_id,
+                kind=item.kind,
+                payload=item.payload,
+                tip_id=item.tip_id,
+                staff_chat_id=item.staff_chat_id,
+                status="pending",
+                next_attempt_at=item.next_attempt_at or now,
+                idempotency_key=item.idempotency_key,
+                reply_token=item.reply_token,
+                reply_token_expires=item.reply_token_expires,
+                created_at=now,
+            )
+        )
+
+    async def outbox_due(
+        self, now: datetime, limit: int, scope: Sequence[tuple[str, str | None]]
+    ) -> list[OutboxItem]:
+        if not scope:
+            return []
+        conds = []
+        for channel, chat_id in scope:
+            if chat_id is None:
+                conds.append(t.OutboxRow.channel == channel)
+            else:
+                conds.append(
+                    (t.OutboxRow.channel == channel) & (t.OutboxRow.chat_hash == chat_hash(channel, chat_id))  # type: ignore[operator]
+                )
+        cond = conds[0]
+        for c in conds[1:]:
+            cond = cond | c  # type: ignore[operator]
+        q = (
+            select(t.OutboxRow)
+            .where(t.OutboxRow.status == "pending", t.OutboxRow.next_attempt_at <= now, cond)  # type: ignore[operator]
+            .order_by(t.OutboxRow.id)  # type: ignore[arg-type]
+            .limit(limit)
+        )
+        if self._dialect == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        rows = (await self.session.execute(q)).scalars().all()
+        if rows:
+            # A lease, not a lock: another relay (or this one after a crash) sees the row again
+            # only when the lease runs out; the send's retry key keeps a resend harmless.
+            await self.session.execute(
+                update(t.OutboxRow)
+                .where(t.OutboxRow.id.in_([r.id for r in rows]))  # type: ignore[union-attr]
+                .values(next_attempt_at=now + OUTBOX_LEASE)
+            )
+        return [_outbox(r) for r in rows]
+
+    async def outbox_settle(
+        self,
+        item_id: int,
+        *,
+        status: str,
+        attempts: int,
+        now: datetime,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+        possible_duplicate: bool = False,
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "attempts": attempts, "last_error": error and error[:500]}
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        if status == "sent":
+            values["sent_at"] = now
+        if possible_duplicate:
+            values["possible_duplicate"] = True
+        await self.session.execute(update(t.OutboxRow).where(t.OutboxRow.id == item_id).values(**values))  # type: ignore[arg-type]
+
+    async def outbox_retarget(self, item_id: int, chat_id: str) -> None:
+        row = await self.session.get(t.OutboxRow, item_id)
+        if row is not None:
+            row.address_enc = chat_id
+            row.chat_hash = chat_hash(row.channel, chat_id)
+
+    # ---- kv --------------------------------------------------------------------------------------
+    async def kv_get(self, key: str) -> str | None:
+        row = await self.session.get(t.KeyValue, key)
+        return row.value if row else None
+
+    async def kv_set(self, key: str, value: str) -> None:
+        row = await self.session.get(t.KeyValue, key)
+        if row is None:
+            self.session.add(t.KeyValue(key=key, value=value))
+        else:
+            row.value = value
+
+
+class SqlStore:
+    """The `bot.ports.Store` on a SQLAlchemy async engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
+        try:
+            async with self._sessions() as session, session.begin():
+                yield SqlUnitOfWork(session)
+        except (OperationalError, DBAPIError, OSError, ConnectionError) as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise StorageUnavailable(type(exc).__name__) from exc
+
+    async def ping(self) -> bool:
+        return await ping(self.engine)
+
+    async def ingest(self, events: Sequence[InboxEvent], now: datetime) -> int:
+        """Insert events once each (UNIQUE channel+event_id); returns how many were new."""
+        if not events:
+            return 0
+        rows = [
+            {
+                "channel": e.channel,
+                "event_id": e.event_id[:128],
+                "chat_hash": chat_hash(e.channel, e.chat_id),
+                "occurred_at": e.occurred_at,
+                "received_at": now,
+                "payload": e.payload,
+                "status": "pending",
+                "attempts": 0,
+            }
+            for e in events
+        ]
+        table: Any = t.InboxRow.__table__  # type: ignore[attr-defined]
+        async with self.transaction() as uow:
+            if uow._dialect == "postgresql":
+                stmt: Any = pg_insert(table).on_conflict_do_nothing(index_elements=["channel", "event_id"])
+            else:
+                stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["channel", "event_id"])
+            result = await uow.session.execute(stmt, rows)
+            new = result.rowcount  # type: ignore[attr-defined]
+        return int(new) if new is not None and new >= 0 else len(rows)
+
+

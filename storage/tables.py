@@ -1,0 +1,189 @@
+"""SQLModel tables. They never leave `storage/`: repositories map them to core records."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.crypto import EncryptedJSON, EncryptedText
+
+
+def _ts(index: bool = False, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), index=index, nullable=nullable))
+
+
+class Contact(SQLModel, table=True):
+    """A chat identity: one chat on one channel (a volunteer's private chat)."""
+
+    __tablename__ = "contact"
+    __table_args__ = (UniqueConstraint("channel", "chat_hash", name="uq_contact_chat"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    chat_hash: str = Field(max_length=64)
+    chat_id_enc: str = Field(sa_column=Column(EncryptedText, nullable=False))
+    locale: str = Field(default="th", max_length=8)
+    consented_at: datetime | None = _ts()
+    consent_version: str | None = Field(default=None, max_length=16)
+    home_province: str | None = Field(default=None, max_length=64)
+    opted_out: bool = False
+    reachable: bool = True
+    created_at: datetime | None = _ts()
+    last_seen_at: datetime | None = _ts()
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", unique=True, ondelete="CASCADE")
+    state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(EncryptedJSON, nullable=False))
+    version: int = 0
+    updated_at: datetime | None = _ts()
+
+
+class InboxRow(SQLModel, table=True):
+    """Every webhook event, durable before the platform gets its 200."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "event_id", name="uq_inbox_event"),
+        Index("ix_inbox_status_chat", "status", "chat_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    event_id: str = Field(max_length=128)
+    chat_hash: str = Field(max_length=64)
+    occurred_at: datetime | None = _ts()
+    received_at: datetime | None = _ts()
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(EncryptedJSON, nullable=True))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=500)
+    next_attempt_at: datetime | None = _ts()
+    processed_at: datetime | None = _ts()
+
+
+class Tip(SQLModel, table=True):
+    __tablename__ = "tip"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_code: str = Field(max_length=24, unique=True)
+    draft_id: str = Field(max_length=64, unique=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id", ondelete="SET NULL")
+    channel: str = Field(max_length=16)
+    category: str = Field(max_length=32)
+    narrative_enc: str = Field(sa_column=Column(EncryptedText, nullable=False))
+    agency: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
+    official: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
+    province: str | None = Field(default=None, max_length=64, index=True)
+    district: str | None = Field(default=None, max_length=64)
+    region: str = Field(max_length=8, index=True)
+    incident_date: date | None = None
+    incident_date_text: str | None = Field(default=None, max_length=200)
+    amount_thb: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    contact_ok: bool = False
+    contact_how: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
+    location: dict[str, Any] | None = Field(default=None, sa_column=Column(EncryptedJSON, nullable=True))
+    status: str = Field(default="received", max_length=24, index=True)
+    created_at: datetime | None = _ts(index=True)
+    updated_at: datetime | None = _ts()
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tip_id: int | None = Field(default=None, foreign_key="tip.id", index=True, ondelete="CASCADE")
+    contact_id: int | None = Field(default=None, foreign_key="contact.id", ondelete="SET NULL")
+    message_ref: str | None = Field(default=None, max_length=64)
+    kind: str = Field(max_length=16)
+    mime: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64)
+    storage_name: str = Field(max_length=64)
+    file_name: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
+    created_at: datetime | None = _ts()
+
+
+class TipEvent(SQLModel, table=True):
+    """Status history and audit of a tip: who, when, from → to, note."""
+
+    __tablename__ = "tip_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tip_id: int | None = Field(default=None, foreign_key="tip.id", index=True, ondelete="CASCADE")
+    at: datetime | None = _ts()
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    from_status: str | None = Field(default=None, max_length=24)
+    to_status: str | None = Field(default=None, max_length=24)
+    note: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
+
+
+class OutboxRow(SQLModel, table=True):
+    """Every message we promise to send, written with the state change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    chat_hash: str = Field(max_length=64, index=True)
+    address_enc: str = Field(sa_column=Column(EncryptedText, nullable=False))
+    kind: str = Field(max_length=16)
+    payload: dict[str, Any] = Field(sa_column=Column(EncryptedJSON, nullable=False))
+    tip_id: int | None = Field(default=None, foreign_key="tip.id", index=True, ondelete="CASCADE")
+    staff_chat_id: int | None = Field(default=None, foreign_key="staff_chat.id", ondelete="SET NULL")
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts()
+    idempotency_key: str = Field(max_length=64, unique=True)
+    reply_token: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
+    reply_token_expires: datetime | None = _ts()
+    last_error: str | None = Field(default=None, max_length=500)
+    possible_duplicate: bool = False
+    created_at: datetime | None = _ts()
+    sent_at: datetime | None = _ts()
+
+
+class StaffChat(SQLModel, table=True):
+    __tablename__ = "staff_chat"
+    __table_args__ = (UniqueConstraint("channel", "chat_hash", name="uq_staff_chat"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    chat_hash: str = Field(max_length=64)
+    chat_id_enc: str = Field(sa_column=Column(EncryptedText, nullable=False))
+    region: str = Field(max_length=8, index=True)
+    role: str = Field(default="staff", max_length=16)
+    active: bool = True
+    locale: str = Field(default="th", max_length=8)
+    joined_at: datetime | None = _ts()
+    left_at: datetime | None = _ts()
+
+
+class Invite(SQLModel, table=True):
+    __tablename__ = "invite"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    region: str = Field(max_length=8)
+    role: str = Field(default="staff", max_length=16)
+    expires_at: datetime | None = _ts()
+    used_at: datetime | None = _ts()
+    used_by: int | None = Field(default=None, foreign_key="staff_chat.id", ondelete="SET NULL")
+    created_at: datetime | None = _ts()
+
+
+class KeyValue(SQLModel, table=True):
+    """Small durable settings (polling offsets, channel pauses)."""
+
+    __tablename__ = "kv"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=500)

@@ -1,0 +1,224 @@
+"""Runs readable Thai conversation transcripts (tests/transcripts/*.chat) against any channel.
+
+Transcript lines (actor defaults to `volunteer`; any other name is another chat):
+    > ข้อความ              the actor types a message
+    > [ปุ่ม]               the actor taps the button with that label (from their latest buttons)
+    > @location 14.8,103.5 the actor shares a location
+    > @image ชื่อ.jpg      the actor sends a photo (a generated JPEG with EXIF GPS)
+    < ข้อความ              a bot message to the actor (the current one or a later one) contains this text
+    <! ข้อความ             no new bot message to the actor contains this text
+    = tips 1               stored tips (all volunteers) ; `= tip <field> <value>` checks the last tip
+    = alerts 2             alert rows queued for staff chats
+    @clock +25h            time passes (the injected clock moves on)
+    {invite:3}             a fresh invite code for region 3 (`{invite:3:organizer}` for a role)
+    {code}                 the last case code the actor was told
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+
+from bot.app import Services
+from bot.casecode import find as find_code
+from storage import tables as t
+from storage.reports import export_tips
+
+TRANSCRIPTS = Path(__file__).with_name("transcripts")
+LINE_RE = re.compile(r"^(?P<actor>[A-Za-z][A-Za-z0-9_]*)?\s*(?P<op><!|<|>)\s?(?P<rest>.*)$")
+
+
+@dataclass
+class Msg:
+    text: str
+    buttons: list[tuple[str, str]] = field(default_factory=list)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+class Driver(Protocol):
+    """A channel as a person uses it: say, tap, share; and what the person received."""
+
+    name: str
+    services: Services
+
+    async def say(self, actor: str, text: str) -> None: ...
+    async def tap(self, actor: str, label: str, payload: str) -> None: ...
+    async def location(self, actor: str, lat: float, lon: float) -> None: ...
+    async def image(self, actor: str, data: bytes, name: str) -> None: ...
+    def received(self, actor: str) -> list[Msg]: ...
+
+
+def evidence_jpeg(seed: str) -> bytes:
+    """A small JPEG carrying EXIF GPS data, so stripping can be checked."""
+    from PIL import Image
+
+    img = Image.new("RGB", (32, 24), tuple(hashlib.sha256(seed.encode()).digest()[:3]))
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (14.0, 52.0, 30.0), 3: "E", 4: (103.0, 29.0, 0.0)}
+    exif[0x010F] = "CameraMaker"
+    out = io.BytesIO()
+    img.save(out, format="JPEG", exif=exif)
+    return out.getvalue()
+
+
+class TranscriptError(AssertionError):
+    pass
+
+
+class Runner:
+    def __init__(self, driver: Driver, clock: FakeClock) -> None:
+        self.driver = driver
+        self.clock = clock
+        self.read: dict[str, int] = {}
+        self.codes: dict[str, str] = {}
+
+    async def run(self, path: Path) -> None:
+        for lineno, raw in enumerate(path.read_text("utf-8").splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            try:
+                await self.step(line)
+            except AssertionError as exc:
+                raise TranscriptError(f"{path.name}:{lineno} [{self.driver.name}] {line}\n{exc}") from None
+
+    async def step(self, line: str) -> None:
+        if line.startswith("@clock"):
+            self.clock.offset += _duration(line.split()[1])
+            return
+        if line.startswith("="):
+            await self.check(line[1:].split())
+            return
+        m = LINE_RE.match(line)
+        if not m:
+            raise TranscriptError(f"cannot read transcript line: {line}")
+        actor = m.group("actor") or "volunteer"
+        op, rest = m.group("op"), await self.expand(actor, m.group("rest").strip())
+        if op == ">":
+            await self.act(actor, rest)
+        elif op == "<":
+            self.expect(actor, rest)
+        else:
+            self.expect_none(actor, rest)
+
+    async def expand(self, actor: str, text: str) -> str:
+        async def invite(m: re.Match[str]) -> str:
+            return await self.invite(m.group(1), m.group(2) or "staff")
+
+        out = text
+        for m in list(re.finditer(r"\{invite:([0-9a-z]+)(?::([a-z]+))?\}", text)):
+            out = out.replace(m.group(0), await invite(m))
+        if "{code}" in out:
+            self._collect_codes(actor)
+            assert actor in self.codes, f"{actor} was never told a case code"
+            out = out.replace("{code}", self.codes[actor])
+        return out
+
+    async def invite(self, region: str, role: str) -> str:
+        from bot.cli import new_invite_code
+
+        code = new_invite_code()
+        now = datetime.now(UTC)
+        async with self.driver.services.store.transaction() as uow:
+            await uow.invite_create(code, region, role, now + timedelta(days=1), now)
+        return code
+
+    async def act(self, actor: str, rest: str) -> None:
+        if rest.startswith("[") and rest.endswith("]"):
+            label = rest[1:-1]
+            for msg in reversed(self.driver.received(actor)):
+                for blabel, payload in msg.buttons:
+                    if blabel == label:
+                        await self.driver.tap(actor, blabel, payload)
+                        await self.driver.services.settle()
+                        return
+            raise AssertionError(f"no button [{label}] for {actor}; last messages:\n{self._tail(actor)}")
+        if rest.startswith("@location"):
+            lat, lon = (float(x) for x in rest.split(None, 1)[1].split(","))
+            await self.driver.location(actor, lat, lon)
+        elif rest.startswith("@image"):
+            name = rest.split(None, 1)[1]
+            await self.driver.image(actor, evidence_jpeg(name), name)
+        else:
+            await self.driver.say(actor, rest)
+        await self.driver.services.settle()
+
+    def _unread(self, actor: str) -> list[Msg]:
+        return self.driver.received(actor)[self.read.get(actor, 0) :]
+
+    def _tail(self, actor: str) -> str:
+        return "\n---\n".join(m.text + (f"  {[b for b, _ in m.buttons]}" if m.buttons else "") for m in self.driver.received(actor)[-4:])
+
+    def expect(self, actor: str, text: str) -> None:
+        unread = self._unread(actor)
+        for i, msg in enumerate(unread):
+            if text in msg.text:
+                # The matched message stays current, so several lines can check one message.
+                self.read[actor] = self.read.get(actor, 0) + i
+                self._collect_codes(actor)
+                return
+        raise AssertionError(
+            f"{actor} did not receive «{text}»; unread messages:\n" + "\n---\n".join(m.text for m in unread)
+        )
+
+    def expect_none(self, actor: str, text: str) -> None:
+        for msg in self._unread(actor):
+            assert text not in msg.text, f"{actor} unexpectedly received «{text}»:\n{msg.text}"
+
+    def _collect_codes(self, actor: str) -> None:
+        for msg in self.driver.received(actor):
+            code = find_code(msg.text)
+            if code:
+                self.codes[actor] = code
+
+    async def check(self, words: list[str]) -> None:
+        store = self.driver.services.store
+        tips = [row async for row in export_tips(store)]
+        what = words[0]
+        if what == "tips":
+            assert len(tips) == int(words[1]), f"expected {words[1]} tips, found {len(tips)}"
+        elif what == "tip":
+            assert tips, "no tip stored"
+            key, want = words[1], " ".join(words[2:])
+            got = tips[-1].get(key)
+            assert str(got) == want, f"tip {key}: expected {want!r}, got {got!r}"
+        elif what == "alerts":
+            async with store.transaction() as uow:
+                n = (await uow.session.execute(select(func.count()).select_from(t.OutboxRow).where(t.OutboxRow.kind == "alert"))).scalar_one()
+            assert n == int(words[1]), f"expected {words[1]} alerts, found {n}"
+        elif what == "contacts":
+            async with store.transaction() as uow:
+                n = (await uow.session.execute(select(func.count()).select_from(t.Contact))).scalar_one()
+            assert n == int(words[1]), f"expected {words[1]} contacts, found {n}"
+        else:
+            raise TranscriptError(f"unknown check {what}")
+
+
+def _duration(text: str) -> timedelta:
+    m = re.fullmatch(r"\+(\d+)([smhd])", text)
+    if not m:
+        raise TranscriptError(f"bad duration {text}")
+    n, unit = int(m.group(1)), m.group(2)
+    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: n})
+
+
+def transcripts() -> list[Path]:
+    return sorted(TRANSCRIPTS.glob("*.chat"))
+
+
+DriverFactory = Callable[..., Any]
