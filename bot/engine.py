@@ -710,6 +710,9 @@ class Engine:
             return
         if inbound.message_id and value is None:
             st["answers"][inbound.message_id] = f.id
+        if value is None and f.kind in (Kind.PLACE, Kind.DATE, Kind.MONEY):
+            # Show what was understood from the typed words, so a misreading is caught at once.
+            turn.replies.append(Reply("report.understood", {"field": ref(f.label), "value": self._show(f, draft[f.id], ctx)}))
         if f.id == "story":
             self._prefill(text, ctx, st)
         if f.id == "cat" and draft.get("cat") in REFERRALS:

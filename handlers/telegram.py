@@ -407,7 +407,8 @@ class TelegramChannel:
         parameters go in the query string, which the Bot API accepts like form fields.
         """
         bot, request = self.bot, self._updates_request
-        assert request is not None
+        if request is None:
+            raise RuntimeError("TelegramChannel.start() has not been awaited")
         params: dict[str, str] = {"timeout": str(poll_seconds)}
         if offset is not None:
             params["offset"] = str(offset)

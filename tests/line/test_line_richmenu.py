@@ -1,4 +1,4 @@
-"""install_rich_menu against the fake platform, and the generated picture."""
+"""install_rich_menu against the fake platform, and the menu picture itself."""
 
 from __future__ import annotations
 

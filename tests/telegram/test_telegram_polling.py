@@ -150,3 +150,18 @@ async def test_stored_offset_is_used_on_start(
     await poller.halt()
 
     assert ingest.events[0].payload["message"]["text"] == "ใหม่"
+
+
+async def test_webhook_info_and_keyboard_edits_are_recorded_by_the_fake(
+    fake: FakeTelegram, channel: TelegramChannel
+) -> None:
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    done = InlineKeyboardMarkup([[InlineKeyboardButton("✓", callback_data="noop")]])
+    fake.queue_update(fake.user().says("รอ"))
+    await set_webhook(channel, "https://tipbot.example/webhooks/telegram", SECRET)
+    info = await channel.bot.get_webhook_info()
+    await channel.bot.edit_message_reply_markup(chat_id=42, message_id=7, reply_markup=done)
+
+    assert (info.url, info.pending_update_count) == ("https://tipbot.example/webhooks/telegram", 1)
+    assert fake.edited_markups == [{"chat_id": "42", "message_id": "7", "reply_markup": done.to_dict()}]
