@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,13 +65,16 @@ def resolve_secret(settings: Settings) -> str:
 class StoreIngest:
     """`bot.ports.Ingest`: one transaction for a request's events, then wake the dispatcher."""
 
-    def __init__(self, store: SqlStore, wake: Callable[[], None]) -> None:
+    def __init__(self, store: SqlStore, wake: Callable[[], None], crash_at: str = "") -> None:
         self.store = store
         self.wake = wake
+        self.crash_at = crash_at
         self.received = 0
 
     async def __call__(self, events: Sequence[InboxEvent]) -> int:
         new = await self.store.ingest(events, datetime.now(UTC))
+        if self.crash_at == "after_ingest":
+            os.kill(os.getpid(), signal.SIGKILL)
         self.received += len(events)
         if new:
             self.wake()
@@ -91,8 +95,12 @@ class Services:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    #: False when something else drives the work with `settle()` (the terminal chat, tests)
+    autostart: bool = True
 
     def start(self) -> None:
+        if not self.autostart:
+            return
         self.tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="dispatcher"))
         self.tasks.append(asyncio.create_task(self.relay.run(self.stop), name="relay"))
 
@@ -138,6 +146,7 @@ async def build_services(
     with_webchat: bool = True,
     migrate: bool | None = None,
     clock: Callable[[], datetime] | None = None,
+    autostart: bool = True,
 ) -> Services:
     store = await open_store(settings, migrate=migrate)
     catalog = Catalog.load(default_locale=settings.default_locale)
@@ -151,7 +160,8 @@ async def build_services(
     if settings.line_enabled and "line" not in chans:
         from handlers.line import LineChannel
 
-        assert settings.line_channel_secret and settings.line_channel_access_token
+        assert settings.line_channel_secret
+        assert settings.line_channel_access_token
         line = LineChannel(
             channel_secret=settings.line_channel_secret.get_secret_value(),
             access_token=settings.line_channel_access_token.get_secret_value(),
@@ -193,7 +203,7 @@ async def build_services(
         on_commit=relay.wake.set,
         clock=now,
     )
-    ingest = StoreIngest(store, dispatcher.wake.set)
+    ingest = StoreIngest(store, dispatcher.wake.set, settings.crash_at)
     return Services(
         settings=settings,
         store=store,
@@ -205,6 +215,7 @@ async def build_services(
         ingest=ingest,
         webchat=webchat,
         closers=closers,
+        autostart=autostart,
     )
 
 
@@ -238,7 +249,9 @@ def _mount(app: web.Application, services: Services) -> None:
             loc: {k: v for k, v in services.catalog.messages[loc].items() if k.startswith("webchat.")}
             for loc in services.catalog.messages
         }
-        app.router.add_routes(webchat_routes(services.webchat, services.ingest, strings, max_text_chars=s.max_text_chars))
+        app.router.add_routes(
+            webchat_routes(services.webchat, services.ingest, strings, max_text_chars=s.max_text_chars)
+        )
     if "line" in services.channels:
         from handlers.line import LineChannel
         from handlers.line import webhook_routes as line_routes
@@ -258,7 +271,7 @@ def _mount(app: web.Application, services: Services) -> None:
 async def _healthz(request: web.Request) -> web.StreamResponse:
     services = request.app.get(SERVICES)
     ok = services is not None and await services.store.ping()
-    body = {"status": "ok" if ok else "unavailable", "database": ok}
+    body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": ok}
     if services is not None:
         body["channels"] = sorted(services.channels)
     return web.json_response(body, status=200 if ok else 503)

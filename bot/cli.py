@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     handler = {
@@ -113,13 +115,18 @@ def _staff(settings: Settings, args: argparse.Namespace) -> int:
             code = new_invite_code()
             now = datetime.now(UTC)
             async with store.transaction() as uow:
-                await uow.invite_create(code, args.region, args.role, now + timedelta(hours=args.ttl_hours), now)
+                await uow.invite_create(
+                    code, args.region, args.role, now + timedelta(hours=args.ttl_hours), now
+                )
             return code
         finally:
             await store.engine.dispose()
 
     code = asyncio.run(invite())
-    print(f"invite for region {args.region} ({args.role}), valid {args.ttl_hours:g} h; in the chat send: /join {code}")
+    print(
+        f"invite for region {args.region} ({args.role}), valid {args.ttl_hours:g} h; "
+        f"in the chat send: /join {code}"
+    )
     print(code)
     return 0
 
@@ -172,7 +179,10 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     for r in s["failed_sends"]:
         print(f"  {r['channel']}: {r['error']} ({r['count']})")
     print("routing gaps:", s["routing_gaps"])
-    print("active staff chats by region:", ", ".join(f"{k} {v}" for k, v in sorted(s["staff_chats"].items())) or "none")
+    print(
+        "active staff chats by region:",
+        ", ".join(f"{k} {v}" for k, v in sorted(s["staff_chats"].items())) or "none",
+    )
     for channel, until in s["paused"].items():
         print(f"PAUSED: {channel} sending paused until {until} (monthly limit)")
     return 0

@@ -7,6 +7,7 @@ Talks to storage and channels only through `bot.ports`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -36,9 +37,9 @@ from bot.engine import (
 )
 from bot.model import (
     ContactRecord,
-    InboxItem,
     Inbound,
     InboundKind,
+    InboxItem,
     MediaGone,
     MediaNotReady,
     MediaTooLarge,
@@ -47,7 +48,15 @@ from bot.model import (
     TipRecord,
     reply_to_data,
 )
-from bot.ports import Channel, ConcurrentUpdate, DuplicateTip, MediaStore, StorageUnavailable, Store, UnitOfWork
+from bot.ports import (
+    Channel,
+    ConcurrentUpdate,
+    DuplicateTip,
+    MediaStore,
+    StorageUnavailable,
+    Store,
+    UnitOfWork,
+)
 from bot.routing import CENTRAL, RegionTable
 
 log = logging.getLogger("tipbot.dispatcher")
@@ -187,7 +196,9 @@ class Dispatcher:
                 stored_media = (ev, self.media.put(fetched.data))
             except MediaNotReady:
                 if item.attempts < 20:
-                    await self._retry(item, "media not ready", timedelta(seconds=min(300, 10 * (item.attempts + 1))))
+                    await self._retry(
+                        item, "media not ready", timedelta(seconds=min(300, 10 * (item.attempts + 1)))
+                    )
                     return False
                 extra.append(Reply("media.failed"))
             except MediaTooLarge:
@@ -331,9 +342,9 @@ class Dispatcher:
                 )
                 log.info("staff chat %s joined region %s as %s", staff.id, region, role)
         elif isinstance(effect, LeaveStaff):
-            staff = await uow.staff_get(inbound.channel, inbound.chat_id)
-            if staff is not None and staff.active:
-                await uow.staff_deactivate(staff.id, now)
+            member = await uow.staff_get(inbound.channel, inbound.chat_id)
+            if member is not None and member.active:
+                await uow.staff_deactivate(member.id, now)
                 if inbound.kind != InboundKind.LEFT_GROUP:
                     turn.replies.append(Reply("staff.left"))
             elif inbound.kind != InboundKind.LEFT_GROUP:
@@ -345,11 +356,19 @@ class Dispatcher:
         return contact
 
     async def _submit(
-        self, uow: UnitOfWork, effect: SubmitTip, inbound: Inbound, contact: ContactRecord, turn: Turn, now: datetime
+        self,
+        uow: UnitOfWork,
+        effect: SubmitTip,
+        inbound: Inbound,
+        contact: ContactRecord,
+        turn: Turn,
+        now: datetime,
     ) -> None:
         tip = effect.tip
         try:
-            tip_id = await uow.tip_add(tip, contact_id=contact.id, channel=inbound.channel, draft_id=effect.draft_id, now=now)
+            tip_id = await uow.tip_add(
+                tip, contact_id=contact.id, channel=inbound.channel, draft_id=effect.draft_id, now=now
+            )
         except DuplicateTip:
             turn.replies[:] = [Reply("report.already_sent_plain")]
             return
@@ -402,11 +421,17 @@ class Dispatcher:
                 "category": ref(f"category.{tip.category}"),
                 "region": region_ref(tip.region),
                 "place": place,
-                "date": thai_date(tip.incident_date) if tip.incident_date else (tip.incident_date_text or ref("common.not_given")),
-                "amount": ref("common.baht", amount=f"{tip.amount_thb:,}") if tip.amount_thb else ref("common.not_given"),
+                "date": thai_date(tip.incident_date)
+                if tip.incident_date
+                else (tip.incident_date_text or ref("common.not_given")),
+                "amount": ref("common.baht", amount=f"{tip.amount_thb:,}")
+                if tip.amount_thb
+                else ref("common.not_given"),
                 "excerpt": excerpt,
                 "attachments": len(tip.attachment_ids),
-                "gap": ref("alert.gap_note", region=region_ref(tip.region)) if routed_from_gap and tip.region != CENTRAL else "",
+                "gap": ref("alert.gap_note", region=region_ref(tip.region))
+                if routed_from_gap and tip.region != CENTRAL
+                else "",
             },
         )
 
@@ -426,10 +451,8 @@ class Dispatcher:
                 contact = await uow.contact_get(inbound.channel, inbound.chat_id)
                 if contact is not None:
                     _, version = await uow.conversation_load(contact.id)
-                    try:
+                    with contextlib.suppress(ConcurrentUpdate):
                         await uow.conversation_save(contact.id, {"flow": "menu"}, version, now)
-                    except ConcurrentUpdate:
-                        pass
                 if inbound.chat_kind == "private" and not inbound.standby:
                     await uow.outbox_add(
                         OutboxItem(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -103,7 +103,16 @@ class ForgetAttachment:
     message_ref: str
 
 
-Effect = Consent | UpdateContact | ForgetMe | MarkUnreachable | SubmitTip | JoinStaff | LeaveStaff | ForgetAttachment
+Effect = (
+    Consent
+    | UpdateContact
+    | ForgetMe
+    | MarkUnreachable
+    | SubmitTip
+    | JoinStaff
+    | LeaveStaff
+    | ForgetAttachment
+)
 
 
 @dataclass(slots=True)
@@ -400,9 +409,7 @@ class Engine:
         turn.effects.append(UpdateContact({"home_province": found[0]}))
         st.clear()
         st.update(flow="menu", stamp=_stamp(ctx, 0))
-        turn.replies.append(
-            Reply("onboarding.home_saved", {"province": found[0]}, buttons=MENU_BUTTONS)
-        )
+        turn.replies.append(Reply("onboarding.home_saved", {"province": found[0]}, buttons=MENU_BUTTONS))
 
     # ---- global commands and menu -------------------------------------------------------------
     def _global(self, cmd: str, st: dict[str, Any], ctx: Context, turn: Turn) -> bool:
@@ -540,7 +547,13 @@ class Engine:
             put("place", {"province": found["province"], "district": found.get("district")})
         if found.get("incident_date") or found.get("incident_date_text"):
             d = found.get("incident_date")
-            put("when", {"date": d.isoformat() if isinstance(d, date) else None, "text": found.get("incident_date_text")})
+            put(
+                "when",
+                {
+                    "date": d.isoformat() if isinstance(d, date) else None,
+                    "text": found.get("incident_date_text"),
+                },
+            )
         if found.get("amount_thb"):
             put("money", int(found["amount_thb"]))
 
@@ -667,7 +680,12 @@ class Engine:
 
         if inbound.kind == InboundKind.LOCATION and inbound.location is not None and f.kind == Kind.PLACE:
             loc = inbound.location
-            draft["location"] = {"lat": loc.latitude, "lon": loc.longitude, "title": loc.title, "address": loc.address}
+            draft["location"] = {
+                "lat": loc.latitude,
+                "lon": loc.longitude,
+                "title": loc.title,
+                "address": loc.address,
+            }
             found = ctx.understanding.parse_province(" ".join(x for x in (loc.address, loc.title) if x))
             if found is None:
                 turn.replies.append(Reply("report.place.location_kept"))
@@ -704,19 +722,27 @@ class Engine:
             return
         answer = value if value is not None else text
         if not self._accept(f, answer, tap, ctx, st):
-            turn.replies.append(Reply(f"report.{f.id}.invalid" if f.kind != Kind.TEXT else "report.text_invalid",
-                                      {"field": ref(f.label), "min": f.min_length}))
+            turn.replies.append(
+                Reply(
+                    f"report.{f.id}.invalid" if f.kind != Kind.TEXT else "report.text_invalid",
+                    {"field": ref(f.label), "min": f.min_length},
+                )
+            )
             turn.replies.append(self._question(st, ctx))
             return
         if inbound.message_id and value is None:
             st["answers"][inbound.message_id] = f.id
         if value is None and f.kind in (Kind.PLACE, Kind.DATE, Kind.MONEY):
             # Show what was understood from the typed words, so a misreading is caught at once.
-            turn.replies.append(Reply("report.understood", {"field": ref(f.label), "value": self._show(f, draft[f.id], ctx)}))
+            turn.replies.append(
+                Reply("report.understood", {"field": ref(f.label), "value": self._show(f, draft[f.id], ctx)})
+            )
         if f.id == "story":
             self._prefill(text, ctx, st)
         if f.id == "cat" and draft.get("cat") in REFERRALS:
-            turn.replies.append(Reply("report.out_of_scope", {"referral": ref(f"referral.{REFERRALS[draft['cat']]}")}))
+            turn.replies.append(
+                Reply("report.out_of_scope", {"referral": ref(f"referral.{REFERRALS[draft['cat']]}")})
+            )
         if f.kind == Kind.CONTACT and draft.get("contact") == "yes":
             st["history"].append(f.id)
             st["step"] = "contact_how"
@@ -819,7 +845,13 @@ class Engine:
             turn.replies.append(self._question(st, ctx))
             return
         draft = st["draft"]
-        start = 0 if after is None else self.form.index("contact") + 1 if after == "contact_how" else self.form.index(after) + 1
+        start = (
+            0
+            if after is None
+            else self.form.index("contact") + 1
+            if after == "contact_how"
+            else self.form.index(after) + 1
+        )
         for f in self.form.fields[start:]:
             if f.id in draft and f.id not in st["prefilled"]:
                 continue
@@ -852,7 +884,12 @@ class Engine:
             prov = value.get("province")
             region = ctx.regions.region_of(prov) or CENTRAL
             if value.get("district"):
-                return ref("common.place_district", district=value["district"], province=prov, region=region_ref(region))
+                return ref(
+                    "common.place_district",
+                    district=value["district"],
+                    province=prov,
+                    region=region_ref(region),
+                )
             return ref("common.place", province=prov, region=region_ref(region))
         if f.kind == Kind.DATE:
             if value.get("date"):
@@ -908,7 +945,9 @@ class Engine:
         turn.effects.append(SubmitTip(tip, str(st["draft_id"])))
         turn.replies.append(Reply("report.submitted", {"case_code": tip.case_code}, buttons=MENU_BUTTONS))
         if tip.category in REFERRALS:
-            turn.replies.append(Reply("report.referral", {"referral": ref(f"referral.{REFERRALS[tip.category]}")}))
+            turn.replies.append(
+                Reply("report.referral", {"referral": ref(f"referral.{REFERRALS[tip.category]}")})
+            )
         last = {"stamp": st["stamp"], "case_code": tip.case_code, "draft_id": st["draft_id"]}
         self._to_menu(st, ctx)
         st["last_submitted"] = last
@@ -934,7 +973,9 @@ class Engine:
             amount_thb=draft.get("money"),
             contact_ok=draft.get("contact") == "yes",
             contact_how=draft.get("contact_how") if draft.get("contact") == "yes" else None,
-            location=Location(loc["lat"], loc["lon"], loc.get("title", ""), loc.get("address", "")) if loc else None,
+            location=Location(loc["lat"], loc["lon"], loc.get("title", ""), loc.get("address", ""))
+            if loc
+            else None,
             attachment_ids=tuple(int(e["id"]) for e in evid if e.get("id") is not None),
         )
 
@@ -1020,4 +1061,3 @@ def _tip_params(tip: TipSummary) -> dict[str, Any]:
 def thai_date(d: date) -> dict[str, Any]:
     """A date as a message, so each locale writes it its own way (BE years in Thai)."""
     return ref("common.date", day=d.day, month=ref(f"month.{d.month}"), year_be=d.year + 543, year=d.year)
-

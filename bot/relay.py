@@ -117,7 +117,10 @@ class Relay:
         token = item.reply_token if item.reply_token_expires and item.reply_token_expires > now else None
         try:
             result = await channel.send(
-                Address(item.channel, item.chat_id), messages, reply_token=token, retry_key=item.idempotency_key
+                Address(item.channel, item.chat_id),
+                messages,
+                reply_token=token,
+                retry_key=item.idempotency_key,
             )
         except Exception as exc:  # an adapter bug must not kill the relay: treat as retryable
             log.exception("send raised for outbox %s", item.id)
@@ -132,12 +135,18 @@ class Relay:
         async with self.store.transaction() as uow:
             if result.status == SendStatus.SENT:
                 await uow.outbox_settle(
-                    item.id, status="sent", attempts=attempts, now=now, possible_duplicate=result.possible_duplicate
+                    item.id,
+                    status="sent",
+                    attempts=attempts,
+                    now=now,
+                    possible_duplicate=result.possible_duplicate,
                 )
                 return True
             if result.status == SendStatus.RETRY:
                 if attempts >= MAX_ATTEMPTS:
-                    await uow.outbox_settle(item.id, status="failed", attempts=attempts, now=now, error=result.error)
+                    await uow.outbox_settle(
+                        item.id, status="failed", attempts=attempts, now=now, error=result.error
+                    )
                     log.error("outbox %s failed after %d attempts: %s", item.id, attempts, result.error)
                     return True
                 wait = result.retry_after if result.retry_after is not None else backoff(attempts, self.rnd)
@@ -154,17 +163,30 @@ class Relay:
             if result.status == SendStatus.PAUSED:
                 # LINE's monthly limit: park the row, no hot loop; `tipbot status` shows the pause.
                 await uow.outbox_settle(
-                    item.id, status="pending", attempts=item.attempts, now=now, next_attempt_at=now + PAUSE, error=result.error
+                    item.id,
+                    status="pending",
+                    attempts=item.attempts,
+                    now=now,
+                    next_attempt_at=now + PAUSE,
+                    error=result.error,
                 )
                 await uow.kv_set(f"paused.{item.channel}", (now + PAUSE).isoformat())
                 return False
             if result.status == SendStatus.MIGRATED and result.new_chat_id:
                 await uow.staff_migrate(item.channel, item.chat_id, result.new_chat_id)
                 await uow.outbox_retarget(item.id, result.new_chat_id)
-                await uow.outbox_settle(item.id, status="pending", attempts=attempts, now=now, next_attempt_at=now)
+                await uow.outbox_settle(
+                    item.id, status="pending", attempts=attempts, now=now, next_attempt_at=now
+                )
                 self.wake.set()
                 return False
             if result.status == SendStatus.UNREACHABLE:
                 await uow.contact_set_reachable(item.channel, item.chat_id, False)
-            await uow.outbox_settle(item.id, status="failed", attempts=attempts, now=now, error=result.error or result.status.value)
+            await uow.outbox_settle(
+                item.id,
+                status="failed",
+                attempts=attempts,
+                now=now,
+                error=result.error or result.status.value,
+            )
             return True

@@ -22,7 +22,6 @@ class Settings(BaseSettings):
     old_secret_keys: list[SecretStr] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 8080
-    public_url: str = ""
     default_locale: Literal["th", "en"] = "th"
     draft_ttl: timedelta = timedelta(hours=24)
     media_dir: Path = Path("./var/media")
@@ -32,6 +31,9 @@ class Settings(BaseSettings):
     max_text_chars: int = 5000
     alert_excerpt_chars: int = 200
     log_level: str = "INFO"
+    #: fault injection for the kill tests only: "after_ingest" SIGKILLs the server right after an
+    #: inbox commit, before the event is processed or acknowledged
+    crash_at: Literal["", "after_ingest"] = ""
 
     line_channel_secret: SecretStr | None = None
     line_channel_access_token: SecretStr | None = None

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from bot.model import (
     LOCATION_PAYLOAD,
@@ -59,7 +59,9 @@ class ConsoleChannel:
             payload.update(type="media", kind=m.group(1), path=m.group(2).strip())
         else:
             payload.update(type="text", text=line.rstrip("\n")[: self.max_text_chars])
-        return InboxEvent(channel=self.name, event_id=str(uuid.uuid4()), chat_id=chat_id, occurred_at=now, payload=payload)
+        return InboxEvent(
+            channel=self.name, event_id=str(uuid.uuid4()), chat_id=chat_id, occurred_at=now, payload=payload
+        )
 
     def to_inbound(self, event_id: str, payload: Mapping[str, Any]) -> Inbound | None:
         chat = payload.get("chat")
@@ -69,17 +71,33 @@ class ConsoleChannel:
             "channel": self.name,
             "chat_id": chat,
             "event_id": event_id,
-            "occurred_at": datetime.fromisoformat(str(payload.get("at"))) if payload.get("at") else datetime.now(UTC),
+            "occurred_at": datetime.fromisoformat(str(payload.get("at")))
+            if payload.get("at")
+            else datetime.now(UTC),
             "message_id": event_id,
         }
         kind = payload.get("type")
         if kind == "button":
-            return Inbound(kind=InboundKind.BUTTON, button=str(payload.get("button")), text=str(payload.get("text", "")), **common)
+            return Inbound(
+                kind=InboundKind.BUTTON,
+                button=str(payload.get("button")),
+                text=str(payload.get("text", "")),
+                **common,
+            )
         if kind == "location":
-            return Inbound(kind=InboundKind.LOCATION, location=Location(float(payload["lat"]), float(payload["lon"])), **common)
+            return Inbound(
+                kind=InboundKind.LOCATION,
+                location=Location(float(payload["lat"]), float(payload["lon"])),
+                **common,
+            )
         if kind == "media":
             path = str(payload.get("path", ""))
-            media_kind = payload.get("kind") if payload.get("kind") in ("image", "video", "audio", "file") else "file"
+            kinds: dict[Any, Literal["image", "video", "audio", "file"]] = {
+                "image": "image",
+                "video": "video",
+                "audio": "audio",
+            }
+            media_kind = kinds.get(payload.get("kind"), "file")
             return Inbound(
                 kind=InboundKind.MEDIA,
                 media=MediaRef(kind=media_kind, platform_ref=path, file_name=Path(path).name),
@@ -111,7 +129,9 @@ class ConsoleChannel:
             self.out.write("bot: " + m.text.replace("\n", "\n     ") + "\n")
             if m.buttons:
                 self.buttons[address.chat_id] = [(b.label, b.payload) for b in m.buttons]
-                self.out.write("     " + "  ".join(f"[{i}] {b.label}" for i, b in enumerate(m.buttons, 1)) + "\n")
+                self.out.write(
+                    "     " + "  ".join(f"[{i}] {b.label}" for i, b in enumerate(m.buttons, 1)) + "\n"
+                )
             self.sent += 1
         self.out.flush()
         return SendResult(SendStatus.SENT)

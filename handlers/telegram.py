@@ -890,7 +890,7 @@ async def poll_updates(
     offsets: KeyValueStore,
     *,
     stop: asyncio.Event,
-    timeout: int = 30,  # noqa: ASYNC109 (getUpdates' long-poll seconds, sent to Telegram)
+    timeout: int = 30,
     allowed_updates: Sequence[str] | None = ALLOWED_UPDATES,
     max_backoff: float = 30.0,
 ) -> None:

@@ -64,7 +64,12 @@ class WebChatChannel:
         }
         kind = payload.get("type")
         if kind == "button" and isinstance(payload.get("button"), str):
-            return Inbound(kind=InboundKind.BUTTON, button=payload["button"][:300], text=str(payload.get("text", ""))[:200], **common)
+            return Inbound(
+                kind=InboundKind.BUTTON,
+                button=payload["button"][:300],
+                text=str(payload.get("text", ""))[:200],
+                **common,
+            )
         if kind == "location":
             try:
                 loc = Location(float(payload["lat"]), float(payload["lon"]))
@@ -113,7 +118,9 @@ class WebChatChannel:
     # ---- mailbox reading ------------------------------------------------------------------------
     def messages_after(self, session: str, after: int) -> list[dict[str, Any]]:
         return [
-            {k: v for k, v in m.items() if k != "key"} for m in self._boxes.get(session, ()) if m["seq"] > after
+            {k: v for k, v in m.items() if k != "key"}
+            for m in self._boxes.get(session, ())
+            if m["seq"] > after
         ]
 
     async def wait_for(self, session: str, after: int, timeout: float) -> list[dict[str, Any]]:
@@ -170,7 +177,17 @@ def routes(
         payload["session"] = session
         payload["at"] = datetime.now(UTC).isoformat()
         try:
-            await ingest([InboxEvent(channel="webchat", event_id=event_id, chat_id=session, occurred_at=datetime.now(UTC), payload=payload)])
+            await ingest(
+                [
+                    InboxEvent(
+                        channel="webchat",
+                        event_id=event_id,
+                        chat_id=session,
+                        occurred_at=datetime.now(UTC),
+                        payload=payload,
+                    )
+                ]
+            )
         except StorageUnavailable:
             return web.json_response({"error": "unavailable"}, status=503)
         return web.json_response({"ok": True, "id": event_id})

@@ -33,10 +33,12 @@ EXPORT_FIELDS = (
 
 async def export_tips(store: SqlStore, region: str | None = None) -> AsyncIterator[dict[str, Any]]:
     async with store.transaction() as uow:
-        counts = dict(
+        counts: dict[Any, Any] = dict(
             (
                 await uow.session.execute(
-                    select(t.Attachment.tip_id, func.count()).where(t.Attachment.tip_id.is_not(None)).group_by(t.Attachment.tip_id)  # type: ignore[call-overload,union-attr]
+                    select(t.Attachment.tip_id, func.count())
+                    .where(t.Attachment.tip_id.is_not(None))
+                    .group_by(t.Attachment.tip_id)  # type: ignore[call-overload,union-attr]
                 )
             ).all()
         )
@@ -68,12 +70,34 @@ async def export_tips(store: SqlStore, region: str | None = None) -> AsyncIterat
 async def status_summary(store: SqlStore) -> dict[str, Any]:
     async with store.transaction() as uow:
         s = uow.session
-        tips = (await s.execute(select(t.Tip.region, t.Tip.status, func.count()).group_by(t.Tip.region, t.Tip.status))).all()  # type: ignore[call-overload]
+        tips = (
+            await s.execute(
+                select(t.Tip.region, t.Tip.status, func.count()).group_by(t.Tip.region, t.Tip.status)
+            )
+        ).all()  # type: ignore[call-overload]
         inbox = (await s.execute(select(t.InboxRow.status, func.count()).group_by(t.InboxRow.status))).all()  # type: ignore[call-overload]
-        outbox = (await s.execute(select(t.OutboxRow.channel, t.OutboxRow.status, func.count()).group_by(t.OutboxRow.channel, t.OutboxRow.status))).all()  # type: ignore[call-overload]
-        gaps = (await s.execute(select(func.count()).select_from(t.TipEvent).where(t.TipEvent.action == "routing_gap"))).scalar_one()
-        staff = (await s.execute(select(t.StaffChat.region, func.count()).where(t.StaffChat.active == True).group_by(t.StaffChat.region))).all()  # type: ignore[call-overload]  # noqa: E712
-        paused = (await s.execute(select(t.KeyValue).where(t.KeyValue.key.startswith("paused.")))).scalars().all()  # type: ignore[attr-defined]
+        outbox = (
+            await s.execute(
+                select(t.OutboxRow.channel, t.OutboxRow.status, func.count()).group_by(
+                    t.OutboxRow.channel, t.OutboxRow.status
+                )
+            )
+        ).all()  # type: ignore[call-overload]
+        gaps = (
+            await s.execute(
+                select(func.count()).select_from(t.TipEvent).where(t.TipEvent.action == "routing_gap")
+            )
+        ).scalar_one()
+        staff = (
+            await s.execute(
+                select(t.StaffChat.region, func.count())
+                .where(t.StaffChat.active.is_(True))
+                .group_by(t.StaffChat.region)
+            )
+        ).all()  # type: ignore[call-overload]
+        paused = (
+            (await s.execute(select(t.KeyValue).where(t.KeyValue.key.startswith("paused.")))).scalars().all()
+        )  # type: ignore[attr-defined]
         failures = (
             await s.execute(
                 select(t.OutboxRow.channel, t.OutboxRow.last_error, func.count())
@@ -84,12 +108,14 @@ async def status_summary(store: SqlStore) -> dict[str, Any]:
     now = datetime.now().astimezone()
     return {
         "tips": [{"region": r, "status": st, "count": n} for r, st, n in tips],
-        "inbox": {st: n for st, n in inbox},
+        "inbox": {str(st): int(n) for st, n in inbox},
         "outbox": [{"channel": c, "status": st, "count": n} for c, st, n in outbox],
         "failed_sends": [{"channel": c, "error": e, "count": n} for c, e, n in failures],
         "routing_gaps": int(gaps),
-        "staff_chats": {r: n for r, n in staff},
+        "staff_chats": {str(r): int(n) for r, n in staff},
         "paused": {
-            kv.key.removeprefix("paused."): kv.value for kv in paused if datetime.fromisoformat(kv.value) > now
+            kv.key.removeprefix("paused."): kv.value
+            for kv in paused
+            if datetime.fromisoformat(kv.value) > now
         },
     }

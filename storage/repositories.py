@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,6 @@ from bot.model import (
     ContactRecord,
     InboxEvent,
     InboxItem,
-    Location,
     OutboxItem,
     StaffChatRecord,
     TipRecord,
@@ -31,7 +29,6 @@ from bot.ports import ConcurrentUpdate, DuplicateTip, StorageUnavailable
 from storage import tables as t
 from storage.crypto import keyring
 from storage.database import ping
-
 
 OUTBOX_LEASE = timedelta(seconds=120)
 
@@ -165,7 +162,9 @@ class SqlUnitOfWork:
 
     # ---- contacts and conversations --------------------------------------------------------
     async def _contact_row(self, channel: str, chat_id: str) -> t.Contact | None:
-        q = select(t.Contact).where(t.Contact.channel == channel, t.Contact.chat_hash == chat_hash(channel, chat_id))
+        q = select(t.Contact).where(
+            t.Contact.channel == channel, t.Contact.chat_hash == chat_hash(channel, chat_id)
+        )
         return (await self.session.execute(q)).scalar_one_or_none()
 
     async def contact_get(self, channel: str, chat_id: str) -> ContactRecord | None:
@@ -268,7 +267,11 @@ class SqlUnitOfWork:
 
     async def tips_of_contact(self, contact_id: int) -> list[TipSummary]:
         rows = (
-            (await self.session.execute(select(t.Tip).where(t.Tip.contact_id == contact_id).order_by(t.Tip.id)))  # type: ignore[arg-type]
+            (
+                await self.session.execute(
+                    select(t.Tip).where(t.Tip.contact_id == contact_id).order_by(t.Tip.id)
+                )
+            )  # type: ignore[arg-type]
             .scalars()
             .all()
         )
@@ -343,7 +346,9 @@ class SqlUnitOfWork:
             )
 
     async def attachment_forget(self, contact_id: int, message_ref: str) -> tuple[int, str] | None:
-        q = select(t.Attachment).where(t.Attachment.contact_id == contact_id, t.Attachment.message_ref == message_ref)
+        q = select(t.Attachment).where(
+            t.Attachment.contact_id == contact_id, t.Attachment.message_ref == message_ref
+        )
         row = (await self.session.execute(q)).scalar_one_or_none()
         if row is None or row.id is None:
             return None
@@ -353,7 +358,11 @@ class SqlUnitOfWork:
 
     # ---- staff ---------------------------------------------------------------------------------
     async def staff_for_region(self, region: str) -> list[StaffChatRecord]:
-        q = select(t.StaffChat).where(t.StaffChat.region == region, t.StaffChat.active == True).order_by(t.StaffChat.id)  # type: ignore[arg-type]  # noqa: E712
+        q = (
+            select(t.StaffChat)
+            .where(t.StaffChat.region == region, t.StaffChat.active.is_(True))
+            .order_by(t.StaffChat.id)
+        )  # type: ignore[arg-type]
         return [_staff(r) for r in (await self.session.execute(q)).scalars().all()]
 
     async def staff_get(self, channel: str, chat_id: str) -> StaffChatRecord | None:
@@ -413,9 +422,13 @@ class SqlUnitOfWork:
     async def invite_mark_used(self, invite_id: int, staff_id: int) -> None:
         await self.session.execute(update(t.Invite).where(t.Invite.id == invite_id).values(used_by=staff_id))  # type: ignore[arg-type]
 
-    async def invite_create(self, code: str, region: str, role: str, expires_at: datetime, now: datetime) -> None:
+    async def invite_create(
+        self, code: str, region: str, role: str, expires_at: datetime, now: datetime
+    ) -> None:
         self.session.add(
-            t.Invite(code_hash=invite_hash(code), region=region, role=role, expires_at=expires_at, created_at=now)
+            t.Invite(
+                code_hash=invite_hash(code), region=region, role=role, expires_at=expires_at, created_at=now
+            )
         )
         await self.session.flush()
 
@@ -559,5 +572,3 @@ class SqlStore:
             result = await uow.session.execute(stmt, rows)
             new = result.rowcount  # type: ignore[attr-defined]
         return int(new) if new is not None and new >= 0 else len(rows)
-
-

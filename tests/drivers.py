@@ -76,7 +76,9 @@ class RecordingConsole(ConsoleChannel):
         attachments: Mapping[int, bytes] | None = None,
     ) -> SendResult:
         for m in messages:
-            self.log.setdefault(address.chat_id, []).append(Msg(m.text, [(b.label, b.payload) for b in m.buttons]))
+            self.log.setdefault(address.chat_id, []).append(
+                Msg(m.text, [(b.label, b.payload) for b in m.buttons])
+            )
         return await super().send(address, messages, reply_token=reply_token, retry_key=retry_key)
 
 
@@ -96,9 +98,11 @@ class ConsoleDriver:
 
     async def tap(self, actor: str, label: str, payload: str) -> None:
         shown = self.console.buttons.get(actor, [])
-        index = next(i for i, (lbl, p) in enumerate(shown, 1) if p == payload and lbl == label) if any(
-            p == payload for _, p in shown
-        ) else None
+        index = (
+            next(i for i, (lbl, p) in enumerate(shown, 1) if p == payload and lbl == label)
+            if any(p == payload for _, p in shown)
+            else None
+        )
         if index is None:
             # An older message's button: the terminal has no way to tap it, send it as a stale tap.
             from datetime import UTC, datetime
@@ -127,7 +131,7 @@ class ConsoleDriver:
 
 @asynccontextmanager
 async def webchat_driver(settings: Settings, clock: FakeClock, tmp: Path) -> AsyncIterator[WebChatDriver]:
-    factory: Callable[..., Any] = partial(build_services, migrate=True, clock=clock)
+    factory: Callable[..., Any] = partial(build_services, migrate=True, clock=clock, autostart=False)
     app = create_app(settings, services_factory=factory)
     async with TestClient(TestServer(app)) as client:
         services = app[SERVICES]
@@ -150,3 +154,14 @@ DRIVERS: dict[str, Callable[[Settings, FakeClock, Path], Any]] = {
     "webchat": webchat_driver,
     "console": console_driver,
 }
+
+
+def _platform_drivers() -> None:
+    """LINE and Telegram drivers live beside their fakes; each registers itself here."""
+    from tests import drivers_line, drivers_telegram
+
+    DRIVERS.update(drivers_line.DRIVERS)
+    DRIVERS.update(drivers_telegram.DRIVERS)
+
+
+_platform_drivers()

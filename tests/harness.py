@@ -162,7 +162,10 @@ class Runner:
         return self.driver.received(actor)[self.read.get(actor, 0) :]
 
     def _tail(self, actor: str) -> str:
-        return "\n---\n".join(m.text + (f"  {[b for b, _ in m.buttons]}" if m.buttons else "") for m in self.driver.received(actor)[-4:])
+        return "\n---\n".join(
+            m.text + (f"  {[b for b, _ in m.buttons]}" if m.buttons else "")
+            for m in self.driver.received(actor)[-4:]
+        )
 
     def expect(self, actor: str, text: str) -> None:
         unread = self._unread(actor)
@@ -199,7 +202,11 @@ class Runner:
             assert str(got) == want, f"tip {key}: expected {want!r}, got {got!r}"
         elif what == "alerts":
             async with store.transaction() as uow:
-                n = (await uow.session.execute(select(func.count()).select_from(t.OutboxRow).where(t.OutboxRow.kind == "alert"))).scalar_one()
+                n = (
+                    await uow.session.execute(
+                        select(func.count()).select_from(t.OutboxRow).where(t.OutboxRow.kind == "alert")
+                    )
+                ).scalar_one()
             assert n == int(words[1]), f"expected {words[1]} alerts, found {n}"
         elif what == "contacts":
             async with store.transaction() as uow:

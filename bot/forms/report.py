@@ -60,9 +60,7 @@ REPORT = Form(
             max_length=300,
             prefill=True,
         ),
-        Field(
-            id="place", kind=Kind.PLACE, ask="report.place.ask", label="report.place.label", prefill=True
-        ),
+        Field(id="place", kind=Kind.PLACE, ask="report.place.ask", label="report.place.label", prefill=True),
         Field(
             id="when",
             kind=Kind.DATE,
@@ -79,9 +77,7 @@ REPORT = Form(
             optional=True,
             prefill=True,
         ),
-        Field(
-            id="evid", kind=Kind.EVIDENCE, ask="report.evid.ask", label="report.evid.label", optional=True
-        ),
+        Field(id="evid", kind=Kind.EVIDENCE, ask="report.evid.ask", label="report.evid.label", optional=True),
         Field(
             id="contact",
             kind=Kind.CONTACT,

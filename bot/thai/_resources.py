@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from bot.routing import RegionTable
 from bot.thai import lexicon
@@ -45,7 +45,8 @@ def province_abbreviations() -> dict[str, str]:
     _pythainlp_ready()
     from pythainlp.corpus import provinces
 
-    return {row["abbr_th"]: row["name_th"] for row in provinces(details=True) if row.get("abbr_th")}
+    rows = cast("list[dict[str, str]]", provinces(details=True))
+    return {row["abbr_th"]: row["name_th"] for row in rows if row.get("abbr_th")}
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,9 @@ OUT_OF_SCOPE: Mapping[str, str] = MappingProxyType(
 )
 
 _CONTRACT_CONTEXT = re.compile(r"สัญญา|รับเหมา|โครงการ|ก่อสร้าง|ประมูล|จัดจ้าง|จัดซื้อ|ผู้รับจ้าง")
-_ELECTION_CONTEXT = re.compile(r"เลือกตั้ง|ผู้สมัคร|หัวคะแนน|กาเบอร์|ลงคะแนน|ส\.ส\.|ส\.อบต|นายก\s?อบต.*สมัคร|เบอร์\s?\d")
+_ELECTION_CONTEXT = re.compile(
+    r"เลือกตั้ง|ผู้สมัคร|หัวคะแนน|กาเบอร์|ลงคะแนน|ส\.ส\.|ส\.อบต|นายก\s?อบต.*สมัคร|เบอร์\s?\d"
+)
 
 
 @cache
@@ -62,6 +64,8 @@ def scores(text: str) -> dict[str, int]:
                 for code, weight in owners:
                     out[code] = out.get(code, 0) + weight
             start = compact.find(phrase, start + 1)
+    if _NOT_REAL.search(compact) and ("เบิก" in compact or "งบ" in compact or "จ้าง" in compact):
+        out["embezzlement"] = out.get("embezzlement", 0) + 3
     if "หัวคิว" in compact and _CONTRACT_CONTEXT.search(compact):
         out["procurement"] = out.get("procurement", 0) + 3
     if "แจกเงิน" in compact or "แจกของ" in compact:
@@ -72,9 +76,20 @@ def scores(text: str) -> dict[str, int]:
     return {k: v for k, v in out.items() if v > 0}
 
 
+_MIN_SCORE = 2
+_STRONG_SCORE = 3
+# "ไม่ได้ขุดจริง", "ไม่มีคนมาทำจริง": paid for work that never happened.
+_NOT_REAL = re.compile(r"ไม่(?:ได้|มี)[\u0e00-\u0e7f]{0,14}จริง")
+# Questions about how things work ("สอบถาม…ต้องไปที่ไหน") are not tips unless a strong cue says so.
+_INQUIRY = re.compile(r"สอบถาม|ต้องทำยังไง|ต้องทำอย่างไร|ต้องไปที่ไหน|ทำยังไงดี|ขอถาม|อยากถาม")
+
+
 def classify_normalized(text: str) -> str | None:
-    found = scores(text)
+    # A single weak cue (weight 1) is background, not a signal.
+    found = {k: v for k, v in scores(text).items() if v >= _MIN_SCORE or k == "other"}
     generic = found.pop("other", 0)
+    if _INQUIRY.search(text) and max(found.values(), default=0) < _STRONG_SCORE:
+        return None
     corrupt = {k: v for k, v in found.items() if k != "grievance"}
     if corrupt:
         best = max(corrupt.values())

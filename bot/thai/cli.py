@@ -31,7 +31,9 @@ def _as_json(found: Extraction) -> str:
     )
 
 
-def run(text: str, today: date | None, stdin: TextIO, stdout: TextIO, regions: RegionTable | None = None) -> int:
+def run(
+    text: str, today: date | None, stdin: TextIO, stdout: TextIO, regions: RegionTable | None = None
+) -> int:
     """Write one JSON object for `text`, or one per line of `stdin` when `text` is "-"; returns 0."""
     # The clock is read here, at the edge, so that extraction itself stays a pure function.
     day = today or date.today()

@@ -76,7 +76,9 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         "month_year": re.compile(
             r"(?:เดือน\s*)?(" + _FULL_MONTHS + r")\s*(?:พ\.?\s?ศ\.?|ปี)?\s*(\d{4}|\d{2})(?![\d,])"
         ),
-        "month_only": re.compile(r"(?:เดือน\s*(?:" + months + r")|(?:" + _FULL_MONTHS + r"))(?![\u0e01-\u0e2e])"),
+        "month_only": re.compile(
+            r"(?:เดือน\s*(?:" + months + r")|(?:" + _FULL_MONTHS + r"))(?![\u0e01-\u0e2e])"
+        ),
         "day_only": re.compile(r"วันที่\s*(\d{1,2})(?![\d/.\-])(?!\s*(?:ของเดือน|ถึง))"),
     }
 

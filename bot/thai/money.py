@@ -35,16 +35,16 @@ _ATOM = rf"(?:{_NUM})\s?[kK](?![A-Za-z])|(?:{_NUM})|(?:{_WORD})"
 _SPAN = re.compile(rf"(?:{_ATOM})(?:\s?(?:{_ATOM}))*")
 _ATOM_RE = re.compile(rf"({_NUM})\s?([kK])(?![A-Za-z])|({_NUM})|({_WORD})")
 
-_CURRENCY_AFTER = re.compile(r"^\s?(?:บาท|บ\.|฿|-\s*บาท|\.-|,-|ล้านบาท)")
+_CURRENCY_AFTER = re.compile(r"^\s?(?:บาท|บ\.|฿|-\s*บาท|\.-|,-|ล้านบาท|baht|thb)", re.IGNORECASE)
 _NOT_MONEY_AFTER = re.compile(
     r"^\s?(?:เท่า|ปี|คน|%|เปอร์เซ็น|เปอร์เซนต์|ครั้ง|วัน|เดือน|สัปดาห์|อาทิตย์|หลัง|ราย|ไร่|งาน|ตาราง|ตร\.|กม|กิโล|"
     r"เมตร|ม\.|ชั่วโมง|ชม|นาที|โมง|ทุ่ม|ตัว|คัน|ชิ้น|แห่ง|จุด|หมู่|ครอบครัว|ข้อ|ชุด|เครื่อง|ลำ|กระสอบ|ถุง|กล่อง|ลิตร|"
     r"ตัน|กก|สาย|เส้น|รอบ|หน่วย|ท่าน|นาย|คะแนน|เสียง|โครงการ|ฉบับ|แปลง|ต้น|ห้อง|ชั้น|ขวบ|หน้า|ขั้น|ระดับ|องศา|"
     r"นิ้ว|ศพ|ราย|ลูก|โรงเรียน|บ้าน|หมู่บ้าน|ตำบล|อำเภอ|แผ่น|ซอง|ใบ(?!เสร็จ)|คู่|อัน|ข้าง|พวก|กลุ่ม|ทาง|ทุ่ม|นัด|"
-    r"เบอร์|เลข|ตำแหน่ง|แถว|ช่อง|กระป๋อง|ขวด|แพ็ค|กิโลกรัม|กรัม|ก้อน|ม้วน|ท่อน|ต่อ)"
+    r"เบอร์|เลข|ตำแหน่ง|แถว|ช่อง|กระป๋อง|ขวด|แพ็ค|กิโลกรัม|กรัม|ก้อน|ม้วน|ท่อน|ร้าน|แผง|เจ้า|ครัวเรือน|บริษัท|สัญญา)"
 )
 _NOT_MONEY_BEFORE = re.compile(
-    r"(?:ร้อยละ|หมู่|หมู่ที่|ม\.|เลขที่|บ้านเลขที่|ซอย|ซ\.|ถนน|ถ\.|โทร\.?|โทรศัพท์|เบอร์|หมายเลข|ครั้งที่|ข้อ|มาตรา|ปี|พ\.ศ\.|"
+    r"(?:ร้อยละ|หลัก|หลาย|หมู่|หมู่ที่|ม\.|เลขที่|บ้านเลขที่|ซอย|ซ\.|ถนน|ถ\.|โทร\.?|โทรศัพท์|เบอร์|หมายเลข|ครั้งที่|ข้อ|มาตรา|ปี|พ\.ศ\.|"
     r"ค\.ศ\.|อายุ|รุ่น|ชั้น|ห้อง|ทะเบียน|เขต|รหัส|เลข|ลำดับ|คนที่|ฉบับที่|วันที่|ประถม|มัธยม|ระดับ|ซี|ชั้นปี|"
     r"เวลา|ตอน|กลุ่ม|หน้า|line|id|tel)\s?$",
     re.IGNORECASE,
@@ -59,6 +59,9 @@ _GLUED_WORD_AFTER = re.compile(
     r"^(?:ดี|สุข|สบาย|จะ|สาหัส|รู้|นา|ช้าง|ธุ์|ธ์|เอก|โท|ตรี|ตำรวจ|เวร|ละ|ศักดิ์|ล้ม|งาม|ลึก|ไกล|ยาก|เหนื่อย|แสบ|ล้าน)"
 )
 _LARGE_UNITS = ("หมื่น", "แสน", "ล้าน")
+# "ม.1", "นส.3", "รง.4": a number glued to a Thai abbreviation is a grade, form or law number.
+_ABBREVIATION_BEFORE = re.compile(r"[\u0e00-\u0e7f]\.\s?$")
+_LAUGHTER = re.compile(r"^5{3,}$")
 _MAX_AMOUNT = 100_000_000_000
 
 
@@ -173,17 +176,36 @@ def _phone_like(text: str, start: int, end: int) -> bool:
         return True
     before = text[start - 1 : start]
     after = text[end : end + 1]
-    return before in "-/" and before != "" or (after in "-/" and after != "" and not text[end:].startswith("-บาท"))
+    if before and before in "-/":
+        return True
+    return bool(after) and after in "-/" and not text[end:].startswith("-บาท")
+
+
+def _candidates(text: str) -> list[tuple[int, int]]:
+    """Spans of number atoms; a span that does not read as one number is retried without its first atom."""
+    out: list[tuple[int, int]] = []
+    for m in _SPAN.finditer(text):
+        start, end = m.span()
+        while end > start and text[end - 1] == " ":
+            end -= 1
+        while start < end:
+            if amount_of(text[start:end]) is not None:
+                out.append((start, end))
+                break
+            first = _ATOM_RE.match(text, start)
+            if first is None:
+                break
+            start = first.end()
+            while start < end and text[start] == " ":
+                start += 1
+    return out
 
 
 def find_amounts(text: str, skip: tuple[tuple[int, int], ...] = (), need_context: bool = True) -> list[int]:
     """Amounts of money written in normalised text, in order; counts, dates and phone numbers are skipped."""
     found: list[int] = []
     bounds: set[int] | None = None
-    for m in _SPAN.finditer(text):
-        start, end = m.span()
-        while end > start and text[end - 1] == " ":
-            end -= 1
+    for start, end in _candidates(text):
         span = text[start:end]
         if any(s < end and start < e for s, e in skip):
             continue
@@ -195,10 +217,15 @@ def find_amounts(text: str, skip: tuple[tuple[int, int], ...] = (), need_context
             # What follows is a date ("ปีที่แล้ว"), not a counted unit.
             after = ""
         before = text[max(0, start - 24) : start]
-        if _NOT_MONEY_AFTER.match(after) and not _CURRENCY_AFTER.match(after):
-            continue
-        if _NOT_MONEY_BEFORE.search(before) and not _CURRENCY_AFTER.match(after):
-            continue
+        currency = bool(_CURRENCY_AFTER.match(after))
+        large = any(u in span for u in _LARGE_UNITS) or re.search(r"\d\s?[kK]", span) is not None
+        if not currency:
+            if _NOT_MONEY_AFTER.match(after):
+                continue
+            if not large and (_NOT_MONEY_BEFORE.search(before) or _ABBREVIATION_BEFORE.search(before)):
+                continue
+            if _LAUGHTER.match(span):
+                continue
         if bounds is None:
             bounds = _token_bounds(text)
         # A number word glued inside a longer word (แสนดี, พันธุ์, ร้อยละ, ร้อยเอ็ด) is no amount.
@@ -210,10 +237,15 @@ def find_amounts(text: str, skip: tuple[tuple[int, int], ...] = (), need_context
         if value is None:
             continue
         if need_context:
-            currency = bool(_CURRENCY_AFTER.match(after))
-            large = any(u in span for u in _LARGE_UNITS) or re.search(r"\d\s?[kK]", span) is not None
             money_word = bool(_MONEY_BEFORE.search(before))
             if not (currency or large or money_word):
+                continue
+            # A lone digit word ("สามเจ้า") is a count unless baht follows.
+            if (
+                not currency
+                and not any(c.isdigit() for c in span)
+                and not any(u in span for u in _UNIT_WORDS)
+            ):
                 continue
             # A bare Buddhist-era year next to a money word ("งบปี 2567") is still a year.
             if not currency and not large and 2400 <= value <= 2700 and "," not in span:

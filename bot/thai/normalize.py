@@ -155,7 +155,10 @@ def correct_spelling(text: str) -> str:
                 # A misspelt word falls apart into fragments; only windows with a fragment are candidates.
                 if n > 1 and all(len(s) > 2 and _known(s) for s in seg):
                     continue
-                fixed = _correct("".join(seg))
+                joined = "".join(seg)
+                fixed = _correct(joined)
+                if fixed is not None and n > 1 and fixed in ("".join(seg[:-1]), "".join(seg[1:])):
+                    fixed = None
                 if fixed is None and n == 1:
                     fixed = _correct_word(seg[0])
                 if fixed is not None:

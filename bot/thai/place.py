@@ -17,8 +17,9 @@ from bot.thai.normalize import normalize
 
 _FUZZY_CUTOFF = 85.0
 _BANGKOK = "กรุงเทพมหานคร"
-_PROVINCE_MARKERS = ("จังหวัด", "จ.", "จ ")
-_DISTRICT_MARKERS = ("อำเภอ", "อ.", "เขต", "สภ.", "สภ", "สน.", "กิ่งอำเภอ")
+_PROVINCE_MARKER = re.compile(r"(?:จังหวัด|(?<![\u0e00-\u0e7f])จ\.?)\s*$")
+_DISTRICT_MARKER = re.compile(r"(?:อำเภอ|(?<![\u0e00-\u0e7f])อ\.|เขต|สภ\.?|สน\.)\s*$")
+_SUBDISTRICT_MARKER = re.compile(r"(?:ตำบล|(?<![\u0e00-\u0e7f])ต\.)\s*$")
 _HONORIFICS = ("นาย", "นาง", "นางสาว", "น.ส.", "คุณ", "ด.ช.", "ด.ญ.", "ชื่อ")
 _POLITE = re.compile(r"(ครับผม|ครับ|ค่ะ|คะ|จ้า|จ้ะ|ค่า|นะคะ|นะครับ|นะ|คับ|ฮะ)\s*$")
 _TAIL_AFTER = re.compile(r"^(?:\s|$|[,.!?)(\"'/:;]|ครับ|ค่ะ|คะ|นะ|จ้า|คับ|แล้ว|มา|ไป|นี่|นี้|ด้วย|จ้ะ)")
@@ -70,9 +71,8 @@ def _preceding(text: str, start: int) -> str:
     return text[max(0, start - 16) : start]
 
 
-def _marker(before: str, markers: tuple[str, ...]) -> bool:
-    stripped = before.rstrip()
-    return any(stripped.endswith(m.strip()) for m in markers)
+def _marker(before: str, marker: re.Pattern[str]) -> bool:
+    return marker.search(before) is not None
 
 
 def _local(before: str) -> bool:
@@ -103,8 +103,8 @@ def _hits(text: str, regions: RegionTable, *, whole_answer: bool) -> list[_Hit]:
     for m in tables.pattern.finditer(text):
         key, start, end = m.group(0), m.start(), m.end()
         before = _preceding(text, start)
-        prov_marked = _marker(before, _PROVINCE_MARKERS)
-        dist_marked = _marker(before, _DISTRICT_MARKERS)
+        prov_marked = _marker(before, _PROVINCE_MARKER)
+        dist_marked = _marker(before, _DISTRICT_MARKER)
         if _honorific(before) and not (prov_marked or dist_marked):
             continue
         province = tables.province_keys.get(key)
@@ -126,9 +126,9 @@ def _hits(text: str, regions: RegionTable, *, whole_answer: bool) -> list[_Hit]:
         if not districts:
             continue
         if not dist_marked and not whole_answer:
-            if _local(before) or _marker(before, ("ต.", "ตำบล")):
+            if _local(before) or _marker(before, _SUBDISTRICT_MARKER):
                 continue
-            if key in words and key not in lexicon.FAMOUS_DISTRICTS:
+            if key not in lexicon.FAMOUS_DISTRICTS and (key in words or _common_subdistrict(key, districts)):
                 continue
             if len(key) < 4:
                 continue
@@ -144,6 +144,24 @@ def _hits(text: str, regions: RegionTable, *, whole_answer: bool) -> list[_Hit]:
             hits.append(_Hit(province, (), m.start(), m.end(), False))
     hits.sort(key=lambda h: h.start)
     return hits
+
+
+@cache
+def _subdistrict_provinces() -> dict[str, frozenset[str]]:
+    import geothai
+
+    index: dict[str, set[str]] = {}
+    for p in geothai.provinces():
+        for d in geothai.districts(p.code):
+            for sub in geothai.subdistricts(d.code):
+                index.setdefault(sub.name_th, set()).add(p.name_th)
+    return {k: frozenset(v) for k, v in index.items()}
+
+
+def _common_subdistrict(name: str, districts: tuple[_resources.District, ...]) -> bool:
+    """True when a district name is also a tambon or village name in other provinces (หนองบัว, บ้านใหม่)."""
+    own = {d.province for d in districts}
+    return bool(_subdistrict_provinces().get(name, frozenset()) - own)
 
 
 def _mueang(text: str, province: str) -> str | None:
@@ -174,7 +192,7 @@ def _fuzzy_province(text: str, regions: RegionTable) -> str | None:
 def _fuzzy_bare(text: str, regions: RegionTable) -> str | None:
     """A misspelt official name written without a marker, e.g. "กาญจนบุลี"."""
     tables = _tables(regions)
-    tokens = [t for t in _resources.tokenizer()(text)]
+    tokens = _resources.tokenizer()(text)
     best: tuple[float, str] | None = None
     for i in range(len(tokens)):
         for n in (1, 2, 3):
@@ -202,7 +220,9 @@ def _resolve(text: str, hits: list[_Hit], regions: RegionTable, fuzzy: bool) -> 
         marked = [h for h in provinces if h.marked]
         mentioned = {h.province for h in provinces}
         # A province confirmed by a district of the same province outweighs a passing mention.
-        confirmed = [h for h in provinces if any(d.province == h.province for x in district_hits for d in x.districts)]
+        confirmed = [
+            h for h in provinces if any(d.province == h.province for x in district_hits for d in x.districts)
+        ]
         chosen = marked or confirmed or provinces
         province = chosen[0].province
         if not marked and len(mentioned) > 1 and not confirmed:

@@ -147,13 +147,19 @@ def _position_pattern() -> re.Pattern[str]:
     heads = sorted(lexicon.POSITION_HEADS, key=len, reverse=True)
     quals = sorted(lexicon.POSITION_QUALIFIERS, key=len, reverse=True)
     return re.compile(
-        "(" + "|".join(re.escape(h) for h in heads) + r")(?:(\s?)(" + "|".join(re.escape(q) for q in quals) + "))?"
+        "("
+        + "|".join(re.escape(h) for h in heads)
+        + r")(?:(\s?)("
+        + "|".join(re.escape(q) for q in quals)
+        + "))?"
     )
 
 
 @cache
 def _place_names() -> re.Pattern[str]:
-    names = set(_resources.subdistrict_names()) | set(_resources.district_index()) | set(lexicon.PROVINCE_ALIASES)
+    names = (
+        set(_resources.subdistrict_names()) | set(_resources.district_index()) | set(lexicon.PROVINCE_ALIASES)
+    )
     names |= {p.name_th for p in _resources.default_regions().provinces}
     names |= {"เมือง" + p.name_th for p in _resources.default_regions().provinces}
     return re.compile("|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)))
@@ -198,7 +204,12 @@ def _name_after(text: str, pos: int, head: str) -> str:
     kept: list[str] = []
     agency = _agency_pattern()
     for tok in _resources.tokenizer()(run):
-        if tok in _STOP_WORDS or agency.fullmatch(tok) or tok in lexicon.POSITION_HEADS or tok in _cue_words():
+        if (
+            tok in _STOP_WORDS
+            or agency.fullmatch(tok)
+            or tok in lexicon.POSITION_HEADS
+            or tok in _cue_words()
+        ):
             break
         kept.append(tok)
         if len(kept) >= _MAX_NAME_TOKENS:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import make_channel
 
 from bot.model import MediaGone, MediaRef, MediaTooLarge
 from handlers.telegram import TelegramChannel
 from tests.fakes.telegram import FakeTelegram
+from tests.telegram.support import make_channel
 
 
 def media_of(channel: TelegramChannel, update: dict[str, object]) -> MediaRef:

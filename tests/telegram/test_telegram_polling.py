@@ -6,11 +6,10 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from conftest import SECRET, MemoryStore, RecordingIngest
-
 from bot.ports import StorageUnavailable
 from handlers.telegram import OFFSET_KEY, TelegramChannel, delete_webhook, poll_updates, set_webhook
 from tests.fakes.telegram import FakeTelegram, WebhookState
+from tests.telegram.support import SECRET, MemoryStore, RecordingIngest
 
 
 async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:

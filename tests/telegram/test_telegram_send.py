@@ -6,13 +6,13 @@ import hashlib
 import unicodedata
 
 import pytest
-from conftest import make_channel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.model import LOCATION_PAYLOAD, Address, Outbound, RenderedButton, SendResult, SendStatus
 from handlers.telegram import MAX_TEXT_UNITS, TelegramChannel, set_commands, split_text
 from tests.fakes.telegram import FakeTelegram
+from tests.telegram.support import make_channel
 
 CHAT = "5550002"
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession, web
-from conftest import SECRET, RecordingIngest, make_channel, serve
 
 from bot.model import Address, InboundKind, Outbound
 from bot.ports import StorageUnavailable
 from handlers.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel, set_webhook, webhook_routes
 from tests.fakes.telegram import FakeTelegram
+from tests.telegram.support import SECRET, RecordingIngest, make_channel, serve
 
 
 @pytest.fixture
