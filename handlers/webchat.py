@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -45,7 +46,9 @@ class WebChatChannel:
     def __init__(self, max_text_chars: int = 5000) -> None:
         self.max_text_chars = max_text_chars
         self._boxes: dict[str, deque[dict[str, Any]]] = {}
-        self._seq = 0
+        # Start from the clock so a restarted server's sequence numbers stay above those the
+        # page already saw (the page asks for "messages after N").
+        self._seq = int(time.time() * 1000)
         self._changed = asyncio.Condition()
 
     # ---- Channel protocol ------------------------------------------------------------------

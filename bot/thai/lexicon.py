@@ -187,9 +187,6 @@ FAMOUS_DISTRICTS: Final[frozenset[str]] = frozenset(
     }
 )
 
-# Official abbreviations of provinces (two letters) collide with words; whole answers only.
-# Loaded from pythainlp at run time; these are the ones with a dot people write.
-
 THAI_MONTHS: Final[dict[str, int]] = {
     "มกราคม": 1,
     "มกรา": 1,

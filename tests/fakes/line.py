@@ -165,6 +165,8 @@ class FakeLine:
         self.url = ""
         #: every message delivered, per recipient (user, group or room id), in delivery order
         self.deliveries: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        #: the endpoint that delivered each message, per recipient, parallel to ``deliveries``
+        self.delivered_by: dict[str, list[str]] = defaultdict(list)
         self.calls: list[Call] = []
         self.reply_tokens: dict[str, str] = {}  # unused token → chat id
         self.used_reply_tokens: set[str] = set()
@@ -385,7 +387,7 @@ class FakeLine:
             return _error(400, ERR_REPLY_TOKEN)
         chat_id = self.reply_tokens.pop(token)
         self.used_reply_tokens.add(token)
-        sent = self._deliver([chat_id], messages)
+        sent = self._deliver([chat_id], messages, "reply")
         return web.json_response({"sentMessages": sent})
 
     async def _push(self, request: web.Request, call: Call) -> web.Response:
@@ -403,7 +405,7 @@ class FakeLine:
         to = body.get("to")
         if not isinstance(to, str) or not _MEMBER_ID.match(to):
             return _error(400, "The property, 'to', in the request body is invalid (line-id format)")
-        sent = self._deliver([to], messages)
+        sent = self._deliver([to], messages, "push")
         self.quota_used += len(messages)
         if key is not None:
             self.retry_keys[key] = (_request_id(), sent)
@@ -424,19 +426,22 @@ class FakeLine:
             raise _Invalid([_detail("Size must be between 1 and 500", "to")])
         if not all(isinstance(u, str) and u.startswith("U") and _MEMBER_ID.match(u) for u in to):
             raise _Invalid([_detail("Invalid user id", "to")])
-        self._deliver(to, messages)
+        self._deliver(to, messages, "multicast")
         self.quota_used += len(messages) * len(to)
         if key is not None:
             self.retry_keys[key] = (_request_id(), [])
         return web.json_response({})
 
-    def _deliver(self, recipients: list[str], messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    def _deliver(
+        self, recipients: list[str], messages: list[dict[str, Any]], endpoint: str
+    ) -> list[dict[str, str]]:
         sent = []
         for message in messages:
             message_id = self.new_message_id()
             sent.append({"id": message_id, "quoteToken": secrets.token_urlsafe(24)})
             for recipient in recipients:
                 self.deliveries[recipient].append({**message, "id": message_id})
+                self.delivered_by[recipient].append(endpoint)
         return sent
 
     async def _quota(self, request: web.Request, call: Call) -> web.Response:
