@@ -151,10 +151,7 @@ def test_no_input_sequence_crashes_the_engine(steps: list[tuple[bool, str, int]]
     state: dict[str, Any] = {"flow": "menu", "stamp": "000000"}
     last: dict[str, str] = {}
     for i, (press, text, pick) in enumerate(steps):
-        if press and last:
-            inbound = tap(sorted(last.values())[pick % len(last)])
-        else:
-            inbound = say(text)
+        inbound = tap(sorted(last.values())[pick % len(last)]) if press and last else say(text)
         c = replace(ctx(seed=i), today=date(2026, 11, 23))
         turn = ENGINE.advance(state, inbound, c)
         assert turn.replies or turn.effects or turn.save

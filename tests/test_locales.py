@@ -26,9 +26,14 @@ def keys_in_code() -> set[str]:
         if "thai" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and KEY.match(node.value):
-                if node.value.split(".")[0] in tables and not node.value.endswith((".py", ".csv", ".toml")):
-                    found.add(node.value)
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and KEY.match(node.value)
+                and node.value.split(".")[0] in tables
+                and not node.value.endswith((".py", ".csv", ".toml"))
+            ):
+                found.add(node.value)
     return found
 
 

@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 
 from bot.model import LOCATION_PAYLOAD, Outbound, RenderedButton
 from bot.settings import Settings
-from storage import tables as t
 from handlers.line import LineChannel
+from storage import tables as t
 from tests.drivers_line import LineDriver, as_msg, line_driver
-from tests.fakes.line import FakeLineUser, count_graphemes, sign
+from tests.fakes.line import count_graphemes, sign
 from tests.harness import FakeClock, Msg, Runner, evidence_jpeg
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -138,7 +138,9 @@ async def test_alert_reaches_the_line_group_of_the_region_only(bot: LineDriver, 
     "forge",
     [
         pytest.param(lambda body, secret: (body, sign(body, "another-secret")), id="wrong-secret"),
-        pytest.param(lambda body, secret: (body.replace(b"hello", b"hellO"), sign(body, secret)), id="changed"),
+        pytest.param(
+            lambda body, secret: (body.replace(b"hello", b"hellO"), sign(body, secret)), id="changed"
+        ),
         pytest.param(lambda body, secret: (body, None), id="missing-header"),
     ],
 )
