@@ -101,8 +101,14 @@ class Services:
     def start(self) -> None:
         if not self.autostart:
             return
+        # Load the Thai dictionaries now rather than on the first volunteer's message.
+        self.tasks.append(asyncio.create_task(self._warm_up(), name="warm-up"))
         self.tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="dispatcher"))
         self.tasks.append(asyncio.create_task(self.relay.run(self.stop), name="relay"))
+
+    async def _warm_up(self) -> None:
+        today = datetime.now(UTC).date()
+        await asyncio.to_thread(self.dispatcher.understanding.extract, "นายก อบต. จ.สุรินทร์ 500 บาท เมื่อวาน", today)
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until nothing is due in the inbox or outbox (for the terminal chat and tests)."""

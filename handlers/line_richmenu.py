@@ -12,8 +12,9 @@ from PIL import Image, ImageDraw
 
 MENU_WIDTH = 2500
 MENU_HEIGHT = 843
-#: postback data of each panel, left to right
-MENU_PAYLOADS: tuple[str, ...] = ("menu:report", "menu:my_tips", "menu:notices", "menu:help")
+#: postback data of each panel, left to right: the core's global commands (report, status = "my
+#: tips", notices, help), so a tap works at every step like the same command typed or tapped in chat
+MENU_PAYLOADS: tuple[str, ...] = ("menu:report", "menu:status", "menu:notices", "menu:help")
 
 _BACKGROUNDS = ((200, 45, 45), (32, 96, 170), (226, 140, 20), (40, 140, 90))
 _WHITE = (255, 255, 255)

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -532,9 +534,19 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite has one writer. Queueing our own transactions here is fair and immediate,
+        # where SQLite's busy handler would sleep in growing steps; other processes still
+        # wait through busy_timeout.
+        self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
+        async with self._writer if self._writer is not None else contextlib.nullcontext():
+            async with self._transaction() as uow:
+                yield uow
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[SqlUnitOfWork]:
         try:
             async with self._sessions() as session, session.begin():
                 yield SqlUnitOfWork(session)

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from bot.model import LOCATION_PAYLOAD, Outbound, RenderedButton
 from bot.settings import Settings
-from handlers.line import LineChannel
+from handlers.line import LineChannel, install_rich_menu
 from storage import tables as t
 from tests.drivers_line import LineDriver, as_msg, line_driver
 from tests.fakes.line import count_graphemes, sign
@@ -382,6 +382,39 @@ async def test_media_not_ready_is_fetched_again_later(bot: LineDriver, clock: Fa
     assert attachment.sha256 == hashlib.sha256(photo).hexdigest()
     assert bot.line.content[message_id].downloads == 2
     await run(runner, ["< ได้รับหลักฐานแล้ว 1 ชิ้น"])
+
+
+# -- rich menu -----------------------------------------------------------------------------------
+
+#: catalog keys of the rich menu's four panels, left to right (the notices key may not exist yet)
+RICH_MENU_KEYS = ("button.report", "button.my_tips", "richmenu.notices", "button.help")
+
+
+async def test_rich_menu_installs_and_every_panel_is_understood(bot: LineDriver, clock: FakeClock) -> None:
+    catalog = bot.services.catalog
+    labels = [catalog.text(k) if catalog.has(k) else k.rsplit(".", 1)[-1] for k in RICH_MENU_KEYS]
+    channel = bot.services.channels["line"]
+    assert isinstance(channel, LineChannel)
+    menu_id = await install_rich_menu(channel, labels)
+    assert bot.line.default_rich_menu == menu_id
+    actions = [area["action"] for area in bot.line.rich_menus[menu_id]["areas"]]
+    assert [a["displayText"] for a in actions] == labels
+
+    await run(Runner(bot, clock), ONBOARD)
+    expected = {
+        "menu:report": catalog.text("report.intro"),
+        "menu:status": catalog.text("status.none"),
+        "menu:notices": catalog.text("notices.none"),
+        "menu:help": catalog.text("help.text").splitlines()[0],
+    }
+    assert [a["data"] for a in actions] == list(expected)
+    for action in reversed(actions):  # report last: the others answer the same way at every step
+        seen = len(bot.received("volunteer"))
+        await bot.tap("volunteer", action["displayText"], action["data"])
+        await bot.services.settle()
+        texts = [m.text for m in bot.received("volunteer")[seen:]]
+        assert any(expected[action["data"]] in text for text in texts), (action["data"], texts)
+        assert catalog.text("menu.confused") not in texts
 
 
 # -- the driver itself ---------------------------------------------------------------------------
