@@ -67,7 +67,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def volunteer(http: aiohttp.ClientSession, base: str, n: int, acks: list[float], replies: list[float]) -> None:
+async def volunteer(
+    http: aiohttp.ClientSession, base: str, n: int, acks: list[float], replies: list[float]
+) -> None:
     session = hashlib.sha256(f"bench-{n}-{uuid.uuid4()}".encode()).hexdigest()[:32]
     seen: list[dict[str, Any]] = []
     for kind, value, expect in SCRIPT:
@@ -132,7 +134,13 @@ def run(db: str, volunteers: int) -> None:
             "TIPBOT_LOG_LEVEL": "WARNING",
         }
         if db == "postgres":
-            subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
         port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
@@ -156,7 +164,8 @@ def run(db: str, volunteers: int) -> None:
                 f"{db:<9} volunteers={volunteers:<4} events={events:<5} "
                 f"events/s={events / wall:7.1f}  "
                 f"ack p50={statistics.median(acks) * 1000:6.1f} ms p99={pct(acks, 99) * 1000:6.1f} ms  "
-                f"event→reply p50={statistics.median(replies) * 1000:6.1f} ms p99={pct(replies, 99) * 1000:6.1f} ms  "
+                f"event→reply p50={statistics.median(replies) * 1000:6.1f} ms "
+                f"p99={pct(replies, 99) * 1000:6.1f} ms  "
                 f"peak RSS={peak_rss_mb(proc.pid):6.1f} MB"
             )
         finally:

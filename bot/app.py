@@ -108,7 +108,8 @@ class Services:
 
     async def _warm_up(self) -> None:
         today = datetime.now(UTC).date()
-        await asyncio.to_thread(self.dispatcher.understanding.extract, "นายก อบต. จ.สุรินทร์ 500 บาท เมื่อวาน", today)
+        sample = "นายก อบต. จ.สุรินทร์ 500 บาท เมื่อวาน"
+        await asyncio.to_thread(self.dispatcher.understanding.extract, sample, today)
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until nothing is due in the inbox or outbox (for the terminal chat and tests)."""

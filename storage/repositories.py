@@ -541,9 +541,9 @@ class SqlStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlUnitOfWork]:
-        async with self._writer if self._writer is not None else contextlib.nullcontext():
-            async with self._transaction() as uow:
-                yield uow
+        writer = self._writer if self._writer is not None else contextlib.nullcontext()
+        async with writer, self._transaction() as uow:
+            yield uow
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[SqlUnitOfWork]:

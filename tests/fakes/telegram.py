@@ -590,10 +590,29 @@ class FakeTelegramUser:
         self.username = username
         self.language_code = language_code
         self.last_message_id: int | None = None
+        #: the group this view of the account talks in (None: the private chat with the bot)
+        self.group: dict[str, Any] | None = None
 
     @property
     def chat_id(self) -> int:
-        return self.id  # a private chat's id is the user's id
+        # a private chat's id is the user's id
+        return int(self.group["id"]) if self.group is not None else self.id
+
+    def in_group(self, group_id: int, title: str = "ปปท. เขต 3") -> FakeTelegramUser:
+        """The same account speaking in a group: messages, taps and edits go to that group."""
+        member = FakeTelegramUser(
+            self.fake,
+            self.id,
+            first_name=self.first_name,
+            last_name=self.last_name,
+            username=self.username,
+            language_code=self.language_code,
+        )
+        member.group = _group_chat(group_id, title)
+        return member
+
+    def home_chat(self) -> dict[str, Any]:
+        return dict(self.group) if self.group is not None else self.private_chat()
 
     def user_dict(self) -> dict[str, Any]:
         user: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
@@ -612,9 +631,9 @@ class FakeTelegramUser:
         return chat
 
     def _message(self, chat: dict[str, Any] | None = None, **content: Any) -> dict[str, Any]:
-        chat = chat or self.private_chat()
+        chat = chat or self.home_chat()
         message_id = self.fake.next_message_id(chat["id"])
-        if chat["type"] == "private":
+        if chat["id"] == self.chat_id:
             self.last_message_id = message_id
         return {
             "update_id": self.fake.next_update_id(),
@@ -756,7 +775,7 @@ class FakeTelegramUser:
             "edited_message": {
                 "message_id": message_id,
                 "from": self.user_dict(),
-                "chat": self.private_chat(),
+                "chat": self.home_chat(),
                 "date": now - 30,
                 "edit_date": now,
                 "text": text,
@@ -798,12 +817,14 @@ class FakeTelegramUser:
         }
 
     def _bot_message(self, message_id: int | None) -> dict[str, Any]:
-        sent = self.fake.sent_to(self.id)
+        sent = self.fake.sent_to(self.chat_id)
         chosen = next((d for d in reversed(sent) if message_id in (None, d.message_id)), None)
         message: dict[str, Any] = {
-            "message_id": chosen.message_id if chosen else (message_id or self.fake.next_message_id(self.id)),
+            "message_id": chosen.message_id
+            if chosen
+            else (message_id or self.fake.next_message_id(self.chat_id)),
             "from": self.fake.bot_user(),
-            "chat": self.private_chat(),
+            "chat": self.home_chat(),
             "date": int(time.time()) - 5,
             "text": chosen.text if chosen and chosen.text else "…",
         }
