@@ -25,7 +25,9 @@ from bot.model import InboxEvent
 from bot.ports import Channel, StorageUnavailable
 from bot.relay import Relay
 from bot.routing import RegionTable
+from bot.scheduler import Scheduler
 from bot.settings import Settings
+from bot.staff import StaffDesk
 from bot.understanding import ThaiUnderstanding
 from handlers.console import ConsoleChannel
 from handlers.webchat import WebChatChannel
@@ -92,6 +94,7 @@ class Services:
     relay: Relay
     ingest: StoreIngest
     webchat: WebChatChannel | None = None
+    scheduler: Scheduler | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     closers: list[Callable[[], Any]] = field(default_factory=list)
@@ -105,6 +108,9 @@ class Services:
         self.tasks.append(asyncio.create_task(self._warm_up(), name="warm-up"))
         self.tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="dispatcher"))
         self.tasks.append(asyncio.create_task(self.relay.run(self.stop), name="relay"))
+        if self.scheduler is not None:
+            interval = self.settings.scheduler_interval
+            self.tasks.append(asyncio.create_task(self.scheduler.run(self.stop, interval), name="scheduler"))
 
     async def _warm_up(self) -> None:
         today = datetime.now(UTC).date()
@@ -196,6 +202,7 @@ async def build_services(
         chans[tg.name] = tg
     now = clock or (lambda: datetime.now(UTC))
     relay = Relay(store=store, channels=chans, catalog=catalog, scope=scope, clock=now)
+    desk = StaffDesk(entropy=os.urandom, detail=settings.alert_detail, excerpt_chars=settings.alert_excerpt_chars)
     dispatcher = Dispatcher(
         store=store,
         channels=chans,
@@ -209,8 +216,17 @@ async def build_services(
         only_channels=only_channels,
         on_commit=relay.wake.set,
         clock=now,
+        desk=desk,
     )
     ingest = StoreIngest(store, dispatcher.wake.set, settings.crash_at)
+    scheduler = Scheduler(
+        store=store,
+        desk=desk,
+        clock=now,
+        ack_reminder=settings.ack_reminder,
+        digest_hour=settings.digest_hour,
+        on_commit=relay.wake.set,
+    )
     return Services(
         settings=settings,
         store=store,
@@ -223,6 +239,7 @@ async def build_services(
         webchat=webchat,
         closers=closers,
         autostart=autostart,
+        scheduler=scheduler,
     )
 
 

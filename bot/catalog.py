@@ -9,6 +9,7 @@ import re
 import string
 import tomllib
 from collections.abc import Iterator, Mapping
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,12 @@ class Catalog:
 def ref(key: str, **params: Any) -> dict[str, Any]:
     """A parameter whose value is itself a message (rendered in the reader's language)."""
     return {"$key": key, "params": params}
+
+
+def region_ref(region: str) -> dict[str, Any]:
+    return ref("region.central") if region == "central" else ref("region.numbered", n=region)
+
+
+def thai_date(d: date) -> dict[str, Any]:
+    """A date as a message, so each locale writes it its own way (BE years in Thai)."""
+    return ref("common.date", day=d.day, month=ref(f"month.{d.month}"), year_be=d.year + 543, year=d.year)

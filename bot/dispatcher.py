@@ -15,10 +15,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from bot import evidence
-from bot.catalog import ref
+from bot.catalog import ref, region_ref
 from bot.engine import (
     Consent,
     Context,
@@ -32,8 +31,6 @@ from bot.engine import (
     Turn,
     Understanding,
     UpdateContact,
-    region_ref,
-    thai_date,
 )
 from bot.model import (
     ContactRecord,
@@ -45,7 +42,6 @@ from bot.model import (
     MediaTooLarge,
     OutboxItem,
     Reply,
-    TipRecord,
     reply_to_data,
 )
 from bot.ports import (
@@ -57,7 +53,8 @@ from bot.ports import (
     Store,
     UnitOfWork,
 )
-from bot.routing import CENTRAL, RegionTable
+from bot.routing import RegionTable
+from bot.staff import AnswerQuestion, StaffAction, StaffDesk
 
 log = logging.getLogger("tipbot.dispatcher")
 
@@ -96,6 +93,7 @@ class Dispatcher:
         only_channels: Collection[str] | None = None,
         on_commit: Callable[[], None] = lambda: None,
         concurrency: int = 4,
+        desk: StaffDesk | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -111,6 +109,7 @@ class Dispatcher:
         self.max_media_bytes = max_media_bytes
         self.only_channels = only_channels
         self.on_commit = on_commit
+        self.desk = desk or StaffDesk(entropy=entropy, excerpt_chars=excerpt_chars)
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
         self.counters = Counters()
@@ -349,6 +348,11 @@ class Dispatcher:
                     turn.replies.append(Reply("staff.left"))
             elif inbound.kind != InboundKind.LEFT_GROUP:
                 turn.replies.append(Reply("staff.not_member"))
+        elif isinstance(effect, StaffAction):
+            desk_chat = await uow.staff_get(inbound.channel, inbound.chat_id)
+            turn.replies.extend(await self.desk.handle(uow, desk_chat, effect, now))
+        elif isinstance(effect, AnswerQuestion):
+            turn.replies.extend(await self.desk.answer(uow, effect, now))
         elif isinstance(effect, ForgetAttachment) and contact is not None:
             gone = await uow.attachment_forget(contact.id, effect.message_ref)
             if gone is not None:
@@ -374,66 +378,11 @@ class Dispatcher:
             return
         await uow.attachments_link(tip.attachment_ids, tip_id)
         await uow.tip_event_add(tip_id, actor="volunteer", action="created", at=now, to_status="received")
-        await self.plan_alerts(uow, replace(tip, id=tip_id), now)
-        log.info("tip %s stored for region %s", tip.case_code, tip.region)
-
-    async def plan_alerts(self, uow: UnitOfWork, tip: TipRecord, now: datetime) -> int:
-        """One alert per active staff chat of the tip's region; central when it has none."""
-        chats = await uow.staff_for_region(tip.region)
-        gap = not chats
-        if gap and tip.region != CENTRAL:
-            chats = await uow.staff_for_region(CENTRAL)
-        if gap:
-            # Never silently dropped: the gap is recorded on the tip and counted.
-            await uow.tip_event_add(tip.id, actor="system", action="routing_gap", at=now, note=tip.region)
+        stored = await uow.tip_get(tip.case_code)
+        assert stored is not None
+        if await self.desk.alert_region(uow, stored, now) == 0 or stored.region != tip.region:
             self.counters.routing_gaps += 1
-            log.warning("routing gap: no staff chat for region %s (tip %s)", tip.region, tip.case_code)
-        for chat in chats:
-            await uow.outbox_add(
-                OutboxItem(
-                    channel=chat.channel,
-                    chat_id=chat.chat_id,
-                    kind="alert",
-                    payload={"locale": chat.locale, "replies": [reply_to_data(self.alert(tip, gap))]},
-                    idempotency_key=str(uuid.UUID(bytes=self.entropy(16), version=4)),
-                    tip_id=tip.id,
-                    staff_chat_id=chat.id,
-                ),
-                now,
-            )
-        return len(chats)
-
-    def alert(self, tip: TipRecord, routed_from_gap: bool) -> Reply:
-        excerpt = tip.narrative[: self.excerpt_chars]
-        if len(tip.narrative) > self.excerpt_chars:
-            excerpt += "…"
-        place: Any = ref("common.not_given")
-        if tip.province:
-            place = (
-                ref("common.district_province", district=tip.district, province=tip.province)
-                if tip.district
-                else tip.province
-            )
-        return Reply(
-            "alert.new_tip",
-            {
-                "case_code": tip.case_code,
-                "category": ref(f"category.{tip.category}"),
-                "region": region_ref(tip.region),
-                "place": place,
-                "date": thai_date(tip.incident_date)
-                if tip.incident_date
-                else (tip.incident_date_text or ref("common.not_given")),
-                "amount": ref("common.baht", amount=f"{tip.amount_thb:,}")
-                if tip.amount_thb
-                else ref("common.not_given"),
-                "excerpt": excerpt,
-                "attachments": len(tip.attachment_ids),
-                "gap": ref("alert.gap_note", region=region_ref(tip.region))
-                if routed_from_gap and tip.region != CENTRAL
-                else "",
-            },
-        )
+        log.info("tip %s stored for region %s", tip.case_code, tip.region)
 
     # ---- failure paths -------------------------------------------------------------------------
     async def _finish(self, item: InboxItem, status: str, error: str | None) -> None:

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from bot import casecode
-from bot.catalog import ref
+from bot.catalog import ref, region_ref, thai_date
 from bot.forms import Field, Form, Kind
 from bot.forms.report import REFERRALS, REPORT
 from bot.model import (
@@ -30,6 +30,7 @@ from bot.model import (
     TipSummary,
 )
 from bot.routing import CENTRAL, RegionTable
+from bot.staff import AnswerQuestion, StaffAction
 
 # ---- what the engine needs to know and may ask for ------------------------------------------------
 
@@ -112,6 +113,8 @@ Effect = (
     | JoinStaff
     | LeaveStaff
     | ForgetAttachment
+    | StaffAction
+    | AnswerQuestion
 )
 
 
@@ -238,6 +241,9 @@ class Engine:
         if kind == InboundKind.TEXT and text.casefold().startswith("/lang"):
             self._lang(text, ctx, turn)
             return turn
+        if (action := staff_action(inbound)) is not None:
+            turn.effects.append(action)
+            return turn
 
         if ctx.contact is None or ctx.contact.consented_at is None:
             self._onboarding(inbound, ctx, turn)
@@ -247,6 +253,21 @@ class Engine:
             turn.replies.append(Reply("onboarding.welcome_back", buttons=MENU_BUTTONS))
             if st.get("flow") == "report":
                 self._ask_resume(st, turn, expired=False)
+            return turn
+
+        question = st.get("question")
+        if (
+            question
+            and kind == InboundKind.TEXT
+            and meaningful(text)
+            and _word(text) is None
+            and not text.startswith("/")
+        ):
+            # The next thing the volunteer writes after a staff question is the answer.
+            st.pop("question", None)
+            turn.effects.append(AnswerQuestion(str(question["code"]), int(question["staff"]), text))
+            if st.get("flow") == "report":
+                turn.replies.append(self._question(st, ctx))
             return turn
 
         tap = parse_payload(inbound.button) if inbound.button else None
@@ -298,6 +319,8 @@ class Engine:
             turn.replies.append(Reply("staff.group_hint"))
         elif inbound.kind == InboundKind.LEFT_GROUP:
             turn.effects.append(LeaveStaff())
+        elif (action := staff_action(inbound)) is not None:
+            turn.effects.append(action)
         elif inbound.kind == InboundKind.TEXT:
             text = inbound.text.strip()
             if (code := _join_code(text)) is not None:
@@ -648,6 +671,10 @@ class Engine:
         f = self.form.get(step)
         assert f is not None, step
         draft = st["draft"]
+        if inbound.kind == InboundKind.STICKER or inbound.kind == InboundKind.FOLLOW:
+            # A sticker is not an answer: ask the same question again, changing nothing.
+            turn.replies.append(self._question(st, ctx))
+            return
         if f.id in st["prefilled"] and f.id in draft:
             if value == "ok" or (value is None and word == "yes"):
                 st["prefilled"].remove(f.id)
@@ -1037,16 +1064,49 @@ def _join_code(text: str) -> str | None:
     return code
 
 
+_STAFF_COMMANDS = {
+    "/tips": "list",
+    "/tip": "detail",
+    "/status": "set",
+    "/ask": "ask",
+    "/reassign": "reassign",
+}
+
+
+def staff_action(inbound: Inbound) -> StaffAction | None:
+    """A staff command typed (`/status CODE STATUS note`) or a staff button (`s:ack:CODE`)."""
+    if inbound.kind == InboundKind.BUTTON and inbound.button and inbound.button.startswith("s:"):
+        parts = inbound.button.split(":", 3)
+        if len(parts) < 3:
+            return None
+        return StaffAction(parts[1], casecode.find(parts[2]) or parts[2], parts[3] if len(parts) > 3 else "")
+    if inbound.kind != InboundKind.TEXT:
+        return None
+    words = inbound.text.strip().split(None, 3)
+    if not words:
+        return None
+    command = _STAFF_COMMANDS.get(words[0].casefold().split("@")[0])
+    if command is None:
+        return None
+    code = casecode.find(words[1]) if len(words) > 1 else None
+    rest = words[2:] if len(words) > 2 else []
+    if command != "list" and code is None:
+        return None  # "/status" alone is a volunteer asking about their own tips
+    if command == "list":
+        return StaffAction("list")
+    if command == "detail":
+        return StaffAction("detail", code or "")
+    if command in ("set", "reassign"):
+        return StaffAction(command, code or "", rest[0] if rest else "", rest[1] if len(rest) > 1 else "")
+    return StaffAction("ask", code or "", "", " ".join(rest))
+
+
 def _summary_word(word: str | None) -> str | None:
     return {"confirm": "confirm", "yes": "confirm", "edit": "edit", "no": "edit"}.get(word or "")
 
 
 def _stamp(ctx: Context, salt: int) -> str:
     return bytes(b ^ salt for b in ctx.entropy[:3]).hex()
-
-
-def region_ref(region: str) -> dict[str, Any]:
-    return ref("region.central") if region == CENTRAL else ref("region.numbered", n=region)
 
 
 def _tip_params(tip: TipSummary) -> dict[str, Any]:
@@ -1056,8 +1116,3 @@ def _tip_params(tip: TipSummary) -> dict[str, Any]:
         "category": ref(f"category.{tip.category}"),
         "date": thai_date(tip.created_at.date()),
     }
-
-
-def thai_date(d: date) -> dict[str, Any]:
-    """A date as a message, so each locale writes it its own way (BE years in Thai)."""
-    return ref("common.date", day=d.day, month=ref(f"month.{d.month}"), year_be=d.year + 543, year=d.year)

@@ -277,3 +277,40 @@ def reply_from_data(data: dict[str, Any]) -> Reply:
         ),
         request_location=bool(data.get("request_location")),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TipDetail:
+    """A stored tip as staff tools see it (never the reporter's chat)."""
+
+    id: int
+    case_code: str
+    category: str
+    narrative: str
+    agency: str | None
+    official: str | None
+    province: str | None
+    district: str | None
+    region: str
+    incident_date: date | None
+    incident_date_text: str | None
+    amount_thb: int | None
+    contact_ok: bool
+    contact_how: str | None
+    status: str
+    status_detail: str | None
+    created_at: datetime
+    contact_id: int | None
+    attachments: int
+    claimed_by: int | None = None
+    reminded_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAddress:
+    """Where to reach a contact, and in which language."""
+
+    channel: str
+    chat_id: str
+    locale: str
+    reachable: bool

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_text_chars: int = 5000
     alert_excerpt_chars: int = 200
+    alert_detail: Literal["minimal", "summary", "full"] = "summary"
+    ack_reminder: timedelta = timedelta(hours=48)
+    digest_hour: int = Field(default=8, ge=-1, le=23)
+    scheduler_interval: float = 60.0
     log_level: str = "INFO"
     #: fault injection for the kill tests only: "after_ingest" SIGKILLs the server right after an
     #: inbox commit, before the event is processed or acknowledged

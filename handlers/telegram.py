@@ -32,6 +32,7 @@ from telegram import (
     LinkPreviewOptions,
     Message,
     ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType
@@ -217,12 +218,16 @@ class TelegramChannel:
 
         if message.text is not None:
             command, _, argument = message.text.strip().partition(" ")
-            if command.partition("@")[0] == "/start":
+            name, _, addressee = command.partition("@")
+            if name.startswith("/") and addressee and not self._is_me(addressee):
+                return None  # a command for another bot in the same group
+            if name == "/start" and message.chat.type == ChatType.PRIVATE:
                 argument = argument.strip()
                 if not argument:
                     return inbound(InboundKind.FOLLOW)
                 # a deep-link payload (e.g. an invite code) is the core's to interpret
                 return inbound(InboundKind.TEXT, text=f"/start {argument}")
+            # in a group, /start is a command like /help: the core answers it there
             return inbound(InboundKind.TEXT, text=message.text)
         media = _media_of(message)
         if media is not None:
@@ -243,6 +248,12 @@ class TelegramChannel:
         # contacts, polls, dice, service messages: nothing the engine can use; a shared contact
         # card is somebody's phone number, which we must not pick up by accident
         return None
+
+    def _is_me(self, username: str) -> bool:
+        """Whether a /command@username is addressed to this bot (unknown before `start()`)."""
+        if self._bot is None:
+            return True
+        return username.casefold() == (self._bot.username or "").casefold()
 
     def _from_edit(self, event_id: str, message: Message) -> Inbound | None:
         text = message.text if message.text is not None else message.caption
@@ -580,11 +591,18 @@ def _media_of(message: Message) -> MediaRef | None:
 
 # -- rendering ------------------------------------------------------------------------------------
 
-Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+# A reply keyboard (the location request) stays on the phone until a message removes it, and
+# its typed labels (cancel, back) would still act steps later; inline keyboards cannot remove it.
+_REMOVE_KEYBOARD = ReplyKeyboardRemove()
 
 
 def render(outbound: Outbound) -> list[tuple[str, Markup | None]]:
-    """Telegram messages for one Outbound: text parts, the keyboard on the last one."""
+    """Telegram messages for one Outbound: text parts, the keyboard on the last one.
+
+    An Outbound without buttons takes down any reply keyboard still shown.
+    """
     parts = split_text(outbound.text)
     markup = keyboard(outbound.buttons)
     if not parts:
@@ -592,11 +610,11 @@ def render(outbound: Outbound) -> list[tuple[str, Markup | None]]:
             log.warning("telegram: keyboard without text dropped (the Bot API needs text)")
         return []
     rendered: list[tuple[str, Markup | None]] = [(part, None) for part in parts]
-    rendered[-1] = (parts[-1], markup)
+    rendered[-1] = (parts[-1], markup if outbound.buttons else _REMOVE_KEYBOARD)
     return rendered
 
 
-def keyboard(buttons: Sequence[RenderedButton]) -> Markup | None:
+def keyboard(buttons: Sequence[RenderedButton]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
     """Inline buttons, or a reply keyboard when one button asks for the location."""
     labelled = [button for button in buttons if button.label.strip()]
     location = next((b for b in labelled if b.payload == LOCATION_PAYLOAD), None)

@@ -12,18 +12,21 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from bot.model import (
+    ChatAddress,
     ContactRecord,
     InboxEvent,
     InboxItem,
     OutboxItem,
     StaffChatRecord,
+    TipDetail,
     TipRecord,
     TipSummary,
 )
@@ -76,6 +79,33 @@ def _staff(row: t.StaffChat) -> StaffChatRecord:
     )
 
 
+def _detail(r: t.Tip, attachments: int) -> TipDetail:
+    assert r.id is not None
+    return TipDetail(
+        id=r.id,
+        case_code=r.case_code,
+        category=r.category,
+        narrative=r.narrative_enc,
+        agency=r.agency,
+        official=r.official,
+        province=r.province,
+        district=r.district,
+        region=r.region,
+        incident_date=r.incident_date,
+        incident_date_text=r.incident_date_text,
+        amount_thb=r.amount_thb,
+        contact_ok=r.contact_ok,
+        contact_how=r.contact_how,
+        status=r.status,
+        status_detail=r.status_detail,
+        created_at=utc(r.created_at) or datetime.now(UTC),
+        contact_id=r.contact_id,
+        attachments=attachments,
+        claimed_by=r.claimed_by,
+        reminded_at=utc(r.reminded_at),
+    )
+
+
 def _outbox(row: t.OutboxRow) -> OutboxItem:
     return OutboxItem(
         id=row.id,
@@ -111,6 +141,20 @@ class SqlUnitOfWork:
             .order_by(t.InboxRow.occurred_at, t.InboxRow.id)  # type: ignore[arg-type]
             .limit(limit)
         )
+        # A row waiting for a retry (e.g. a photo not ready yet) holds back the later events of
+        # its chat, so a conversation is never processed out of arrival order.
+        earlier = aliased(t.InboxRow)
+        waiting = exists().where(
+            earlier.channel == t.InboxRow.channel,
+            earlier.chat_hash == t.InboxRow.chat_hash,
+            earlier.status == "pending",
+            earlier.next_attempt_at > now,
+            or_(
+                earlier.occurred_at < t.InboxRow.occurred_at,
+                and_(earlier.occurred_at == t.InboxRow.occurred_at, earlier.id < t.InboxRow.id),
+            ),
+        )
+        q = q.where(~waiting)
         if channels is not None:
             q = q.where(t.InboxRow.channel.in_(list(channels)))  # type: ignore[attr-defined]
         rows = (await self.session.execute(q)).scalars().all()
@@ -288,6 +332,61 @@ class SqlUnitOfWork:
             for r in rows
         ]
 
+    async def _attachment_counts(self, tip_ids: list[int]) -> dict[int, int]:
+        if not tip_ids:
+            return {}
+        rows = await self.session.execute(
+            select(t.Attachment.tip_id, func.count()).where(t.Attachment.tip_id.in_(tip_ids)).group_by(t.Attachment.tip_id)
+        )
+        return {int(a): int(n) for a, n in rows.all()}
+
+    async def _details(self, rows: Sequence[t.Tip]) -> list[TipDetail]:
+        counts = await self._attachment_counts([r.id for r in rows if r.id is not None])
+        return [_detail(r, counts.get(r.id or 0, 0)) for r in rows]
+
+    async def tip_get(self, case_code: str) -> TipDetail | None:
+        row = (await self.session.execute(select(t.Tip).where(t.Tip.case_code == case_code))).scalar_one_or_none()
+        if row is None:
+            return None
+        return (await self._details([row]))[0]
+
+    async def tip_update(self, tip_id: int, **fields: Any) -> None:
+        await self.session.execute(update(t.Tip).where(t.Tip.id == tip_id).values(**fields))
+
+    async def tips_open(self, region: str | None, limit: int) -> list[TipDetail]:
+        q = select(t.Tip).where(t.Tip.status != "closed").order_by(t.Tip.id.desc()).limit(limit)
+        if region is not None:
+            q = q.where(t.Tip.region == region)
+        return await self._details((await self.session.execute(q)).scalars().all())
+
+    async def tips_unacknowledged(self, created_before: datetime) -> list[TipDetail]:
+        q = (
+            select(t.Tip)
+            .where(t.Tip.status == "received", t.Tip.created_at <= created_before)
+            .where(t.Tip.escalated_at.is_(None))
+            .order_by(t.Tip.id)
+            .limit(500)
+        )
+        return await self._details((await self.session.execute(q)).scalars().all())
+
+    async def region_counts(self, region: str, since: datetime, overdue_before: datetime) -> dict[str, int]:
+        async def count(*conds: Any) -> int:
+            q = select(func.count()).select_from(t.Tip).where(t.Tip.region == region, *conds)
+            return int((await self.session.execute(q)).scalar_one())
+
+        return {
+            "new": await count(t.Tip.created_at >= since),
+            "unacknowledged": await count(t.Tip.status == "received"),
+            "overdue": await count(t.Tip.status == "received", t.Tip.created_at <= overdue_before),
+            "open": await count(t.Tip.status != "closed"),
+        }
+
+    async def contact_address(self, contact_id: int) -> ChatAddress | None:
+        row = await self.session.get(t.Contact, contact_id)
+        if row is None:
+            return None
+        return ChatAddress(channel=row.channel, chat_id=row.chat_id_enc, locale=row.locale, reachable=row.reachable)
+
     async def tip_event_add(
         self,
         tip_id: int | None,
@@ -401,6 +500,16 @@ class SqlUnitOfWork:
         await self.session.execute(
             update(t.StaffChat).where(t.StaffChat.id == staff_id).values(active=False, left_at=now)  # type: ignore[arg-type]
         )
+
+    async def staff_regions(self) -> list[str]:
+        q = select(t.StaffChat.region).where(t.StaffChat.active.is_(True)).distinct()
+        return sorted(str(r) for r in (await self.session.execute(q)).scalars().all())
+
+    async def staff_list(self, region: str | None = None) -> list[StaffChatRecord]:
+        q = select(t.StaffChat).order_by(t.StaffChat.id)
+        if region is not None:
+            q = q.where(t.StaffChat.region == region)
+        return [_staff(r) for r in (await self.session.execute(q)).scalars().all()]
 
     async def staff_migrate(self, channel: str, old_chat_id: str, new_chat_id: str) -> None:
         await self.session.execute(

@@ -90,8 +90,13 @@ class Tip(SQLModel, table=True):
     contact_how: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
     location: dict[str, Any] | None = Field(default=None, sa_column=Column(EncryptedJSON, nullable=True))
     status: str = Field(default="received", max_length=24, index=True)
+    status_detail: str | None = Field(default=None, max_length=32)
+    claimed_by: int | None = Field(default=None, foreign_key="staff_chat.id", ondelete="SET NULL")
     created_at: datetime | None = _ts(index=True)
     updated_at: datetime | None = _ts()
+    acknowledged_at: datetime | None = _ts()
+    reminded_at: datetime | None = _ts()
+    escalated_at: datetime | None = _ts()
 
 
 class Attachment(SQLModel, table=True):

@@ -30,7 +30,7 @@ from tests.harness import FakeClock, Msg
 
 #: transcript actors with these prefixes (other than the volunteer) talk from a Telegram group
 GROUP_PREFIXES = ("staff", "group")
-WEBHOOK_SECRET = "tipbot-transcripts_secret"  # noqa: S105 (a test value)
+WEBHOOK_SECRET = "tipbot-transcripts_secret"
 
 
 class StoreOffsets:
@@ -87,12 +87,19 @@ class TelegramDriver:
     name = "telegram"
 
     def __init__(
-        self, fake: FakeTelegram, services: Services, deliver: Callable[[dict[str, Any]], Any]
+        self,
+        fake: FakeTelegram,
+        services: Services,
+        deliver: Callable[[dict[str, Any]], Any],
+        webhook_url: str = "",
     ) -> None:
         self.fake = fake
         self.services = services
+        self.webhook_url = webhook_url  # empty when polling
         self._deliver = deliver
         self.users: dict[str, FakeTelegramUser] = {}
+        #: ids of the callback queries sent, in order (each must be answered)
+        self.callback_ids: list[str] = []
         self._group_ids = itertools.count(1_000_000_001)
 
     @property
@@ -129,7 +136,9 @@ class TelegramDriver:
             # a reply keyboard's button types its label into the chat
             await self.send(user.says(label))
         else:
-            await self.send(user.taps(payload, message_id=carrier.message_id))
+            update = user.taps(payload, message_id=carrier.message_id)
+            self.callback_ids.append(update["callback_query"]["id"])
+            await self.send(update)
 
     async def location(self, actor: str, lat: float, lon: float) -> None:
         await self.send(self.user(actor).shares_location(lat, lon))
@@ -161,13 +170,14 @@ async def telegram_driver(settings: Settings, clock: FakeClock, tmp: Path) -> As
     async with FakeTelegram() as fake, _app(settings, clock, fake) as (client, services):
         channel = services.channels["telegram"]
         assert isinstance(channel, TelegramChannel)
-        await set_webhook(channel, str(client.make_url(WEBHOOK_PATH)), WEBHOOK_SECRET)
+        url = str(client.make_url(WEBHOOK_PATH))
+        await set_webhook(channel, url, WEBHOOK_SECRET)
 
         async def deliver(update: dict[str, Any]) -> None:
             status = await fake.deliver(update)
             assert status == 200, f"the bot answered {status} to an authentic update"
 
-        yield TelegramDriver(fake, services, deliver)
+        yield TelegramDriver(fake, services, deliver, url)
 
 
 async def wait_until_fetched(fake: FakeTelegram, seconds: float = 10.0) -> None:

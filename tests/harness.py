@@ -10,8 +10,9 @@ Transcript lines (actor defaults to `volunteer`; any other name is another chat)
     = tips 1               stored tips (all volunteers) ; `= tip <field> <value>` checks the last tip
     = alerts 2             alert rows queued for staff chats
     @clock +25h            time passes (the injected clock moves on)
+    @tick                  the scheduler runs once (reminders, escalations, digests)
     {invite:3}             a fresh invite code for region 3 (`{invite:3:organizer}` for a role)
-    {code}                 the last case code the actor was told
+    {code}                 the last case code the actor was told (else the volunteer's)
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class Runner:
         self.clock = clock
         self.read: dict[str, int] = {}
         self.codes: dict[str, str] = {}
+        self.matched: set[str] = set()
 
     async def run(self, path: Path) -> None:
         for lineno, raw in enumerate(path.read_text("utf-8").splitlines(), 1):
@@ -100,6 +102,12 @@ class Runner:
     async def step(self, line: str) -> None:
         if line.startswith("@clock"):
             self.clock.offset += _duration(line.split()[1])
+            return
+        if line.startswith("@tick"):
+            scheduler = self.driver.services.scheduler
+            assert scheduler is not None
+            await scheduler.tick()
+            await self.driver.services.settle()
             return
         if line.startswith("="):
             await self.check(line[1:].split())
@@ -125,8 +133,10 @@ class Runner:
             out = out.replace(m.group(0), await invite(m))
         if "{code}" in out:
             self._collect_codes(actor)
-            assert actor in self.codes, f"{actor} was never told a case code"
-            out = out.replace("{code}", self.codes[actor])
+            self._collect_codes("volunteer")
+            code = self.codes.get(actor) or self.codes.get("volunteer")
+            assert code, f"{actor} was never told a case code"
+            out = out.replace("{code}", code)
         return out
 
     async def invite(self, region: str, role: str) -> str:
@@ -173,6 +183,7 @@ class Runner:
             if text in msg.text:
                 # The matched message stays current, so several lines can check one message.
                 self.read[actor] = self.read.get(actor, 0) + i
+                self.matched.add(actor)
                 self._collect_codes(actor)
                 return
         raise AssertionError(
@@ -180,7 +191,9 @@ class Runner:
         )
 
     def expect_none(self, actor: str, text: str) -> None:
-        for msg in self._unread(actor):
+        # The message an earlier `<` matched is not new any more.
+        start = self.read.get(actor, 0) + (1 if actor in self.matched else 0)
+        for msg in self.driver.received(actor)[start:]:
             assert text not in msg.text, f"{actor} unexpectedly received «{text}»:\n{msg.text}"
 
     def _collect_codes(self, actor: str) -> None:

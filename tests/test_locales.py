@@ -11,6 +11,7 @@ import pytest
 from bot.catalog import Catalog, placeholders
 from bot.forms import Kind
 from bot.forms.report import CATEGORIES, REFERRALS, REPORT
+from bot.staff import CLOSE_AS, FORWARD_TO
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")
@@ -43,6 +44,8 @@ def dynamic_keys() -> set[str]:
     keys |= {f"status.{s}" for s in STATUSES}
     keys |= {f"role.{r}" for r in ROLES}
     keys |= {f"month.{m}" for m in range(1, 13)}
+    keys |= {f"staff.button.forwarded.{d}" for d in FORWARD_TO} | {f"staff.button.closed.{d}" for d in CLOSE_AS}
+    keys |= {f"status_detail.{d}" for d in (*FORWARD_TO, *CLOSE_AS)}
     for f in REPORT.fields:
         keys |= {f.ask, f.label, *(o.label for o in f.options)}
         if f.kind not in (Kind.TEXT, Kind.EVIDENCE):

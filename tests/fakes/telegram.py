@@ -59,6 +59,8 @@ class Fault:
     description: str
     parameters: dict[str, Any] = field(default_factory=dict)
     delay: float = 0.0
+    #: only sends to this chat meet the fault (None: the next send to any chat)
+    chat_id: str | None = None
 
 
 @dataclass
@@ -102,6 +104,7 @@ class FakeTelegram:
         self.commands: dict[str | None, list[tuple[str, str]]] = {}
         self.webhook: WebhookState | None = None
         self.webhook_posts: list[tuple[int, int]] = []  # (update_id, HTTP status)
+        self.downloads: list[bytes] = []  # file bytes served to the bot
         self.dropped_pending = 0
         # state
         self._faults: deque[Fault] = deque()
@@ -165,10 +168,12 @@ class FakeTelegram:
         bad_request: str | None = None,
         delay: float | None = None,
         after: int = 0,
+        chat_id: int | str | None = None,
     ) -> None:
         """Make `count` send calls fail one way (or, with only `delay`, answer late).
 
         `after` lets that many sends succeed first, e.g. to fail the second part of a long text.
+        `chat_id` limits the faults to sends to that chat; other chats are served normally.
         """
         if retry_after is not None:
             fault = Fault(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
@@ -190,9 +195,10 @@ class FakeTelegram:
             raise ValueError("choose a fault")
         if delay is not None:
             fault.delay = delay
-        self._faults.extend(Fault(0, "") for _ in range(after))
+        chat = None if chat_id is None else str(chat_id)
+        self._faults.extend(Fault(0, "", chat_id=chat) for _ in range(after))
         self._faults.extend(
-            Fault(fault.status, fault.description, fault.parameters, fault.delay) for _ in range(count)
+            Fault(fault.status, fault.description, fault.parameters, fault.delay, chat) for _ in range(count)
         )
 
     def register_file(
@@ -305,6 +311,7 @@ class FakeTelegram:
         stored = self._paths.get(request.match_info["path"])
         if request.match_info["token"] != self.token or stored is None:
             return _answer_error(ApiError(404, "Not Found"))
+        self.downloads.append(stored.data)
         return web.Response(body=stored.data, content_type="application/octet-stream")
 
     # -- methods -----------------------------------------------------------------------------------
@@ -392,8 +399,8 @@ class FakeTelegram:
         if not chat_id:
             raise ApiError(400, "Bad Request: chat_id is empty")
         self.attempts[chat_id] += 1
-        if self._faults:
-            fault = self._faults.popleft()
+        fault = self._next_fault(chat_id)
+        if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             if fault.status:
@@ -407,6 +414,13 @@ class FakeTelegram:
                 raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
             self._last_send[chat_id] = now
         return chat_id
+
+    def _next_fault(self, chat_id: str) -> Fault | None:
+        for fault in self._faults:
+            if fault.chat_id in (None, chat_id):
+                self._faults.remove(fault)
+                return fault
+        return None
 
     def _record(
         self,

@@ -69,6 +69,27 @@ def test_start_with_payload_keeps_the_payload_for_the_core(
     assert (inbound.kind, inbound.text) == (InboundKind.TEXT, "/start JOIN-7QK4MX")
 
 
+@pytest.mark.parametrize("text", ["/start", "/start@tipbot_test_bot"])
+def test_start_in_a_group_is_a_command_for_the_core(
+    offline: TelegramChannel, user: FakeTelegramUser, text: str
+) -> None:
+    # staff type /start in their group to see what the chat is for; it is no new follower
+    inbound = mapped(offline, user.says_in_group(-1001234567890, "ปปท. เขต 3", text))
+
+    assert inbound is not None
+    assert (inbound.kind, inbound.chat_kind, inbound.text) == (InboundKind.TEXT, "group", text)
+
+
+async def test_a_command_for_another_bot_is_ignored(channel: TelegramChannel, fake: FakeTelegram) -> None:
+    member = fake.user().in_group(-1001234567890, "ปปท. เขต 3")
+
+    ours = mapped(channel, member.says(f"/join@{fake.username.upper()} JOIN-7QK4MX"))
+    theirs = mapped(channel, member.says("/join@some_other_bot JOIN-7QK4MX"))
+
+    assert ours is not None and ours.text == f"/join@{fake.username.upper()} JOIN-7QK4MX"
+    assert theirs is None
+
+
 def test_other_commands_are_plain_text(offline: TelegramChannel, user: FakeTelegramUser) -> None:
     inbound = mapped(offline, user.says("/join ABC123"))
 

@@ -65,6 +65,21 @@ async def test_long_text_is_split_at_4096_with_the_keyboard_on_the_last_part(
     assert [part.reply_markup is not None for part in parts] == [False] * (len(parts) - 1) + [True]
 
 
+async def test_a_message_without_buttons_takes_down_the_location_keyboard(
+    fake: FakeTelegram, channel: TelegramChannel
+) -> None:
+    ask = Outbound(text="เกิดที่ไหน?", buttons=buttons(("ส่งตำแหน่ง", LOCATION_PAYLOAD), ("ยกเลิก", "c")))
+    await send(channel, ask)
+    await send(
+        channel, Outbound(text="รับทราบ: จ.สุรินทร์"), Outbound(text="เมื่อไร?", buttons=buttons(("ข้าม", "s")))
+    )
+
+    markups = [d.reply_markup for d in fake.sent_to(CHAT)]
+    assert "keyboard" in (markups[0] or {})
+    assert markups[1] == {"remove_keyboard": True}
+    assert markups[2] == {"inline_keyboard": [[{"text": "ข้าม", "callback_data": "s"}]]}
+
+
 async def test_several_outbounds_go_out_in_order(fake: FakeTelegram, channel: TelegramChannel) -> None:
     result = await send(channel, Outbound(text="หนึ่ง"), Outbound(text="สอง"))
 
