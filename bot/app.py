@@ -202,7 +202,9 @@ async def build_services(
         chans[tg.name] = tg
     now = clock or (lambda: datetime.now(UTC))
     relay = Relay(store=store, channels=chans, catalog=catalog, scope=scope, clock=now)
-    desk = StaffDesk(entropy=os.urandom, detail=settings.alert_detail, excerpt_chars=settings.alert_excerpt_chars)
+    desk = StaffDesk(
+        entropy=os.urandom, detail=settings.alert_detail, excerpt_chars=settings.alert_excerpt_chars
+    )
     dispatcher = Dispatcher(
         store=store,
         channels=chans,
@@ -245,9 +247,43 @@ async def build_services(
 
 SERVICES = web.AppKey("services", Services)
 
+#: Telegram command menu: command → catalog key of its description
+TELEGRAM_COMMANDS = ("start", "report", "status", "help", "cancel")
+RICH_MENU_LABELS = ("button.report", "button.my_tips", "richmenu.notices", "button.help")
 
-def create_app(settings: Settings, *, services_factory: Callable[..., Any] | None = None) -> web.Application:
+
+class StoreKeyValue:
+    """`bot.ports.KeyValueStore` on the database (e.g. the Telegram polling offset)."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    async def get(self, key: str) -> str | None:
+        async with self.store.transaction() as uow:
+            return await uow.kv_get(key)
+
+    async def set(self, key: str, value: str) -> None:
+        async with self.store.transaction() as uow:
+            await uow.kv_set(key, value)
+
+
+def telegram_commands(catalog: Catalog) -> dict[str, list[tuple[str, str]]]:
+    menus = {
+        loc: [(c, catalog.text(f"commands.{c}", loc)) for c in TELEGRAM_COMMANDS] for loc in ("th", "en")
+    }
+    menus["default"] = menus[catalog.default_locale]
+    return menus
+
+
+def create_app(
+    settings: Settings, *, services_factory: Callable[..., Any] | None = None, telegram_polling: bool = False
+) -> web.Application:
     """The aiohttp application: health, web chat and the platform webhooks."""
+    if settings.telegram_enabled and not telegram_polling and settings.telegram_webhook_secret is None:
+        # Without a secret anyone could post updates; refuse rather than fail open.
+        raise ConfigError(
+            "TIPBOT_TELEGRAM_WEBHOOK_SECRET is required for the Telegram webhook (or use --telegram-polling)"
+        )
     app = web.Application(client_max_size=settings.max_body_bytes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -255,6 +291,8 @@ def create_app(settings: Settings, *, services_factory: Callable[..., Any] | Non
         app[SERVICES] = services
         _mount(app, services)
         services.start()
+        if "telegram" in services.channels and services.autostart:
+            await _start_telegram(services, polling=telegram_polling)
         log.info("tipbot serving channels: %s", ", ".join(sorted(services.channels)))
         yield
         await services.close()
@@ -263,6 +301,20 @@ def create_app(settings: Settings, *, services_factory: Callable[..., Any] | Non
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/", _root)
     return app
+
+
+async def _start_telegram(services: Services, *, polling: bool) -> None:
+    from handlers.telegram import TelegramChannel, poll_updates, set_commands
+
+    tg = services.channels["telegram"]
+    assert isinstance(tg, TelegramChannel)
+    try:
+        await set_commands(tg, telegram_commands(services.catalog))
+    except Exception as exc:  # the command menu is a convenience; never block serving over it
+        log.warning("could not set the Telegram command menu: %s", type(exc).__name__)
+    if polling:
+        task = poll_updates(tg, services.ingest, StoreKeyValue(services.store), stop=services.stop)
+        services.tasks.append(asyncio.create_task(task, name="telegram-polling"))
 
 
 def _mount(app: web.Application, services: Services) -> None:

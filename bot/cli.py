@@ -40,6 +40,21 @@ def _parser() -> argparse.ArgumentParser:
     inv.add_argument("--region", required=True, choices=REGIONS)
     inv.add_argument("--role", default="staff", choices=("staff", "organizer", "admin"))
     inv.add_argument("--ttl-hours", type=float, default=72.0)
+    lst = ssub.add_parser("list", help="staff chats")
+    lst.add_argument("--region", choices=REGIONS)
+    rev = ssub.add_parser("revoke", help="stop alerts to a staff chat")
+    rev.add_argument("id", type=int)
+
+    line = sub.add_parser("line", help="LINE set-up")
+    lsub = line.add_subparsers(dest="line_command", required=True)
+    rich = lsub.add_parser("richmenu", help="the rich menu")
+    rich.add_argument("action", choices=("install",))
+
+    tg = sub.add_parser("telegram", help="Telegram set-up")
+    tsub_tg = tg.add_subparsers(dest="telegram_command", required=True)
+    setwh = tsub_tg.add_parser("set-webhook", help="point Telegram at this server")
+    setwh.add_argument("--url", required=True, help="public HTTPS URL ending in /webhooks/telegram")
+    tsub_tg.add_parser("delete-webhook", help="stop webhook delivery (pending updates are kept)")
 
     tips = sub.add_parser("tips", help="tips")
     tsub = tips.add_subparsers(dest="tips_command", required=True)
@@ -72,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         "tips": _tips,
         "status": _status,
         "parse": _parse,
+        "line": _line,
+        "telegram": _telegram,
     }[args.command]
     return handler(settings, args)
 
@@ -81,7 +98,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, telegram_polling=args.telegram_polling)
     web.run_app(app, host=args.host or settings.host, port=args.port or settings.port, print=None)
     return 0
 
@@ -109,6 +126,9 @@ def new_invite_code() -> str:
 def _staff(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_store
 
+    if args.staff_command in ("list", "revoke"):
+        return asyncio.run(_staff_manage(settings, args))
+
     async def invite() -> str:
         store = await open_store(settings)
         try:
@@ -129,6 +149,90 @@ def _staff(settings: Settings, args: argparse.Namespace) -> int:
     )
     print(code)
     return 0
+
+
+async def _staff_manage(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_store
+
+    store = await open_store(settings)
+    try:
+        async with store.transaction() as uow:
+            if args.staff_command == "revoke":
+                chats = {c.id: c for c in await uow.staff_list()}
+                if args.id not in chats:
+                    print(f"no staff chat {args.id}", file=sys.stderr)
+                    return 1
+                await uow.staff_deactivate(args.id, datetime.now(UTC))
+                print(f"staff chat {args.id} revoked: it gets no more alerts")
+                return 0
+            chats_list = await uow.staff_list(args.region)
+        print(f"{'id':>4}  {'channel':<9} {'region':<8} {'role':<10} active")
+        for c in chats_list:
+            # The chat id itself stays out of the listing: it identifies a person or group.
+            print(f"{c.id:>4}  {c.channel:<9} {c.region:<8} {c.role:<10} {'yes' if c.active else 'no'}")
+        return 0
+    finally:
+        await store.engine.dispose()
+
+
+def _line(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.line_enabled:
+        print("set TIPBOT_LINE_CHANNEL_SECRET and TIPBOT_LINE_CHANNEL_ACCESS_TOKEN first", file=sys.stderr)
+        return 2
+    from bot.app import RICH_MENU_LABELS
+    from bot.catalog import Catalog
+    from handlers.line import LineChannel, install_rich_menu
+
+    catalog = Catalog.load(default_locale=settings.default_locale)
+    labels = [catalog.text(k) for k in RICH_MENU_LABELS]
+    assert settings.line_channel_secret is not None
+    assert settings.line_channel_access_token is not None
+
+    async def install() -> str:
+        async with LineChannel(
+            channel_secret=settings.line_channel_secret.get_secret_value(),  # type: ignore[union-attr]
+            access_token=settings.line_channel_access_token.get_secret_value(),  # type: ignore[union-attr]
+            api_base_url=settings.line_api_base_url,
+            data_api_base_url=settings.line_data_api_base_url,
+        ) as channel:
+            return str(await install_rich_menu(channel, labels))
+
+    print(f"rich menu installed as default: {asyncio.run(install())}")
+    return 0
+
+
+def _telegram(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.telegram_bot_token is None:
+        print("set TIPBOT_TELEGRAM_BOT_TOKEN first", file=sys.stderr)
+        return 2
+    from handlers.telegram import TelegramChannel, delete_webhook, set_webhook
+
+    secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+    if args.telegram_command == "set-webhook" and not secret:
+        print(
+            "set TIPBOT_TELEGRAM_WEBHOOK_SECRET first: the webhook refuses updates without it",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> bool:
+        channel = TelegramChannel(
+            token=settings.telegram_bot_token.get_secret_value(),  # type: ignore[union-attr]
+            webhook_secret=secret,
+            api_base_url=settings.telegram_api_base_url,
+        )
+        await channel.start()
+        try:
+            if args.telegram_command == "set-webhook":
+                assert secret is not None
+                return await set_webhook(channel, args.url, secret)
+            return await delete_webhook(channel)
+        finally:
+            await channel.close()
+
+    ok = asyncio.run(run())
+    print(f"{args.telegram_command}: {'done' if ok else 'refused by Telegram'}")
+    return 0 if ok else 1
 
 
 def _tips(settings: Settings, args: argparse.Namespace) -> int:

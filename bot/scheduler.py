@@ -7,6 +7,7 @@ date) in the same transaction as the messages it queues, so a run never repeats 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -52,7 +53,5 @@ class Scheduler:
                 await self.tick()
             except StorageUnavailable:
                 log.warning("database unavailable; scheduler skips this round")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass

@@ -92,6 +92,7 @@ SHORT_LABEL: Final = 16
 
 _SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_ADDRESSED_COMMAND = re.compile(r"\s*(?P<command>/[A-Za-z0-9_]{1,32})@(?P<bot>[A-Za-z0-9_]{1,64})(?=\s|$)")
 _MESSAGE_KEYS = ("message", "edited_message", "channel_post", "edited_channel_post", "business_message")
 _MEMBER_KEYS = ("my_chat_member", "chat_member", "chat_join_request")
 _JOINED = {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
@@ -217,18 +218,22 @@ class TelegramChannel:
             return self._inbound(event_id, message, kind, message_id=str(message.message_id), **fields)
 
         if message.text is not None:
-            command, _, argument = message.text.strip().partition(" ")
-            name, _, addressee = command.partition("@")
-            if name.startswith("/") and addressee and not self._is_me(addressee):
-                return None  # a command for another bot in the same group
-            if name == "/start" and message.chat.type == ChatType.PRIVATE:
+            text = message.text
+            addressed = _ADDRESSED_COMMAND.match(text)
+            if addressed is not None:
+                if not self._is_me(addressed["bot"]):
+                    return None  # a command for another bot in the same group
+                # "/cmd@thisbot args" is how group menus send "/cmd args"
+                text = addressed["command"] + text[addressed.end() :]
+            command, _, argument = text.strip().partition(" ")
+            if command == "/start" and message.chat.type == ChatType.PRIVATE:
                 argument = argument.strip()
                 if not argument:
                     return inbound(InboundKind.FOLLOW)
                 # a deep-link payload (e.g. an invite code) is the core's to interpret
                 return inbound(InboundKind.TEXT, text=f"/start {argument}")
             # in a group, /start is a command like /help: the core answers it there
-            return inbound(InboundKind.TEXT, text=message.text)
+            return inbound(InboundKind.TEXT, text=text)
         media = _media_of(message)
         if media is not None:
             return inbound(InboundKind.MEDIA, media=media, text=message.caption or "")

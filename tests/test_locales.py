@@ -44,7 +44,9 @@ def dynamic_keys() -> set[str]:
     keys |= {f"status.{s}" for s in STATUSES}
     keys |= {f"role.{r}" for r in ROLES}
     keys |= {f"month.{m}" for m in range(1, 13)}
-    keys |= {f"staff.button.forwarded.{d}" for d in FORWARD_TO} | {f"staff.button.closed.{d}" for d in CLOSE_AS}
+    keys |= {f"staff.button.forwarded.{d}" for d in FORWARD_TO} | {
+        f"staff.button.closed.{d}" for d in CLOSE_AS
+    }
     keys |= {f"status_detail.{d}" for d in (*FORWARD_TO, *CLOSE_AS)}
     for f in REPORT.fields:
         keys |= {f.ask, f.label, *(o.label for o in f.options)}

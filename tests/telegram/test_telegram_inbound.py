@@ -69,7 +69,7 @@ def test_start_with_payload_keeps_the_payload_for_the_core(
     assert (inbound.kind, inbound.text) == (InboundKind.TEXT, "/start JOIN-7QK4MX")
 
 
-@pytest.mark.parametrize("text", ["/start", "/start@tipbot_test_bot"])
+@pytest.mark.parametrize("text", ["/start", "/start@tipbot_test_bot", "  /start@tipbot_test_bot  "])
 def test_start_in_a_group_is_a_command_for_the_core(
     offline: TelegramChannel, user: FakeTelegramUser, text: str
 ) -> None:
@@ -77,17 +77,23 @@ def test_start_in_a_group_is_a_command_for_the_core(
     inbound = mapped(offline, user.says_in_group(-1001234567890, "ปปท. เขต 3", text))
 
     assert inbound is not None
-    assert (inbound.kind, inbound.chat_kind, inbound.text) == (InboundKind.TEXT, "group", text)
+    assert (inbound.kind, inbound.chat_kind, inbound.text.strip()) == (InboundKind.TEXT, "group", "/start")
 
 
-async def test_a_command_for_another_bot_is_ignored(channel: TelegramChannel, fake: FakeTelegram) -> None:
+async def test_commands_for_this_bot_lose_the_mention_and_others_are_ignored(
+    channel: TelegramChannel, fake: FakeTelegram
+) -> None:
     member = fake.user().in_group(-1001234567890, "ปปท. เขต 3")
 
     ours = mapped(channel, member.says(f"/join@{fake.username.upper()} JOIN-7QK4MX"))
+    multiline = mapped(channel, member.says(f"/ask@{fake.username}\nTB-ACDE-FGHJ มีรูปไหม"))
     theirs = mapped(channel, member.says("/join@some_other_bot JOIN-7QK4MX"))
+    email = mapped(channel, member.says("/x@y.z is not a command for anyone"))
 
-    assert ours is not None and ours.text == f"/join@{fake.username.upper()} JOIN-7QK4MX"
+    assert ours is not None and ours.text == "/join JOIN-7QK4MX"
+    assert multiline is not None and multiline.text == "/ask\nTB-ACDE-FGHJ มีรูปไหม"
     assert theirs is None
+    assert email is not None and email.text == "/x@y.z is not a command for anyone"
 
 
 def test_other_commands_are_plain_text(offline: TelegramChannel, user: FakeTelegramUser) -> None:
