@@ -336,7 +336,9 @@ class SqlUnitOfWork:
         if not tip_ids:
             return {}
         rows = await self.session.execute(
-            select(t.Attachment.tip_id, func.count()).where(t.Attachment.tip_id.in_(tip_ids)).group_by(t.Attachment.tip_id)
+            select(t.Attachment.tip_id, func.count())
+            .where(t.Attachment.tip_id.in_(tip_ids))
+            .group_by(t.Attachment.tip_id)
         )
         return {int(a): int(n) for a, n in rows.all()}
 
@@ -345,7 +347,9 @@ class SqlUnitOfWork:
         return [_detail(r, counts.get(r.id or 0, 0)) for r in rows]
 
     async def tip_get(self, case_code: str) -> TipDetail | None:
-        row = (await self.session.execute(select(t.Tip).where(t.Tip.case_code == case_code))).scalar_one_or_none()
+        row = (
+            await self.session.execute(select(t.Tip).where(t.Tip.case_code == case_code))
+        ).scalar_one_or_none()
         if row is None:
             return None
         return (await self._details([row]))[0]
@@ -385,7 +389,9 @@ class SqlUnitOfWork:
         row = await self.session.get(t.Contact, contact_id)
         if row is None:
             return None
-        return ChatAddress(channel=row.channel, chat_id=row.chat_id_enc, locale=row.locale, reachable=row.reachable)
+        return ChatAddress(
+            channel=row.channel, chat_id=row.chat_id_enc, locale=row.locale, reachable=row.reachable
+        )
 
     async def tip_event_add(
         self,

@@ -70,14 +70,14 @@ async def test_telegram_webhook_set_and_delete(tmp_path: Path) -> None:
             "TIPBOT_TELEGRAM_WEBHOOK_SECRET": "a-webhook-secret_123",
             "TIPBOT_TELEGRAM_API_BASE_URL": fake.api_base_url,
         }
-        code, out, err = await tipbot(
+        code, _, err = await tipbot(
             tmp_path, "telegram", "set-webhook", "--url", "https://tips.example.org/webhooks/telegram", **env
         )
         assert code == 0, err
         assert fake.webhook is not None
         assert fake.webhook.url == "https://tips.example.org/webhooks/telegram"
         assert fake.webhook.secret_token == "a-webhook-secret_123"
-        code, out, err = await tipbot(tmp_path, "telegram", "delete-webhook", **env)
+        code, _out, err = await tipbot(tmp_path, "telegram", "delete-webhook", **env)
         assert code == 0, err
         assert fake.webhook is None
         no_secret = {k: v for k, v in env.items() if k != "TIPBOT_TELEGRAM_WEBHOOK_SECRET"}
