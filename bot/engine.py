@@ -764,7 +764,8 @@ class Engine:
             turn.replies.append(
                 Reply("report.understood", {"field": ref(f.label), "value": self._show(f, draft[f.id], ctx)})
             )
-        if f.id == "story":
+        if f.id in ("story", "agency", "official"):
+            # Any free text may already say where, when or how much: take it, confirm it later.
             self._prefill(text, ctx, st)
         if f.id == "cat" and draft.get("cat") in REFERRALS:
             turn.replies.append(

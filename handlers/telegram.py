@@ -24,6 +24,7 @@ from aiohttp import web
 from telegram import (
     Bot,
     BotCommand,
+    BotCommandScopeAllGroupChats,
     CallbackQuery,
     ChatMemberUpdated,
     InlineKeyboardButton,
@@ -890,12 +891,19 @@ async def delete_webhook(channel: TelegramChannel) -> bool:
     return await channel.bot.delete_webhook(drop_pending_updates=False)
 
 
-async def set_commands(channel: TelegramChannel, commands: Mapping[str, Sequence[tuple[str, str]]]) -> None:
-    """Publish the command menu per language. Keys are language codes; "" or "default" is the fallback."""
+async def set_commands(
+    channel: TelegramChannel, commands: Mapping[str, Sequence[tuple[str, str]]], *, groups: bool = False
+) -> None:
+    """Publish the command menu per language. Keys are language codes; "" or "default" is the fallback.
+
+    `groups=True` publishes the menu shown in group chats (staff groups) instead of the default one.
+    """
+    scope = BotCommandScopeAllGroupChats() if groups else None
     for locale, entries in commands.items():
         language = None if locale in ("", "default") else locale
         await channel.bot.set_my_commands(
             [BotCommand(command, description) for command, description in entries],
+            scope=scope,
             language_code=language,
         )
 

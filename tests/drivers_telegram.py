@@ -3,7 +3,8 @@
 ``telegram`` serves the real app on 127.0.0.1 and lets the fake deliver every update to the app's
 ``/webhooks/telegram`` with the secret header, as after ``setWebhook``. ``telegram_polling`` runs no
 webhook: a ``poll_updates`` task fetches the updates with getUpdates and keeps its offset in the
-database. What an actor received is read back from the fake's deliveries to that chat.
+database (the composition root's ``StoreKeyValue``). What an actor received is read back from
+the fake's deliveries to that chat.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from bot.app import SERVICES, Services, build_services, create_app
+from bot.app import SERVICES, Services, StoreKeyValue, build_services, create_app
 from bot.model import LOCATION_PAYLOAD
-from bot.ports import Store
 from bot.settings import Settings
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel, poll_updates, set_webhook
 from tests.fakes.telegram import Delivery, FakeTelegram, FakeTelegramUser
@@ -31,21 +31,6 @@ from tests.harness import FakeClock, Msg
 #: transcript actors with these prefixes (other than the volunteer) talk from a Telegram group
 GROUP_PREFIXES = ("staff", "group")
 WEBHOOK_SECRET = "tipbot-transcripts_secret"
-
-
-class StoreOffsets:
-    """`bot.ports.KeyValueStore` on the database's key-value table (e.g. the getUpdates offset)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def get(self, key: str) -> str | None:
-        async with self.store.transaction() as uow:
-            return await uow.kv_get(key)
-
-    async def set(self, key: str, value: str) -> None:
-        async with self.store.transaction() as uow:
-            await uow.kv_set(key, value)
 
 
 def telegram_settings(settings: Settings, fake: FakeTelegram, secret: str = WEBHOOK_SECRET) -> Settings:
@@ -198,7 +183,7 @@ async def telegram_polling_driver(
         assert isinstance(channel, TelegramChannel)
         stop = asyncio.Event()
         poller = asyncio.create_task(
-            poll_updates(channel, services.ingest, StoreOffsets(services.store), stop=stop, timeout=5),
+            poll_updates(channel, services.ingest, StoreKeyValue(services.store), stop=stop, timeout=5),
             name="telegram-polling",
         )
 

@@ -101,7 +101,8 @@ class FakeTelegram:
         self.attempts: Counter[str] = Counter()
         self.answered_callbacks: list[dict[str, Any]] = []
         self.edited_markups: list[dict[str, Any]] = []
-        self.commands: dict[str | None, list[tuple[str, str]]] = {}
+        self.commands: dict[str | None, list[tuple[str, str]]] = {}  # default scope, by language
+        self.group_commands: dict[str | None, list[tuple[str, str]]] = {}  # all_group_chats scope
         self.webhook: WebhookState | None = None
         self.webhook_posts: list[tuple[int, int]] = []  # (update_id, HTTP status)
         self.downloads: list[bytes] = []  # file bytes served to the bot
@@ -580,7 +581,14 @@ class FakeTelegram:
             if not 1 <= len(description) <= 256:
                 raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
             parsed.append((command, description))
-        self.commands[params.get("language_code") or None] = parsed
+        scope = (_json_param(params, "scope") or {}).get("type", "default")
+        menus = {"default": self.commands, "all_group_chats": self.group_commands}.get(scope)
+        if menus is None:
+            raise ApiError(400, f"Bad Request: scope {scope} is not supported by this fake")
+        language = params.get("language_code") or None
+        if language is not None and not re.fullmatch(r"[a-z]{2}", language):
+            raise ApiError(400, "Bad Request: LANG_CODE_INVALID")
+        menus[language] = parsed
         return True
 
 

@@ -6,19 +6,24 @@ outbox rows and contacts when Telegram answers with an error.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientSession
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
+from bot.app import Services, StoreKeyValue, build_services, create_app
 from bot.settings import Settings
 from handlers.telegram import OFFSET_KEY, SECRET_HEADER
 from storage import tables as t
@@ -26,12 +31,13 @@ from storage.media import FileMediaStore
 from storage.repositories import utc
 from tests.drivers_telegram import (
     WEBHOOK_SECRET,
-    StoreOffsets,
     TelegramDriver,
+    buttons_of,
     telegram_driver,
     telegram_polling_driver,
+    telegram_settings,
 )
-from tests.fakes.telegram import FakeTelegramUser
+from tests.fakes.telegram import FakeTelegram, FakeTelegramUser, WebhookState
 from tests.harness import FakeClock, Runner, evidence_jpeg
 
 ONBOARD = """
@@ -69,11 +75,11 @@ class Bench:
     runner: Runner
 
     @property
-    def fake(self) -> Any:
+    def fake(self) -> FakeTelegram:
         return self.driver.fake
 
     @property
-    def services(self) -> Any:
+    def services(self) -> Services:
         return self.driver.services
 
     async def script(self, text: str) -> None:
@@ -235,12 +241,7 @@ async def test_a_button_of_an_old_draft_gets_the_stale_reply_and_is_answered(ben
     await bench.script(ONBOARD + "> [แจ้งเบาะแส]\n< ประเภทไหน")
     chat = bench.user().chat_id
     old = next(d for d in reversed(bench.fake.sent_to(chat)) if "ประเภทไหน" in (d.text or ""))
-    bribery = next(
-        b["callback_data"]
-        for row in old.reply_markup["inline_keyboard"]
-        for b in row
-        if b["text"] == "เรียกรับสินบน"
-    )
+    bribery = next(payload for label, payload in buttons_of(old) if label == "เรียกรับสินบน")
     await bench.script("> ยกเลิก\n< ยกเลิกแล้ว\n> [แจ้งเบาะแส]\n< ประเภทไหน")
 
     update = bench.user().taps(bribery, message_id=old.message_id)
@@ -265,7 +266,8 @@ async def test_a_429_reschedules_the_row_durably_and_it_is_delivered_once_later(
     row = (await bench.rows(t.OutboxRow, t.OutboxRow.status != "sent"))[0]
     assert row.status == "pending" and row.attempts == 1
     assert "RetryAfter" in (row.last_error or "")
-    assert utc(row.next_attempt_at) >= before + timedelta(seconds=30)
+    next_attempt = utc(row.next_attempt_at)
+    assert next_attempt is not None and next_attempt >= before + timedelta(seconds=30)
     assert not any("ประเภทไหน" in text for text in bench.fake.texts_to(chat))
 
     assert await bench.services.relay.drain() == 0  # not due yet: no sleeping, no hot loop
@@ -366,5 +368,32 @@ async def test_polling_keeps_its_offset_in_the_database(settings: Settings, tmp_
         assert fake.calls.index("deleteWebhook") < fake.calls.index("getUpdates")
         assert fake.webhook is None and fake.webhook_posts == []
         last = fake.next_update_id() - 1
-        assert await StoreOffsets(services.store).get(OFFSET_KEY) == str(last)
+        assert await StoreKeyValue(services.store).get(OFFSET_KEY) == str(last)
         assert [a["id"] for a in fake.answered_callbacks] == driver.callback_ids
+
+
+async def test_serve_with_polling_answers_what_waited_and_publishes_the_command_menu(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`tipbot serve --telegram-polling`: the composition root's own loops, no test driving them."""
+    async with FakeTelegram() as fake:
+        fake.webhook = WebhookState("https://old.example/webhooks/telegram", "old", None)
+        user = fake.user()
+        fake.queue_update(user.says("สวัสดี"))  # sent while the bot was down
+        factory = partial(build_services, migrate=True)
+        app = create_app(telegram_settings(settings, fake), services_factory=factory, telegram_polling=True)
+        async with TestClient(TestServer(app, host="127.0.0.1")):
+            deadline = time.monotonic() + 10
+            while len(fake.texts_to(user.id)) < 2:
+                assert time.monotonic() < deadline, "no answer through polling"
+                await asyncio.sleep(0.02)
+            assert fake.webhook is None and fake.dropped_pending == 0
+            assert set(fake.commands) == {None, "th", "en"}
+            assert [name for name, _ in fake.commands["th"]] == [
+                "start",
+                "report",
+                "status",
+                "help",
+                "cancel",
+            ]
+            assert fake.commands[None] == fake.commands["th"]

@@ -362,3 +362,13 @@ async def test_set_commands_per_language(fake: FakeTelegram, channel: TelegramCh
         "th": [("start", "เริ่ม"), ("status", "สถานะ")],
         "en": [("start", "Start"), ("status", "Status")],
     }
+
+
+async def test_staff_groups_get_their_own_command_menu(fake: FakeTelegram, channel: TelegramChannel) -> None:
+    await set_commands(channel, {"default": [("start", "เริ่ม")]})
+    await set_commands(
+        channel, {"default": [("join", "ลงทะเบียนกลุ่ม")], "en": [("join", "Register")]}, groups=True
+    )
+
+    assert fake.commands == {None: [("start", "เริ่ม")]}
+    assert fake.group_commands == {None: [("join", "ลงทะเบียนกลุ่ม")], "en": [("join", "Register")]}
