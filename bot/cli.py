@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database")
     dbsub = db.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply pending migrations")
+    dbsub.add_parser(
+        "rotate-key",
+        help="re-encrypt everything under TIPBOT_SECRET_KEY (old keys in TIPBOT_OLD_SECRET_KEYS)",
+    )
 
     staff = sub.add_parser("staff", help="staff chats")
     ssub = staff.add_subparsers(dest="staff_command", required=True)
@@ -113,8 +117,32 @@ def _chat(settings: Settings, args: argparse.Namespace) -> int:
 def _db(settings: Settings, args: argparse.Namespace) -> int:
     from storage.database import upgrade
 
+    if args.db_command == "rotate-key":
+        return asyncio.run(_rotate(settings))
     upgrade(settings.database_url)
     print("database is up to date")
+    return 0
+
+
+async def _rotate(settings: Settings) -> int:
+    from bot.app import open_store
+    from storage.maintenance import rotate_keys
+    from storage.media import FileMediaStore
+
+    if not settings.old_secret_keys:
+        print(
+            "set TIPBOT_OLD_SECRET_KEYS to the previous key(s) and TIPBOT_SECRET_KEY to the new one",
+            file=sys.stderr,
+        )
+        return 2
+    store = await open_store(settings)
+    try:
+        counts = await rotate_keys(store, FileMediaStore(settings.media_dir))
+    finally:
+        await store.engine.dispose()
+    for name, n in counts.items():
+        print(f"{name}: {n}")
+    print("done: the old key can now be removed from TIPBOT_OLD_SECRET_KEYS")
     return 0
 
 

@@ -34,5 +34,19 @@ class FileMediaStore:
     def get(self, name: str) -> bytes:
         return keyring().decrypt(self._path(name).read_bytes())
 
+    def rewrite(self, name: str) -> None:
+        """Encrypt a file again under the newest key (key rotation)."""
+        path = self._path(name)
+        if not path.exists():
+            return
+        data = self.get(name)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(keyring().encrypt(data))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+
     def delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)

@@ -135,3 +135,27 @@ def test_development_key_is_generated_once_with_private_mode(tmp_path: Path) -> 
     key = tmp_path / "dev" / "secret.key"
     assert key.stat().st_mode & 0o777 == 0o600
     assert len(key.read_text().strip()) >= 32
+
+
+def test_key_rotation_reencrypts_everything(tmp_path: Path) -> None:
+    chat = tipbot(tmp_path, "chat", "--as", "somchai", stdin=REPORT)
+    assert chat.returncode == 0, chat.stderr
+    invite = tipbot(tmp_path, "staff", "invite", "--region", "3").stdout.strip().splitlines()[-1]
+    new_key = "a-brand-new-rotated-secret-0123456789"
+    rotate = tipbot(
+        tmp_path, "db", "rotate-key", TIPBOT_SECRET_KEY=new_key, TIPBOT_OLD_SECRET_KEYS=json.dumps([SECRET])
+    )
+    assert rotate.returncode == 0, rotate.stderr
+    assert "tip: 1" in rotate.stdout and "open_invites_removed: 1" in rotate.stdout
+    # Only the new key is needed from now on: the tip, the conversation and the chat all still work.
+    after = tipbot(tmp_path, "tips", "export", "--format", "jsonl", TIPBOT_SECRET_KEY=new_key)
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["province"] == "ลำปาง"
+    again = tipbot(tmp_path, "chat", "--as", "somchai", stdin="สถานะ\n", TIPBOT_SECRET_KEY=new_key)
+    assert "เรื่องของคุณ (1 เรื่อง)" in again.stdout, again.stdout
+    old = tipbot(tmp_path, "tips", "export", "--format", "jsonl")
+    assert old.returncode != 0  # the old key alone reads nothing any more
+    joined = tipbot(tmp_path, "chat", "--as", "office", stdin=f"/join {invite}\n", TIPBOT_SECRET_KEY=new_key)
+    assert "รหัสเชิญไม่ถูกต้อง" in joined.stdout
+    refused = tipbot(tmp_path, "db", "rotate-key", TIPBOT_SECRET_KEY=new_key)
+    assert refused.returncode == 2
