@@ -249,6 +249,13 @@ SERVICES = web.AppKey("services", Services)
 
 #: Telegram command menu: command → catalog key of its description
 TELEGRAM_COMMANDS = ("start", "report", "status", "help", "cancel")
+#: the menu Telegram shows in groups: command → catalog key
+TELEGRAM_GROUP_COMMANDS = (
+    ("join", "commands.group.join"),
+    ("leave", "commands.group.leave"),
+    ("tips", "commands.group.tips"),
+    ("help", "commands.group.help"),
+)
 RICH_MENU_LABELS = ("button.report", "button.my_tips", "richmenu.notices", "button.help")
 
 
@@ -310,6 +317,12 @@ async def _start_telegram(services: Services, *, polling: bool) -> None:
     assert isinstance(tg, TelegramChannel)
     try:
         await set_commands(tg, telegram_commands(services.catalog))
+        catalog = services.catalog
+        groups = {
+            loc: [(c, catalog.text(k, loc)) for c, k in TELEGRAM_GROUP_COMMANDS] for loc in ("th", "en")
+        }
+        groups["default"] = groups[catalog.default_locale]
+        await set_commands(tg, groups, groups=True)
     except Exception as exc:  # the command menu is a convenience; never block serving over it
         log.warning("could not set the Telegram command menu: %s", type(exc).__name__)
     if polling:

@@ -236,6 +236,9 @@ def _telegram(settings: Settings, args: argparse.Namespace) -> int:
     from handlers.telegram import TelegramChannel, delete_webhook, set_webhook
 
     secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+    if args.telegram_command == "set-webhook" and not args.url.startswith("https://"):
+        print("Telegram only delivers to an https:// URL", file=sys.stderr)
+        return 2
     if args.telegram_command == "set-webhook" and not secret:
         print(
             "set TIPBOT_TELEGRAM_WEBHOOK_SECRET first: the webhook refuses updates without it",

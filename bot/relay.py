@@ -182,6 +182,9 @@ class Relay:
                 return False
             if result.status == SendStatus.UNREACHABLE:
                 await uow.contact_set_reachable(item.channel, item.chat_id, False)
+                if item.staff_chat_id is not None:
+                    # The bot was removed from a staff group: stop alerting it.
+                    await uow.staff_deactivate(item.staff_chat_id, now)
             await uow.outbox_settle(
                 item.id,
                 status="failed",
