@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import unicodedata
 import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
@@ -71,6 +70,7 @@ from bot.model import (
     SendStatus,
 )
 from bot.ports import Ingest, KeyValueStore, StorageUnavailable
+from handlers.text import split_text as split_units
 
 log = logging.getLogger(__name__)
 
@@ -662,75 +662,12 @@ def _rows(buttons: Sequence[B]) -> list[list[B]]:
 
 
 def split_text(text: str, limit: int = MAX_TEXT_UNITS) -> list[str]:
-    """Split text into parts of at most `limit` UTF-16 units, only between grapheme clusters.
+    """Parts of at most `limit` UTF-16 units, cut only between grapheme clusters.
 
-    Prefers a line break, then a space, in the second half of a part. Lone surrogates (which
-    cannot be encoded) become U+FFFD. Whitespace-only parts are dropped: Telegram rejects them.
+    Lone surrogates (which cannot be encoded) become U+FFFD; whitespace-only parts are dropped
+    because Telegram rejects them.
     """
-    text = _SURROGATES.sub("\ufffd", text)
-    parts: list[str] = []
-    start, length = 0, len(text)
-    while start < length:
-        end, units = start, 0
-        while end < length and units + _units(text[end]) <= limit:
-            units += _units(text[end])
-            end += 1
-        if end < length:
-            cut = end
-            while cut > start and not _is_boundary(text, cut):
-                cut -= 1
-            # cut == start: one cluster longer than a whole message, nothing better exists
-            end = end if cut == start else _soft_cut(text, start, cut)
-        parts.append(text[start:end])
-        start = end
-    return [part for part in parts if part.strip()]
-
-
-def _soft_cut(text: str, start: int, cut: int) -> int:
-    floor = start + (cut - start) // 2
-    for separator in ("\n", " "):
-        found = text.rfind(separator, floor, cut)
-        if found >= floor and _is_boundary(text, found + 1):
-            return found + 1
-    return cut
-
-
-def _units(char: str) -> int:
-    return 2 if ord(char) > 0xFFFF else 1
-
-
-def _is_boundary(text: str, index: int) -> bool:
-    """An approximation of UAX #29 that covers Thai marks, emoji sequences and flags."""
-    if index <= 0 or index >= len(text):
-        return True
-    before, after = text[index - 1], text[index]
-    if before == "\r" and after == "\n":
-        return False
-    if before == "\u200d" or _extends(after):
-        return False
-    if _regional(before) and _regional(after):
-        run = 0
-        position = index - 1
-        while position >= 0 and _regional(text[position]):
-            run += 1
-            position -= 1
-        return run % 2 == 0
-    return True
-
-
-def _extends(char: str) -> bool:
-    code = ord(char)
-    return (
-        unicodedata.category(char) in ("Mn", "Mc", "Me")
-        or code in (0x200D, 0x0E33, 0x0EB3)  # ZWJ; Thai/Lao SARA AM are spacing marks
-        or 0xFE00 <= code <= 0xFE0F  # variation selectors
-        or 0x1F3FB <= code <= 0x1F3FF  # skin-tone modifiers
-        or 0xE0020 <= code <= 0xE007F  # emoji tag sequences
-    )
-
-
-def _regional(char: str) -> bool:
-    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+    return [part for part in split_units(_SURROGATES.sub("\ufffd", text), limit) if part.strip()]
 
 
 def _text_call(bot: Bot, chat_id: str, text: str, markup: Markup | None) -> Callable[[], Awaitable[object]]:

@@ -1,4 +1,4 @@
-"""LINE text measuring: UTF-16 length, grapheme clusters, splitting and label truncation."""
+"""Text measuring and splitting shared by the LINE and Telegram adapters."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers.line import graphemes, split_text, truncate_graphemes, utf16_len
+from handlers.text import graphemes, split_text, truncate_graphemes, utf16_len
 
 
 @pytest.mark.parametrize(
@@ -69,8 +69,8 @@ def test_a_single_oversized_cluster_is_cut_between_code_points() -> None:
 
 
 def test_short_text_is_one_part_and_empty_is_none() -> None:
-    assert split_text("สวัสดี") == ["สวัสดี"]
-    assert split_text("") == []
+    assert split_text("สวัสดี", 5000) == ["สวัสดี"]
+    assert split_text("", 5000) == []
 
 
 @pytest.mark.parametrize(
