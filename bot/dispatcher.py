@@ -55,6 +55,7 @@ from bot.ports import (
 )
 from bot.routing import RegionTable
 from bot.staff import AnswerQuestion, StaffAction, StaffDesk
+from bot.worker import work_loop
 
 log = logging.getLogger("tipbot.dispatcher")
 
@@ -117,29 +118,10 @@ class Dispatcher:
 
     # ---- loop ----------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, fallback_poll: float = 2.0) -> None:
-        """Process until `stop`; wakes at once when the webhook signals, else every few seconds
-        (for rows written by other processes and rows whose retry time has come)."""
-        backoff = 0.5
-        while not stop.is_set():
-            self.wake.clear()
-            try:
-                worked = await self.drain()
-                backoff = 0.5
-            except StorageUnavailable:
-                log.warning("database unavailable; dispatcher backing off %.1fs", backoff)
-                worked = 0
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            if worked:
-                continue
-            self.idle.set()
-            waiter = asyncio.ensure_future(self.wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=fallback_poll, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
-            self.idle.clear()
+        """Process until `stop`, waking at once when a webhook commits an event."""
+        await work_loop(
+            "dispatcher", self.drain, stop=stop, wake=self.wake, idle=self.idle, fallback_poll=fallback_poll
+        )
 
     async def drain(self, limit: int = 200) -> int:
         """Process every due inbox row once; returns how many were handled."""

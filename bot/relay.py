@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 from bot.catalog import Catalog
 from bot.model import Address, OutboxItem, SendResult, SendStatus, reply_from_data
-from bot.ports import Channel, StorageUnavailable, Store
+from bot.ports import Channel, Store
+from bot.worker import work_loop
 
 log = logging.getLogger("tipbot.relay")
 
@@ -64,26 +65,14 @@ class Relay:
         self._stopping = False
 
     async def run(self, stop: asyncio.Event, fallback_poll: float = 1.0) -> None:
-        delay = 0.5
-        while not stop.is_set():
-            self.wake.clear()
-            try:
-                worked = await self.drain(stop)
-                delay = 0.5
-            except StorageUnavailable:
-                log.warning("database unavailable; relay backing off %.1fs", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-                continue
-            if worked:
-                continue
-            self.idle.set()
-            waiter = asyncio.ensure_future(self.wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=fallback_poll, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
-            self.idle.clear()
+        """Send until `stop` (between sends, never in the middle of one)."""
+
+        async def drain() -> int:
+            return await self.drain(stop)
+
+        await work_loop(
+            "relay", drain, stop=stop, wake=self.wake, idle=self.idle, fallback_poll=fallback_poll
+        )
 
     async def drain(self, stop: asyncio.Event | None = None, limit: int = 100) -> int:
         async with self.store.transaction() as uow:

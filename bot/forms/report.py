@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 from bot.forms import Field, Form, Kind, Option
+from bot.thai.category import CATEGORIES, OUT_OF_SCOPE
 
-CATEGORIES: tuple[str, ...] = (
-    "bribery",
-    "procurement",
-    "embezzlement",
-    "abuse_of_power",
-    "personnel",
-    "conflict_of_interest",
-    "permits_land",
-    "forgery",
-    "unusual_wealth",
-    "policy",
-    "election",
-    "grievance",
-    "other",
-)
+__all__ = ["CATEGORIES", "REFERRALS", "REPORT"]
 
-#: categories PACC does not handle: still recorded, and the volunteer is told where they go
-REFERRALS: dict[str, str] = {
-    "unusual_wealth": "nacc",
-    "policy": "nacc",
-    "election": "ect",
-    "grievance": "damrongdhama",
-}
+#: the category codes and out-of-scope referrals are the Thai-understanding module's, so the
+#: buttons and the classifier can never disagree
+REFERRALS = OUT_OF_SCOPE
 
 REPORT = Form(
     id="report",
