@@ -27,6 +27,7 @@ from bot.engine import (
     JoinStaff,
     LeaveStaff,
     MarkUnreachable,
+    RedactTip,
     SubmitTip,
     Turn,
     Understanding,
@@ -335,6 +336,19 @@ class Dispatcher:
             turn.replies.extend(await self.desk.handle(uow, desk_chat, effect, now))
         elif isinstance(effect, AnswerQuestion):
             turn.replies.extend(await self.desk.answer(uow, effect, now))
+        elif isinstance(effect, RedactTip) and contact is not None:
+            tip = await uow.tip_get(effect.case_code)
+            if tip is not None and tip.contact_id == contact.id:
+                column = {"story": "narrative_enc", "agency": "agency", "official": "official"}.get(
+                    effect.field, "contact_how"
+                )
+                await uow.tip_update(
+                    tip.id, **{column: "" if column == "narrative_enc" else None, "updated_at": now}
+                )
+                await uow.tip_event_add(
+                    tip.id, actor="volunteer", action="redacted", at=now, note=effect.field
+                )
+                turn.replies.append(Reply("report.unsent_removed_tip", {"case_code": tip.case_code}))
         elif isinstance(effect, ForgetAttachment) and contact is not None:
             gone = await uow.attachment_forget(contact.id, effect.message_ref)
             if gone is not None:

@@ -104,6 +104,18 @@ class ForgetAttachment:
     message_ref: str
 
 
+#: tip fields a volunteer's unsent message can be taken back from
+REDACTABLE = ("story", "agency", "official", "contact_how")
+
+
+@dataclass(frozen=True, slots=True)
+class RedactTip:
+    """The volunteer unsent the message that gave this field of a submitted tip."""
+
+    case_code: str
+    field: str
+
+
 Effect = (
     Consent
     | UpdateContact
@@ -113,6 +125,7 @@ Effect = (
     | JoinStaff
     | LeaveStaff
     | ForgetAttachment
+    | RedactTip
     | StaffAction
     | AnswerQuestion
 )
@@ -356,6 +369,10 @@ class Engine:
         turn.effects.append(ForgetAttachment(ref_id))
         if changed and st.get("flow") == "report":
             turn.replies.append(Reply("report.unsent_removed"))
+        last = st.get("last_submitted") or {}
+        field_id = (last.get("answers") or {}).get(ref_id)
+        if field_id in REDACTABLE:
+            turn.effects.append(RedactTip(str(last["case_code"]), field_id))
 
     def _edit(self, inbound: Inbound, ctx: Context, turn: Turn) -> None:
         st = turn.state
@@ -976,7 +993,13 @@ class Engine:
             turn.replies.append(
                 Reply("report.referral", {"referral": ref(f"referral.{REFERRALS[tip.category]}")})
             )
-        last = {"stamp": st["stamp"], "case_code": tip.case_code, "draft_id": st["draft_id"]}
+        last = {
+            "stamp": st["stamp"],
+            "case_code": tip.case_code,
+            "draft_id": st["draft_id"],
+            # which message answered which field, so an unsend after submitting can still redact it
+            "answers": {m: f for m, f in (st.get("answers") or {}).items() if f in REDACTABLE},
+        }
         self._to_menu(st, ctx)
         st["last_submitted"] = last
 

@@ -91,3 +91,39 @@ async def test_a_double_submitted_message_is_processed_once(settings: Settings) 
         assert services.webchat is not None
         texts = [m["text"] for m in services.webchat.messages_after(session, 0)]
         assert sum("คุณยินยอม" in x for x in texts) == 1
+
+
+async def test_a_briefly_locked_database_delays_but_loses_nothing(tmp_path: Path, sqlite_url: str) -> None:
+    import asyncio
+    import sqlite3
+
+    settings = make_settings(sqlite_url, tmp_path)
+    async with TestClient(app_for(settings)) as client:
+        services = client.server.app[SERVICES]
+        # Another process (an operator's export, say) holds the write lock for a while.
+        blocker = sqlite3.connect(str(tmp_path / "tipbot.db"), isolation_level=None, check_same_thread=False)
+        blocker.execute("BEGIN EXCLUSIVE")
+        sends = [
+            asyncio.create_task(
+                client.post(
+                    "/chat/api/send",
+                    json={
+                        "session": session_of(f"v{i}"),
+                        "type": "text",
+                        "text": "สวัสดี",
+                        "id": f"evt-lock-{i:04d}",
+                    },
+                )
+            )
+            for i in range(5)
+        ]
+        await asyncio.sleep(1.5)
+        assert not any(s.done() for s in sends)  # waiting, not failing
+        blocker.execute("COMMIT")
+        blocker.close()
+        statuses = [(await s).status for s in sends]
+        assert statuses == [200] * 5
+        await services.settle()
+        async with services.store.transaction() as uow:
+            done = (await uow.session.execute(select(t.InboxRow.status))).scalars().all()
+        assert sorted(done) == ["done"] * 5
