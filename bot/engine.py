@@ -158,6 +158,8 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "edit": ("แก้ไข", "edit", "แก้"),
     "continue": ("ทำต่อ", "continue", "ต่อ"),
     "restart": ("เริ่มใหม่", "restart", "start over"),
+    "optout": ("หยุดรับข่าวสาร", "ไม่รับข่าวสาร", "stop notices", "/stopnotices"),
+    "optin": ("รับข่าวสาร", "notices on", "/notices"),
 }
 _WORD_INDEX = {w.casefold(): cmd for cmd, words in _WORDS.items() for w in words}
 _POLITE = re.compile(r"(ครับ|ค่ะ|คะ|คับ|จ้ะ|จ้า|นะ)+$")
@@ -307,7 +309,7 @@ class Engine:
         if cmd is None and kind == InboundKind.TEXT:
             word = _word(text)
             # In a free-text field only the unmistakable commands count as commands.
-            if word in ("cancel", "back", "skip", "menu", "help", "status", "report"):
+            if word in ("cancel", "back", "skip", "menu", "help", "status", "report", "optout", "optin"):
                 cmd = word
             elif text.casefold() == "/start":
                 cmd = "menu"
@@ -480,7 +482,14 @@ class Engine:
                 turn.replies.append(self._question(st, ctx))
             return True
         if cmd == "notices":
-            turn.replies.append(Reply("notices.none"))
+            opted_out = ctx.contact is not None and ctx.contact.opted_out
+            turn.replies.append(Reply("notices.settings_off" if opted_out else "notices.settings_on"))
+            return True
+        if cmd in ("optout", "optin"):
+            turn.effects.append(UpdateContact({"opted_out": cmd == "optout"}))
+            turn.replies.append(Reply("notices.opted_out" if cmd == "optout" else "notices.opted_in"))
+            if st.get("flow") == "report":
+                turn.replies.append(self._question(st, ctx))
             return True
         if cmd == "cancel":
             if in_report:

@@ -9,6 +9,7 @@ Transcript lines (actor defaults to `volunteer`; any other name is another chat)
     <! ข้อความ             no new bot message to the actor contains this text
     = tips 1               stored tips (all volunteers) ; `= tip <field> <value>` checks the last tip
     = alerts 2             alert rows queued for staff chats
+    = opted_out 1          contacts that stopped notices
     @clock +25h            time passes (the injected clock moves on)
     @tick                  the scheduler runs once (reminders, escalations, digests)
     {invite:3}             a fresh invite code for region 3 (`{invite:3:organizer}` for a role)
@@ -221,6 +222,11 @@ class Runner:
                     )
                 ).scalar_one()
             assert n == int(words[1]), f"expected {words[1]} alerts, found {n}"
+        elif what == "opted_out":
+            async with store.transaction() as uow:
+                q = select(func.count()).select_from(t.Contact).where(t.Contact.opted_out.is_(True))
+                n = (await uow.session.execute(q)).scalar_one()
+            assert n == int(words[1]), f"expected {words[1]} opted-out contacts, found {n}"
         elif what == "contacts":
             async with store.transaction() as uow:
                 n = (await uow.session.execute(select(func.count()).select_from(t.Contact))).scalar_one()
