@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from aiolimiter import AsyncLimiter
+
 from bot.catalog import Catalog
 from bot.model import Address, OutboxItem, SendResult, SendStatus, reply_from_data
 from bot.ports import Channel, Store
@@ -40,6 +42,34 @@ def backoff(attempts: int, rnd: Callable[[], float] = random.random) -> float:
     return max(1.0, rnd() * min(MAX_BACKOFF, 2.0 ** min(attempts, 12)))
 
 
+class Pacing:
+    """Keeps sends within a platform's rate: overall, and per chat for bulk (non-reply) messages.
+
+    A channel opts in with `rate_per_second` / `rate_per_chat` attributes (messages per second).
+    Replies to a volunteer are not slowed per chat: they answer what the volunteer just did.
+    """
+
+    def __init__(self, max_chats: int = 10_000) -> None:
+        self._overall: dict[str, AsyncLimiter] = {}
+        self._chats: OrderedDict[tuple[str, str], AsyncLimiter] = OrderedDict()
+        self._max_chats = max_chats
+
+    async def wait(self, channel: Channel, item: OutboxItem) -> None:
+        overall = getattr(channel, "rate_per_second", None)
+        if overall:
+            limiter = self._overall.setdefault(item.channel, AsyncLimiter(overall, 1.0))
+            await limiter.acquire()
+        per_chat = getattr(channel, "rate_per_chat", None)
+        if per_chat and item.kind != "reply":
+            key = (item.channel, item.chat_id)
+            limiter = self._chats[key] if key in self._chats else AsyncLimiter(1, 1.0 / per_chat)
+            self._chats.pop(key, None)
+            self._chats[key] = limiter  # most recently used last
+            while len(self._chats) > self._max_chats:
+                self._chats.popitem(last=False)
+            await limiter.acquire()
+
+
 class Relay:
     def __init__(
         self,
@@ -62,7 +92,7 @@ class Relay:
         self.idle = asyncio.Event()
         self.counters = SendCounters()
         self._sem = asyncio.Semaphore(concurrency)
-        self._stopping = False
+        self._pace = Pacing()
 
     async def run(self, stop: asyncio.Event, fallback_poll: float = 1.0) -> None:
         """Send until `stop` (between sends, never in the middle of one)."""
@@ -104,6 +134,7 @@ class Relay:
         messages = [self.catalog.render(reply_from_data(r), locale) for r in item.payload.get("replies", [])]
         now = self.clock()
         token = item.reply_token if item.reply_token_expires and item.reply_token_expires > now else None
+        await self._pace.wait(channel, item)
         try:
             result = await channel.send(
                 Address(item.channel, item.chat_id),

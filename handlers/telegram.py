@@ -108,6 +108,9 @@ class TelegramChannel:
 
     name: str = CHANNEL
     max_batch: int = 1
+    #: Telegram's flood guidance: about 30 messages/s overall and 1/s per chat for bulk sends
+    rate_per_second: float = 30.0
+    rate_per_chat: float = 1.0
 
     def __init__(
         self,

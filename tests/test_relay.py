@@ -181,3 +181,25 @@ async def test_a_migrated_chat_is_retargeted_and_resent(store: SqlStore) -> None
     async with store.transaction() as uow:
         [moved] = await uow.staff_for_region("4")
     assert moved.chat_id == "-100200"
+
+
+async def test_bulk_sends_are_paced_per_platform_and_per_chat(store: SqlStore) -> None:
+    import time
+
+    clock = Clock()
+    channel = ScriptedChannel([])
+    channel.rate_per_second = 10.0  # type: ignore[attr-defined]
+    channel.rate_per_chat = 2.0  # type: ignore[attr-defined]
+    for i in range(14):
+        await queue(store, f"chat-{i}", f"k{i}")
+    r = relay(store, channel, clock)
+    start = time.monotonic()
+    await r.drain()
+    spread = time.monotonic() - start
+    assert len(channel.sent) == 14
+    assert spread >= 0.3  # a burst of 10, then one every 0.1 s: never faster than the platform allows
+    for i in range(3):
+        await queue(store, "one-group", f"g{i}")
+    start = time.monotonic()
+    await r.drain()
+    assert time.monotonic() - start >= 0.9  # one chat: 2 a second after the first
