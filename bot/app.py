@@ -201,14 +201,15 @@ async def build_services(
         closers.append(tg.close)
         chans[tg.name] = tg
     now = clock or (lambda: datetime.now(UTC))
-    relay = Relay(store=store, channels=chans, catalog=catalog, scope=scope, clock=now)
+    media = FileMediaStore(settings.media_dir)
+    relay = Relay(store=store, channels=chans, catalog=catalog, scope=scope, clock=now, media=media)
     desk = StaffDesk(
         entropy=os.urandom, detail=settings.alert_detail, excerpt_chars=settings.alert_excerpt_chars
     )
     dispatcher = Dispatcher(
         store=store,
         channels=chans,
-        media=FileMediaStore(settings.media_dir),
+        media=media,
         regions=regions,
         understanding=ThaiUnderstanding(regions),
         draft_ttl=settings.draft_ttl,

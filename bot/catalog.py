@@ -81,6 +81,7 @@ class Catalog:
                 for b in reply.buttons
             ),
             request_location=reply.request_location,
+            attachment_id=reply.attachment_id,
         )
 
 

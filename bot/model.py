@@ -105,6 +105,7 @@ class Reply:
     params: dict[str, Any] = field(default_factory=dict)
     buttons: tuple[Button, ...] = ()
     request_location: bool = False
+    attachment_id: int | None = None  # an evidence file sent with the message (staff details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +265,7 @@ def reply_to_data(reply: Reply) -> dict[str, Any]:
         "params": reply.params,
         "buttons": [{"label": b.label, "payload": b.payload, "params": b.params} for b in reply.buttons],
         "request_location": reply.request_location,
+        "attachment_id": reply.attachment_id,
     }
 
 
@@ -276,6 +278,7 @@ def reply_from_data(data: dict[str, Any]) -> Reply:
             for b in data.get("buttons") or []
         ),
         request_location=bool(data.get("request_location")),
+        attachment_id=int(data["attachment_id"]) if data.get("attachment_id") is not None else None,
     )
 
 

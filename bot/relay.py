@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 
 from aiolimiter import AsyncLimiter
 
+from bot import evidence
 from bot.catalog import Catalog
-from bot.model import Address, OutboxItem, SendResult, SendStatus, reply_from_data
-from bot.ports import Channel, Store
+from bot.model import Address, Outbound, OutboxItem, SendResult, SendStatus, reply_from_data
+from bot.ports import Channel, MediaStore, Store
 from bot.worker import work_loop
 
 log = logging.getLogger("tipbot.relay")
@@ -78,6 +79,7 @@ class Relay:
         channels: Mapping[str, Channel],
         catalog: Catalog,
         scope: Sequence[tuple[str, str | None]] | None = None,
+        media: MediaStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rnd: Callable[[], float] = random.random,
         concurrency: int = 8,
@@ -85,6 +87,7 @@ class Relay:
         self.store = store
         self.channels = channels
         self.catalog = catalog
+        self.media = media
         self.scope = list(scope) if scope is not None else [(name, None) for name in channels]
         self.clock = clock
         self.rnd = rnd
@@ -136,16 +139,32 @@ class Relay:
         token = item.reply_token if item.reply_token_expires and item.reply_token_expires > now else None
         await self._pace.wait(channel, item)
         try:
+            files = await self._files(messages)
             result = await channel.send(
                 Address(item.channel, item.chat_id),
                 messages,
                 reply_token=token,
                 retry_key=item.idempotency_key,
+                attachments=files,
             )
         except Exception as exc:  # an adapter bug must not kill the relay: treat as retryable
             log.exception("send raised for outbox %s", item.id)
             result = SendResult(SendStatus.RETRY, error=type(exc).__name__)
         return await self._settle(item, result)
+
+    async def _files(self, messages: Sequence[Outbound]) -> dict[int, bytes] | None:
+        """Evidence files a message carries, as copies without EXIF/GPS (the original stays stored)."""
+        wanted = [m.attachment_id for m in messages if m.attachment_id is not None]
+        if not wanted or self.media is None:
+            return None
+        files: dict[int, bytes] = {}
+        async with self.store.transaction() as uow:
+            found = {i: await uow.attachment_file(i) for i in wanted}
+        for attachment_id, stored in found.items():
+            if stored is not None:
+                name, mime = stored
+                files[attachment_id] = evidence.strip_metadata(self.media.get(name), mime)
+        return files
 
     async def _settle(self, item: OutboxItem, result: SendResult) -> bool:
         assert item.id is not None

@@ -217,7 +217,23 @@ class StaffDesk:
             return [Reply("staff.tip_not_found", {"case_code": action.code or "-"})]
         if action.action == "detail":
             await uow.tip_event_add(tip.id, actor=f"staff:{staff.id}", action="viewed", at=now)
-            return [self._details(tip)]
+            files = await uow.attachments_of(tip.id)
+            return [
+                self._details(tip),
+                *(
+                    Reply(
+                        "staff.attachment",
+                        {
+                            "n": n,
+                            "count": len(files),
+                            "kind": ref(f"evidence.{kind}"),
+                            "case_code": tip.case_code,
+                        },
+                        attachment_id=attachment_id,
+                    )
+                    for n, (attachment_id, kind) in enumerate(files, 1)
+                ),
+            ]
         if action.action == "ack":
             return await self._transition(uow, staff, tip, "acknowledged", None, action.note, now)
         if action.action == "menu":

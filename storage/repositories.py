@@ -463,6 +463,18 @@ class SqlUnitOfWork:
         await self.session.delete(row)
         return found
 
+    async def attachments_of(self, tip_id: int) -> list[tuple[int, str]]:
+        q = (
+            select(t.Attachment.id, t.Attachment.kind)
+            .where(t.Attachment.tip_id == tip_id)
+            .order_by(t.Attachment.id)
+        )
+        return [(int(i), str(k)) for i, k in (await self.session.execute(q)).all()]
+
+    async def attachment_file(self, attachment_id: int) -> tuple[str, str] | None:
+        row = await self.session.get(t.Attachment, attachment_id)
+        return (row.storage_name, row.mime) if row is not None else None
+
     # ---- staff ---------------------------------------------------------------------------------
     async def staff_for_region(self, region: str) -> list[StaffChatRecord]:
         q = (

@@ -48,6 +48,7 @@ def dynamic_keys() -> set[str]:
         f"staff.button.closed.{d}" for d in CLOSE_AS
     }
     keys |= {f"status_detail.{d}" for d in (*FORWARD_TO, *CLOSE_AS)}
+    keys |= {f"evidence.{k}" for k in ("image", "video", "audio", "file")}
     for f in REPORT.fields:
         keys |= {f.ask, f.label, *(o.label for o in f.options)}
         if f.kind not in (Kind.TEXT, Kind.EVIDENCE):

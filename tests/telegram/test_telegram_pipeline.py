@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, TestServer
+from PIL import Image
 from sqlalchemy import func, select
 
 from bot.app import Services, StoreKeyValue, build_services, create_app
@@ -160,6 +161,17 @@ async def test_a_photo_tip_is_stored_encrypted_and_alerted_to_its_regions_group_
     # every tap was a callback query, and every one of them was answered
     assert bench.driver.callback_ids
     assert [a["id"] for a in bench.fake.answered_callbacks] == bench.driver.callback_ids
+
+    # staff ask for the details: the photo follows, as a copy without its EXIF/GPS block
+    await bench.script("""
+        staff3> [ดูรายละเอียด]
+        staff3< หลักฐานชิ้นที่ 1/1
+    """)
+    photos = [d for d in bench.fake.deliveries if d.chat_id == str(staff3) and d.method == "sendPhoto"]
+    assert len(photos) == 1 and photos[0].file is not None
+    assert not Image.open(io.BytesIO(photos[0].file)).getexif()
+    assert Image.open(io.BytesIO(served[0])).getexif()  # the stored original keeps its evidence
+    assert not [d for d in bench.fake.deliveries if d.chat_id == str(staff5) and d.method == "sendPhoto"]
 
 
 # -- bad input through the real app ----------------------------------------------------------------
