@@ -483,6 +483,7 @@ class Engine:
             return True
         if cmd == "notices":
             opted_out = ctx.contact is not None and ctx.contact.opted_out
+            turn.replies.append(Reply("notices.none"))
             turn.replies.append(Reply("notices.settings_off" if opted_out else "notices.settings_on"))
             return True
         if cmd in ("optout", "optin"):
