@@ -103,7 +103,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import create_app
 
     app = create_app(settings, telegram_polling=args.telegram_polling)
-    web.run_app(app, host=args.host or settings.host, port=args.port or settings.port, print=None)
+    # No access log: it would record volunteers' IP addresses next to the time they wrote.
+    web.run_app(
+        app, host=args.host or settings.host, port=args.port or settings.port, print=None, access_log=None
+    )
     return 0
 
 
