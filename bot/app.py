@@ -71,13 +71,11 @@ class StoreIngest:
         self.store = store
         self.wake = wake
         self.crash_at = crash_at
-        self.received = 0
 
     async def __call__(self, events: Sequence[InboxEvent]) -> int:
         new = await self.store.ingest(events, datetime.now(UTC))
         if self.crash_at == "after_ingest":
             os.kill(os.getpid(), signal.SIGKILL)
-        self.received += len(events)
         if new:
             self.wake()
         return new

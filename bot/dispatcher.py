@@ -13,7 +13,7 @@ import os
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot import evidence
@@ -63,15 +63,6 @@ log = logging.getLogger("tipbot.dispatcher")
 _CONTACT_FIELDS = {"locale", "home_province", "opted_out"}
 
 
-@dataclass(slots=True)
-class Counters:
-    processed: int = 0
-    ignored: int = 0
-    failed: int = 0
-    routing_gaps: int = 0
-    by_channel: dict[str, int] = field(default_factory=dict)
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -114,7 +105,6 @@ class Dispatcher:
         self.desk = desk or StaffDesk(entropy=entropy, excerpt_chars=excerpt_chars)
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
-        self.counters = Counters()
         self._sem = asyncio.Semaphore(concurrency)
 
     # ---- loop ----------------------------------------------------------------------------------
@@ -159,7 +149,6 @@ class Dispatcher:
             inbound = None
         if inbound is None or inbound.kind == InboundKind.IGNORED:
             await self._finish(item, "ignored", "unknown or unsupported event")
-            self.counters.ignored += 1
             return True
 
         try:
@@ -203,12 +192,9 @@ class Dispatcher:
         except Exception as exc:  # a bug or a corrupted state: apologise, restart, never loop
             log.exception("event %s failed", item.event_id)
             await self._recover(item, inbound, now, f"{type(exc).__name__}: {exc}")
-            self.counters.failed += 1
             return True
         for name in forgotten:
             self.media.delete(name)
-        self.counters.processed += 1
-        self.counters.by_channel[item.channel] = self.counters.by_channel.get(item.channel, 0) + 1
         self.on_commit()
         return True
 
@@ -229,7 +215,12 @@ class Dispatcher:
             if contact is None and inbound.kind not in (InboundKind.UNFOLLOW, InboundKind.LEFT_GROUP):
                 locale = inbound.locale_hint if inbound.locale_hint in ("th", "en") else self.default_locale
                 contact = await uow.contact_create(inbound.channel, inbound.chat_id, locale, now)
-            staff = await uow.staff_get(inbound.channel, inbound.chat_id)
+            # Only group chats need the staff record up front; staff actions load it themselves.
+            staff = (
+                await uow.staff_get(inbound.channel, inbound.chat_id)
+                if inbound.chat_kind == "group"
+                else None
+            )
             state, version = await uow.conversation_load(contact.id) if contact else ({}, 0)
             tips = tuple(await uow.tips_of_contact(contact.id)) if contact else ()
             if stored_media is not None and inbound.media is not None:
@@ -376,8 +367,7 @@ class Dispatcher:
         await uow.tip_event_add(tip_id, actor="volunteer", action="created", at=now, to_status="received")
         stored = await uow.tip_get(tip.case_code)
         assert stored is not None
-        if await self.desk.alert_region(uow, stored, now) == 0 or stored.region != tip.region:
-            self.counters.routing_gaps += 1
+        await self.desk.alert_region(uow, stored, now)
         log.info("tip %s stored for region %s", tip.case_code, tip.region)
 
     # ---- failure paths -------------------------------------------------------------------------

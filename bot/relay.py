@@ -11,7 +11,6 @@ import logging
 import random
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from aiolimiter import AsyncLimiter
@@ -27,15 +26,6 @@ log = logging.getLogger("tipbot.relay")
 MAX_ATTEMPTS = 15
 MAX_BACKOFF = 600.0
 PAUSE = timedelta(hours=1)
-
-
-@dataclass(slots=True)
-class SendCounters:
-    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)
-
-    def add(self, channel: str, outcome: str) -> None:
-        key = (channel, outcome)
-        self.outcomes[key] = self.outcomes.get(key, 0) + 1
 
 
 def backoff(attempts: int, rnd: Callable[[], float] = random.random) -> float:
@@ -93,7 +83,6 @@ class Relay:
         self.rnd = rnd
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
-        self.counters = SendCounters()
         self._sem = asyncio.Semaphore(concurrency)
         self._pace = Pacing()
 
@@ -170,7 +159,6 @@ class Relay:
         assert item.id is not None
         now = self.clock()
         attempts = item.attempts + 1
-        self.counters.add(item.channel, result.status.value)
         async with self.store.transaction() as uow:
             if result.status == SendStatus.SENT:
                 await uow.outbox_settle(

@@ -122,15 +122,30 @@ class StaffDesk:
             now,
         )
 
+    async def _to_chats(
+        self,
+        uow: UnitOfWork,
+        chats: list[StaffChatRecord],
+        replies: list[Reply],
+        now: datetime,
+        tip_id: int | None = None,
+    ) -> int:
+        """Queue the same messages to each staff chat, each in its own language."""
+        for chat in chats:
+            await self._send(
+                uow,
+                chat.channel,
+                chat.chat_id,
+                chat.locale,
+                replies,
+                now,
+                tip_id=tip_id,
+                staff_chat_id=chat.id,
+            )
+        return len(chats)
+
     # ---- alerts ------------------------------------------------------------------------------
     def alert(self, tip: TipDetail, note: Any = "") -> Reply:
-        place: Any = ref("common.not_given")
-        if tip.province:
-            place = (
-                ref("common.district_province", district=tip.district, province=tip.province)
-                if tip.district
-                else tip.province
-            )
         region = region_ref(tip.region)
         if self.detail == "minimal":
             return Reply(
@@ -152,11 +167,9 @@ class StaffDesk:
                 "case_code": tip.case_code,
                 "category": ref(f"category.{tip.category}"),
                 "region": region,
-                "place": place,
+                "place": _place(tip),
                 "date": _date(tip),
-                "amount": ref("common.baht", amount=f"{tip.amount_thb:,}")
-                if tip.amount_thb
-                else ref("common.not_given"),
+                "amount": _amount(tip),
                 "excerpt": excerpt,
                 "attachments": tip.attachments,
                 "gap": note,
@@ -181,18 +194,7 @@ class StaffDesk:
             note = ref("alert.reassigned_note", region=region_ref(reassigned_from))
         elif gap and tip.region != CENTRAL:
             note = ref("alert.gap_note", region=region_ref(tip.region))
-        for chat in chats:
-            await self._send(
-                uow,
-                chat.channel,
-                chat.chat_id,
-                chat.locale,
-                [self.alert(tip, note)],
-                now,
-                tip_id=tip.id,
-                staff_chat_id=chat.id,
-            )
-        return len(chats)
+        return await self._to_chats(uow, chats, [self.alert(tip, note)], now, tip_id=tip.id)
 
     # ---- actions -------------------------------------------------------------------------------
     async def handle(
@@ -263,7 +265,7 @@ class StaffDesk:
                 "staff.tip_line",
                 case_code=t.case_code,
                 category=ref(f"category.{t.category}"),
-                province=t.province or ref("common.not_given"),
+                place=_place(t),
                 status=status_ref(t.status, t.status_detail),
             )
             for t in tips
@@ -285,15 +287,11 @@ class StaffDesk:
                 "category": ref(f"category.{tip.category}"),
                 "status": status_ref(tip.status, tip.status_detail),
                 "region": region_ref(tip.region),
-                "place": ref("common.district_province", district=tip.district, province=tip.province)
-                if tip.district
-                else (tip.province or ref("common.not_given")),
+                "place": _place(tip),
                 "agency": tip.agency or ref("common.not_given"),
                 "official": tip.official or ref("common.not_given"),
                 "date": _date(tip),
-                "amount": ref("common.baht", amount=f"{tip.amount_thb:,}")
-                if tip.amount_thb
-                else ref("common.not_given"),
+                "amount": _amount(tip),
                 "narrative": tip.narrative,
                 "attachments": tip.attachments,
                 "contact": contact,
@@ -407,23 +405,12 @@ class StaffDesk:
         await uow.tip_event_add(tip.id, actor="volunteer", action="answer", at=now, note=answer.text[:4000])
         chats = [c for c in await uow.staff_for_region(tip.region) if c.id == answer.staff_chat_id]
         chats = chats or await uow.staff_for_region(tip.region) or await uow.staff_for_region(CENTRAL)
-        for chat in chats:
-            await self._send(
-                uow,
-                chat.channel,
-                chat.chat_id,
-                chat.locale,
-                [
-                    Reply(
-                        "staff.answer",
-                        {"case_code": tip.case_code, "answer": answer.text[:4000]},
-                        buttons=staff_buttons(tip.case_code),
-                    )
-                ],
-                now,
-                tip_id=tip.id,
-                staff_chat_id=chat.id,
-            )
+        reply = Reply(
+            "staff.answer",
+            {"case_code": tip.case_code, "answer": answer.text[:4000]},
+            buttons=staff_buttons(tip.case_code),
+        )
+        await self._to_chats(uow, chats, [reply], now, tip_id=tip.id)
         return [Reply("question.answer_sent", {"case_code": tip.case_code})]
 
     async def _reassign(
@@ -447,20 +434,11 @@ class StaffDesk:
         )
         moved = TipDetail(**{**_fields(tip), "region": region})
         await self.alert_region(uow, moved, now, reassigned_from=old)
-        for chat in await uow.staff_for_region(old):
-            if chat.id == staff.id:
-                continue  # the chat that moved it gets the confirmation instead
-            # The old region sees it leave, without its content.
-            await self._send(
-                uow,
-                chat.channel,
-                chat.chat_id,
-                chat.locale,
-                [Reply("staff.moved_out", {"case_code": tip.case_code, "region": region_ref(region)})],
-                now,
-                tip_id=tip.id,
-                staff_chat_id=chat.id,
-            )
+        # The old region sees it leave, without its content; the chat that moved it gets the
+        # confirmation instead.
+        old_chats = [c for c in await uow.staff_for_region(old) if c.id != staff.id]
+        moved_out = Reply("staff.moved_out", {"case_code": tip.case_code, "region": region_ref(region)})
+        await self._to_chats(uow, old_chats, [moved_out], now, tip_id=tip.id)
         return [Reply("staff.reassigned", {"case_code": tip.case_code, "region": region_ref(region)})]
 
     # ---- reminders and digests -----------------------------------------------------------------
@@ -489,18 +467,7 @@ class StaffDesk:
                 {"case_code": tip.case_code, "hours": hours, "region": region_ref(tip.region)},
                 buttons=staff_buttons(tip.case_code),
             )
-            for chat in targets:
-                await self._send(
-                    uow,
-                    chat.channel,
-                    chat.chat_id,
-                    chat.locale,
-                    [reply],
-                    now,
-                    tip_id=tip.id,
-                    staff_chat_id=chat.id,
-                )
-                sent += 1
+            sent += await self._to_chats(uow, targets, [reply], now, tip_id=tip.id)
             await uow.tip_update(tip.id, **mark)
         return sent
 
@@ -518,16 +485,24 @@ class StaffDesk:
             reply = Reply(
                 "staff.digest", {"region": region_ref(region), "date": thai_date(local.date()), **counts}
             )
-            for chat in await uow.staff_for_region(region):
-                await self._send(
-                    uow, chat.channel, chat.chat_id, chat.locale, [reply], now, staff_chat_id=chat.id
-                )
-                sent += 1
+            sent += await self._to_chats(uow, await uow.staff_for_region(region), [reply], now)
             await uow.kv_set(f"digest.{region}", today)
         return sent
 
 
 THAI_OFFSET = timedelta(hours=7)  # Thailand has one time zone and no daylight saving
+
+
+def _place(tip: TipDetail) -> Any:
+    if tip.province and tip.district:
+        return ref("common.district_province", district=tip.district, province=tip.province)
+    if tip.province:
+        return ref("common.province", province=tip.province)
+    return ref("common.not_given")
+
+
+def _amount(tip: TipDetail) -> Any:
+    return ref("common.baht", amount=f"{tip.amount_thb:,}") if tip.amount_thb else ref("common.not_given")
 
 
 def _date(tip: TipDetail) -> Any:

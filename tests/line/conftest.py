@@ -2,42 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
 
-# `python -m pytest` puts the repository on sys.path; plain `pytest` does not.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from bot.model import InboxEvent  # noqa: E402
-from handlers.line import LineChannel, webhook_routes  # noqa: E402
-from tests.fakes.line import FakeLine  # noqa: E402
-
-
-class RecordingIngest:
-    """The inbox port as a list: keeps every call, dedupes by event id like the UNIQUE key."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[InboxEvent]] = []
-        self.seen: set[str] = set()
-        self.fail: Exception | None = None
-
-    async def __call__(self, events: Sequence[InboxEvent]) -> int:
-        if self.fail is not None:
-            raise self.fail
-        self.calls.append(list(events))
-        new = {e.event_id for e in events} - self.seen
-        self.seen |= new
-        return len(new)
-
-    @property
-    def events(self) -> list[InboxEvent]:
-        return [e for call in self.calls for e in call]
+from handlers.line import LineChannel, webhook_routes
+from tests.fakes.line import FakeLine
+from tests.ports import RecordingIngest
 
 
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:

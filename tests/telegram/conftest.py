@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-# `python -m pytest` puts the repository on sys.path; plain `pytest` does not.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from handlers.telegram import TelegramChannel, webhook_routes  # noqa: E402
-from tests.fakes.telegram import FakeTelegram  # noqa: E402
-from tests.telegram.support import RecordingIngest, make_channel, serve  # noqa: E402
+from handlers.telegram import TelegramChannel, webhook_routes
+from tests.fakes.telegram import FakeTelegram
+from tests.ports import RecordingIngest
+from tests.telegram.support import make_channel, serve
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from bot.ports import StorageUnavailable
 from handlers.telegram import OFFSET_KEY, TelegramChannel, delete_webhook, poll_updates, set_webhook
 from tests.fakes.telegram import FakeTelegram, WebhookState
-from tests.telegram.support import SECRET, MemoryStore, RecordingIngest
+from tests.ports import RecordingIngest
+from tests.telegram.support import SECRET, MemoryStore
 
 
 async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:

@@ -15,7 +15,8 @@ from bot.model import Address, InboundKind, Outbound
 from bot.ports import StorageUnavailable
 from handlers.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel, set_webhook, webhook_routes
 from tests.fakes.telegram import FakeTelegram
-from tests.telegram.support import SECRET, RecordingIngest, make_channel, serve
+from tests.ports import RecordingIngest
+from tests.telegram.support import SECRET, make_channel, serve
 
 
 @pytest.fixture
