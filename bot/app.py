@@ -11,14 +11,17 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot import metrics
 from bot.catalog import Catalog
 from bot.dispatcher import Dispatcher
 from bot.model import InboxEvent
@@ -35,7 +38,9 @@ from handlers.webchat import routes as webchat_routes
 from storage.crypto import Keyring, install_keyring
 from storage.database import create_engine, is_sqlite, sqlite_path, upgrade_async
 from storage.media import FileMediaStore
+from storage.reports import queue_depths
 from storage.repositories import SqlStore
+from storage.spool import Spool, SpoolError
 
 log = logging.getLogger("tipbot")
 
@@ -65,20 +70,91 @@ def resolve_secret(settings: Settings) -> str:
 
 
 class StoreIngest:
-    """`bot.ports.Ingest`: one transaction for a request's events, then wake the dispatcher."""
+    """`bot.ports.Ingest`: one transaction for a request's events, then wake the dispatcher.
 
-    def __init__(self, store: SqlStore, wake: Callable[[], None], crash_at: str = "") -> None:
+    With a spool, events that the database cannot take are written to disk instead (and the
+    request is answered 200); while spooled files wait, new events queue behind them so each
+    chat's events keep their order.
+    """
+
+    def __init__(
+        self,
+        store: SqlStore,
+        wake: Callable[[], None],
+        crash_at: str = "",
+        spool: Spool | None = None,
+    ) -> None:
         self.store = store
         self.wake = wake
         self.crash_at = crash_at
+        self.spool = spool
+        self.spooled = asyncio.Event()
 
     async def __call__(self, events: Sequence[InboxEvent]) -> int:
-        new = await self.store.ingest(events, datetime.now(UTC))
+        if not events:
+            return 0
+        channel = events[0].channel
+        started = time.monotonic()
+        if self.spool is not None and self.spool.pending():
+            return await self._to_spool(events, channel)
+        try:
+            new = await self.store.ingest(events, datetime.now(UTC))
+        except StorageUnavailable:
+            if self.spool is None:
+                metrics.EVENTS_REFUSED.labels(channel).inc(len(events))
+                raise
+            return await self._to_spool(events, channel)
+        metrics.INGEST_SECONDS.labels(channel).observe(time.monotonic() - started)
+        metrics.EVENTS_RECEIVED.labels(channel).inc(new)
+        metrics.EVENTS_DUPLICATE.labels(channel).inc(len(events) - new)
         if self.crash_at == "after_ingest":
             os.kill(os.getpid(), signal.SIGKILL)
         if new:
             self.wake()
         return new
+
+    async def _to_spool(self, events: Sequence[InboxEvent], channel: str) -> int:
+        assert self.spool is not None
+        try:
+            await asyncio.to_thread(self.spool.put, events)
+        except OSError as exc:
+            metrics.EVENTS_REFUSED.labels(channel).inc(len(events))
+            log.error("spool write failed (%s): %d events refused", type(exc).__name__, len(events))
+            raise StorageUnavailable("spool") from exc
+        metrics.EVENTS_SPOOLED.labels(channel).inc(len(events))
+        log.warning("database unavailable: %d %s events spooled to disk", len(events), channel)
+        self.spooled.set()
+        return len(events)
+
+    async def replay(self, stop: asyncio.Event, interval: float = 2.0) -> None:
+        """Move spooled events into the inbox, oldest first, whenever the database answers."""
+        assert self.spool is not None
+        while not stop.is_set():
+            self.spooled.clear()
+            for path in self.spool.files():
+                try:
+                    events = await asyncio.to_thread(self.spool.read, path)
+                except FileNotFoundError:
+                    continue  # another process sharing the folder replayed it
+                except Exception as exc:  # an unreadable file is kept for the operator
+                    log.error("spool file %s unreadable: %s", path.name, type(exc).__name__)
+                    continue
+                try:
+                    new = await self.store.ingest(events, datetime.now(UTC))
+                except StorageUnavailable:
+                    break
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                if events:
+                    metrics.EVENTS_RECEIVED.labels(events[0].channel).inc(new)
+                log.info("replayed %d spooled events (%d new)", len(events), new)
+                self.wake()
+            metrics.SPOOL_FILES.set(self.spool.pending())
+            waiter = asyncio.ensure_future(self.spooled.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
 
 
 @dataclass
@@ -106,6 +182,8 @@ class Services:
         self.tasks.append(asyncio.create_task(self._warm_up(), name="warm-up"))
         self.tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="dispatcher"))
         self.tasks.append(asyncio.create_task(self.relay.run(self.stop), name="relay"))
+        if self.ingest.spool is not None:
+            self.tasks.append(asyncio.create_task(self.ingest.replay(self.stop), name="spool-replay"))
         if self.scheduler is not None:
             interval = self.settings.scheduler_interval
             self.tasks.append(asyncio.create_task(self.scheduler.run(self.stop, interval), name="scheduler"))
@@ -114,6 +192,21 @@ class Services:
         today = datetime.now(UTC).date()
         sample = "นายก อบต. จ.สุรินทร์ 500 บาท เมื่อวาน"
         await asyncio.to_thread(self.dispatcher.understanding.extract, sample, today)
+
+    async def _log_leftovers(self) -> None:
+        """What a stopped process leaves for the next one (all of it durable)."""
+        try:
+            depths = await queue_depths(self.store)
+        except StorageUnavailable:
+            log.warning("stopped; database unavailable, queues unknown")
+            return
+        spooled = self.ingest.spool.pending() if self.ingest.spool is not None else 0
+        log.info(
+            "stopped: inbox pending %d, outbox pending %d, spooled files %d",
+            depths["inbox"].get("pending", 0),
+            depths["outbox"].get("pending", 0),
+            spooled,
+        )
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until nothing is due in the inbox or outbox (for the terminal chat and tests)."""
@@ -131,6 +224,8 @@ class Services:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.tasks:
+            await self._log_leftovers()
         for closer in reversed(self.closers):
             result = closer()
             if asyncio.iscoroutine(result):
@@ -145,7 +240,7 @@ async def open_store(settings: Settings, *, migrate: bool | None = None) -> SqlS
     )
     if migrate if migrate is not None else is_sqlite(settings.database_url):
         await upgrade_async(settings.database_url)
-    return SqlStore(create_engine(settings.database_url))
+    return SqlStore(create_engine(settings.database_url), outbox_lease=settings.outbox_lease)
 
 
 async def build_services(
@@ -154,7 +249,7 @@ async def build_services(
     channels: Sequence[Channel] = (),
     scope: Sequence[tuple[str, str | None]] | None = None,
     only_channels: Sequence[str] | None = None,
-    with_webchat: bool = True,
+    with_webchat: bool | None = None,
     migrate: bool | None = None,
     clock: Callable[[], datetime] | None = None,
     autostart: bool = True,
@@ -164,7 +259,7 @@ async def build_services(
     regions = RegionTable.load(settings.regions_file)
     chans: dict[str, Channel] = {c.name: c for c in channels}
     webchat = None
-    if with_webchat:
+    if settings.webchat if with_webchat is None else with_webchat:
         webchat = WebChatChannel(settings.max_text_chars)
         chans[webchat.name] = webchat
     closers: list[Callable[[], Any]] = []
@@ -214,12 +309,15 @@ async def build_services(
         default_locale=settings.default_locale,
         excerpt_chars=settings.alert_excerpt_chars,
         max_media_bytes=settings.max_media_bytes,
-        only_channels=only_channels,
+        # Events of a channel this process does not serve stay pending for one that does
+        # (e.g. web chat events while several processes share the database).
+        only_channels=only_channels if only_channels is not None else sorted(chans),
         on_commit=relay.wake.set,
         clock=now,
         desk=desk,
     )
-    ingest = StoreIngest(store, dispatcher.wake.set, settings.crash_at)
+    spool = Spool(settings.spool_dir) if settings.spool_dir is not None else None
+    ingest = StoreIngest(store, dispatcher.wake.set, settings.crash_at, spool)
     scheduler = Scheduler(
         store=store,
         desk=desk,
@@ -290,7 +388,16 @@ def create_app(
         raise ConfigError(
             "TIPBOT_TELEGRAM_WEBHOOK_SECRET is required for the Telegram webhook (or use --telegram-polling)"
         )
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    if settings.spool_dir is not None:
+        try:
+            Spool(settings.spool_dir).check()
+        except SpoolError as exc:
+            # Refuse to start: a broken spool would silently drop events during an outage.
+            raise ConfigError(str(exc)) from exc
+    draining = Draining()
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[draining.middleware])
+    app[DRAINING] = draining
+    app.on_shutdown.append(draining.begin)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         services = await (services_factory or build_services)(settings)
@@ -305,8 +412,40 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
     app.router.add_get("/", _root)
     return app
+
+
+class Draining:
+    """Graceful shutdown of the web side: once SIGTERM arrives (aiohttp has stopped listening and
+    calls `on_shutdown`), requests still arriving on open connections get 503 so the platform
+    redelivers them elsewhere; requests already inside a handler finish their commit."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.in_flight = 0
+
+    async def begin(self, app: web.Application) -> None:
+        self.active = True
+        log.info("shutting down: refusing new requests, %d in flight finish first", self.in_flight)
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if self.active:
+            return web.Response(
+                status=503, text="shutting down", headers={"Retry-After": "5", "Connection": "close"}
+            )
+        self.in_flight += 1
+        try:
+            return await handler(request)
+        finally:
+            self.in_flight -= 1
+
+
+DRAINING = web.AppKey("draining", Draining)
 
 
 async def _start_telegram(services: Services, *, polling: bool) -> None:
@@ -356,8 +495,33 @@ def _mount(app: web.Application, services: Services) -> None:
         app.router.add_routes(tg_routes(tg, services.ingest, max_body_bytes=s.max_body_bytes))
 
 
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    """Prometheus text format; counters are this process's, queue and tip gauges the database's."""
+    services = request.app.get(SERVICES)
+    if services is not None:
+        try:
+            depths = await queue_depths(services.store)
+        except StorageUnavailable:
+            depths = None
+        if depths is not None:
+            metrics.QUEUE_DEPTH.clear()
+            metrics.TIPS.clear()
+            for queue in ("inbox", "outbox"):
+                for status, n in depths[queue].items():
+                    metrics.QUEUE_DEPTH.labels(queue, status).set(n)
+            for (region, status), n in depths["tips"].items():
+                metrics.TIPS.labels(region, status).set(n)
+        if services.ingest.spool is not None:
+            metrics.SPOOL_FILES.set(services.ingest.spool.pending())
+    body = generate_latest(metrics.REGISTRY)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 async def _healthz(request: web.Request) -> web.StreamResponse:
     services = request.app.get(SERVICES)
+    draining = request.app.get(DRAINING)
+    if draining is not None and draining.active:
+        return web.json_response({"status": "stopping", "database": None}, status=503)
     ok = services is not None and await services.store.ping()
     body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": ok}
     if services is not None:
@@ -403,6 +567,24 @@ async def run_console(settings: Settings, name: str, stdin: TextIO, stdout: Text
                 stdout.write("! database unavailable\n")
                 continue
             await services.settle(timeout=30)
+    finally:
+        await services.close()
+    return 0
+
+
+async def run_worker(settings: Settings) -> int:
+    """`tipbot worker`: the dispatcher and the relay without a web server (no web chat, no
+    scheduler), until SIGTERM or SIGINT; stops between events and between sends."""
+    services = await build_services(settings, with_webchat=False)
+    services.scheduler = None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, services.stop.set)
+    services.start()
+    log.info("tipbot worker running for channels: %s", ", ".join(sorted(services.channels)) or "none")
+    try:
+        await services.stop.wait()
+        log.info("worker stopping: finishing the event and the send in progress")
     finally:
         await services.close()
     return 0

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot.casecode import ALPHABET
+from bot.logs import configure as configure_logs
 from bot.routing import REGIONS
 from bot.settings import Settings
 
@@ -26,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--telegram-polling", action="store_true", help="use getUpdates instead of a webhook")
+
+    sub.add_parser("worker", help="run only the dispatcher and the relay (no web server), beside `serve`")
 
     chat = sub.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--as", dest="name", default="volunteer", help="who you are (one identity per name)")
@@ -77,14 +80,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logs(settings.log_level, settings.log_format)
     handler = {
         "serve": _serve,
+        "worker": _worker,
         "chat": _chat,
         "db": _db,
         "staff": _staff,
@@ -104,10 +103,23 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     app = create_app(settings, telegram_polling=args.telegram_polling)
     # No access log: it would record volunteers' IP addresses next to the time they wrote.
+    # On SIGTERM aiohttp stops listening, lets requests in progress finish (up to the shutdown
+    # timeout) and then runs the clean-up that stops the dispatcher and relay between events.
     web.run_app(
-        app, host=args.host or settings.host, port=args.port or settings.port, print=None, access_log=None
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=settings.shutdown_timeout,
     )
     return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import run_worker
+
+    return asyncio.run(run_worker(settings))
 
 
 def _chat(settings: Settings, args: argparse.Namespace) -> int:
@@ -306,13 +318,18 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
             await store.engine.dispose()
 
     s = asyncio.run(read())
+    print(f"database: {s['database']}")
     print("tips by region and status:")
     if not s["tips"]:
         print("  (none)")
     for row in sorted(s["tips"], key=lambda r: (r["region"], r["status"])):
         print(f"  region {row['region']:>7}  {row['status']:<14} {row['count']}")
     print("inbox:", ", ".join(f"{k} {v}" for k, v in sorted(s["inbox"].items())) or "empty")
+    if s["oldest_pending_seconds"] is not None:
+        print(f"  oldest pending event received {s['oldest_pending_seconds']:.0f} s ago")
     print("outbox:", ", ".join(f"{r['channel']}/{r['status']} {r['count']}" for r in s["outbox"]) or "empty")
+    print(f"  being sent now (leased): {s['outbox_in_flight']}")
+    print("possible duplicate sends:", s["possible_duplicates"])
     print("failed sends:", sum(r["count"] for r in s["failed_sends"]))
     for r in s["failed_sends"]:
         print(f"  {r['channel']}: {r['error']} ({r['count']})")
@@ -323,6 +340,11 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     )
     for channel, until in s["paused"].items():
         print(f"PAUSED: {channel} sending paused until {until} (monthly limit)")
+    if settings.spool_dir is not None:
+        from storage.spool import Spool
+
+        waiting = Spool(settings.spool_dir).pending()
+        print(f"spool: {waiting} requests waiting in {settings.spool_dir}" if waiting else "spool: empty")
     return 0
 
 

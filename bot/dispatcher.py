@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bot import evidence
+from bot import evidence, metrics
 from bot.catalog import ref, region_ref
 from bot.engine import (
     Consent,
@@ -106,20 +107,30 @@ class Dispatcher:
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
         self._sem = asyncio.Semaphore(concurrency)
+        self._handled = 0
 
     # ---- loop ----------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, fallback_poll: float = 2.0) -> None:
-        """Process until `stop`, waking at once when a webhook commits an event."""
+        """Process until `stop` (between events: one in progress is committed first)."""
+
+        async def drain() -> int:
+            return await self.drain(stop=stop)
+
         await work_loop(
-            "dispatcher", self.drain, stop=stop, wake=self.wake, idle=self.idle, fallback_poll=fallback_poll
+            "dispatcher", drain, stop=stop, wake=self.wake, idle=self.idle, fallback_poll=fallback_poll
         )
 
-    async def drain(self, limit: int = 200) -> int:
-        """Process every due inbox row once; returns how many were handled."""
+    async def drain(self, limit: int = 200, stop: asyncio.Event | None = None) -> int:
+        """Process every due inbox row once; returns how many this process handled.
+
+        Rows whose conversation another process is working on are left to it (not counted), so
+        a process that found only those waits for its next wake-up instead of spinning.
+        """
         async with self.store.transaction() as uow:
             batch = await uow.inbox_pending(limit, self.clock(), self.only_channels)
         if not batch:
             return 0
+        self._handled = 0
         # Per-conversation order: rows of one chat run one after another, chats in parallel.
         by_chat: OrderedDict[str, list[InboxItem]] = OrderedDict()
         for item, chat_key in batch:
@@ -128,15 +139,18 @@ class Dispatcher:
         async def one_chat(items: list[InboxItem]) -> None:
             async with self._sem:
                 for it in items:
+                    if stop is not None and stop.is_set():
+                        return  # shutting down: the rest stays pending for the next start
                     if not await self.process(it):
                         break  # keep later events of this chat behind the one that must wait
 
         await asyncio.gather(*(one_chat(items) for items in by_chat.values()))
-        return len(batch)
+        return self._handled
 
     # ---- one event -----------------------------------------------------------------------------
     async def process(self, item: InboxItem) -> bool:
         """Handle one inbox row. False when it must be retried later (the chat waits)."""
+        started = time.monotonic()
         now = self.clock()
         channel = self.channels.get(item.channel)
         if channel is None:
@@ -193,8 +207,13 @@ class Dispatcher:
             log.exception("event %s failed", item.event_id)
             await self._recover(item, inbound, now, f"{type(exc).__name__}: {exc}")
             return True
+        if forgotten is None:
+            return True  # not ours (yet): another process has the conversation, or it is done
         for name in forgotten:
             self.media.delete(name)
+        self._handled += 1
+        metrics.EVENTS_PROCESSED.labels(item.channel, "done").inc()
+        metrics.PROCESS_SECONDS.labels(item.channel).observe(time.monotonic() - started)
         self.on_commit()
         return True
 
@@ -205,12 +224,13 @@ class Dispatcher:
         now: datetime,
         stored_media: tuple[evidence.Evidence, str] | None,
         extra: list[Reply],
-    ) -> list[str]:
+    ) -> list[str] | None:
+        """Commit the Turn; None when the row was not claimed (done, or not this process's turn)."""
         forgotten: list[str] = []
         async with self.store.transaction() as uow:
             claimed = await uow.inbox_claim(item.id)
             if claimed is None:
-                return forgotten  # another worker took it, or it is already done
+                return None
             contact = await uow.contact_get(inbound.channel, inbound.chat_id)
             if contact is None and inbound.kind not in (InboundKind.UNFOLLOW, InboundKind.LEFT_GROUP):
                 locale = inbound.locale_hint if inbound.locale_hint in ("th", "en") else self.default_locale
@@ -261,7 +281,12 @@ class Dispatcher:
                         channel=inbound.channel,
                         chat_id=inbound.chat_id,
                         kind="reply",
-                        payload={"locale": locale, "replies": [reply_to_data(r) for r in turn.replies]},
+                        payload={
+                            "locale": locale,
+                            "replies": [reply_to_data(r) for r in turn.replies],
+                            # for the event → reply latency metric (wall clock, any process)
+                            "event_at": item.received_at.isoformat() if item.received_at else None,
+                        },
                         idempotency_key=str(uuid.UUID(bytes=self.entropy(16), version=4)),
                         reply_token=inbound.reply_token,
                         reply_token_expires=inbound.reply_token_expires,
@@ -368,16 +393,20 @@ class Dispatcher:
         stored = await uow.tip_get(tip.case_code)
         assert stored is not None
         await self.desk.alert_region(uow, stored, now)
+        metrics.TIPS_CREATED.labels(tip.region).inc()
         log.info("tip %s stored for region %s", tip.case_code, tip.region)
 
     # ---- failure paths -------------------------------------------------------------------------
     async def _finish(self, item: InboxItem, status: str, error: str | None) -> None:
         async with self.store.transaction() as uow:
             await uow.inbox_finish(item.id, status, self.clock(), error)
+        self._handled += 1
+        metrics.EVENTS_PROCESSED.labels(item.channel, status).inc()
 
     async def _retry(self, item: InboxItem, error: str, delay: timedelta) -> None:
         async with self.store.transaction() as uow:
             await uow.inbox_retry_later(item.id, error, self.clock() + delay)
+        metrics.EVENTS_PROCESSED.labels(item.channel, "retry").inc()
 
     async def _recover(self, item: InboxItem, inbound: Inbound, now: datetime, reason: str) -> None:
         """Restart the conversation with an apology and mark the row failed, in one transaction."""
@@ -405,6 +434,8 @@ class Dispatcher:
                         now,
                     )
                 await uow.inbox_finish(item.id, "failed", now, reason)
+            self._handled += 1
+            metrics.EVENTS_PROCESSED.labels(item.channel, "failed").inc()
         except StorageUnavailable:
             raise
         except Exception:  # even recovery failed: mark failed alone so we never loop

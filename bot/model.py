@@ -237,6 +237,7 @@ class InboxItem:
     payload: dict[str, Any]
     attempts: int
     occurred_at: datetime | None = None
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +258,9 @@ class OutboxItem:
     status: str = "pending"
     id: int | None = None
     created_at: datetime | None = None
+    #: leased before without an outcome being recorded (its sender died or its lease ran out
+    #: mid-send): the platform may already have the message
+    in_doubt: bool = False
 
 
 def reply_to_data(reply: Reply) -> dict[str, Any]:

@@ -92,11 +92,19 @@ class ConcurrentUpdate(Exception):
 class UnitOfWork(Protocol):
     """Everything one transaction may read or write. Plain chat ids go in; storage hashes them."""
 
+    async def try_lock(self, name: str) -> bool:
+        """Hold a named lock until the transaction ends; False when another process holds it."""
+        ...
+
     # inbox
     async def inbox_pending(
         self, limit: int, now: datetime, channels: Collection[str] | None = None
     ) -> list[tuple[InboxItem, str]]: ...
-    async def inbox_claim(self, item_id: int) -> InboxItem | None: ...
+    async def inbox_claim(self, item_id: int) -> InboxItem | None:
+        """The row locked for this transaction, or None when it is done, another worker has its
+        conversation, or an earlier event of its chat is still pending."""
+        ...
+
     async def inbox_finish(
         self, item_id: int, status: str, now: datetime, error: str | None = None
     ) -> None: ...
@@ -193,6 +201,9 @@ class UnitOfWork(Protocol):
         possible_duplicate: bool = False,
     ) -> None: ...
     async def outbox_retarget(self, item_id: int, chat_id: str) -> None: ...
+    async def outbox_release(self, item_ids: Sequence[int], now: datetime | None) -> None:
+        """Leased rows that were never attempted: no longer in doubt; due at `now` when given."""
+        ...
 
     # small durable values
     async def kv_get(self, key: str) -> str | None: ...

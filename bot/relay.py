@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 from aiolimiter import AsyncLimiter
 
-from bot import evidence
+from bot import evidence, metrics
 from bot.catalog import Catalog
 from bot.model import Address, Outbound, OutboxItem, SendResult, SendStatus, reply_from_data
-from bot.ports import Channel, MediaStore, Store
+from bot.ports import Channel, MediaStore, StorageUnavailable, Store
 from bot.worker import work_loop
 
 log = logging.getLogger("tipbot.relay")
@@ -85,9 +85,11 @@ class Relay:
         self.idle = asyncio.Event()
         self._sem = asyncio.Semaphore(concurrency)
         self._pace = Pacing()
+        self._stop: asyncio.Event | None = None
 
     async def run(self, stop: asyncio.Event, fallback_poll: float = 1.0) -> None:
         """Send until `stop` (between sends, never in the middle of one)."""
+        self._stop = stop
 
         async def drain() -> int:
             return await self.drain(stop)
@@ -104,16 +106,29 @@ class Relay:
         by_chat: OrderedDict[tuple[str, str], list[OutboxItem]] = OrderedDict()
         for item in due:
             by_chat.setdefault((item.channel, item.chat_id), []).append(item)
+        stopped: list[int] = []
+        blocked: list[int] = []
 
         async def one_chat(items: list[OutboxItem]) -> None:
             async with self._sem:
-                for it in items:
+                for n, it in enumerate(items):
                     if stop is not None and stop.is_set():
-                        return  # stop between sends, never in the middle of one
+                        # stop between sends, never in the middle of one
+                        stopped.extend(i.id for i in items[n:] if i.id is not None)
+                        return
                     if not await self.deliver(it):
-                        return  # keep the chat's order: later rows wait for this one
+                        # keep the chat's order: later rows wait (their lease) for this one
+                        blocked.extend(i.id for i in items[n + 1 :] if i.id is not None)
+                        return
 
         await asyncio.gather(*(one_chat(v) for v in by_chat.values()))
+        if stopped or blocked:
+            # Never attempted: not "in doubt". Rows left by a stop are free for any relay now.
+            async with self.store.transaction() as uow:
+                if stopped:
+                    await uow.outbox_release(stopped, self.clock())
+                if blocked:
+                    await uow.outbox_release(blocked, None)
         return len(due)
 
     async def deliver(self, item: OutboxItem) -> bool:
@@ -139,6 +154,37 @@ class Relay:
         except Exception as exc:  # an adapter bug must not kill the relay: treat as retryable
             log.exception("send raised for outbox %s", item.id)
             result = SendResult(SendStatus.RETRY, error=type(exc).__name__)
+        if item.in_doubt and result.status == SendStatus.SENT and not result.possible_duplicate:
+            # The previous sender of this row never recorded an outcome: it may have sent it.
+            log.warning("outbox %s sent again after an unrecorded attempt (possible duplicate)", item.id)
+            result = SendResult(SendStatus.SENT, possible_duplicate=True)
+        self._count(item, result)
+        return await self._record(item, result)
+
+    def _count(self, item: OutboxItem, result: SendResult) -> None:
+        outcome = result.status.value if result.status != SendStatus.PERMANENT else "failed"
+        metrics.SENDS.labels(item.channel, outcome, metrics.error_class(result.error)).inc()
+        event_at = item.payload.get("event_at")
+        if result.status == SendStatus.SENT and item.kind == "reply" and isinstance(event_at, str):
+            try:
+                waited = (datetime.now(UTC) - datetime.fromisoformat(event_at)).total_seconds()
+            except ValueError:
+                return
+            metrics.EVENT_TO_REPLY_SECONDS.labels(item.channel).observe(max(0.0, waited))
+
+    async def _record(self, item: OutboxItem, result: SendResult) -> bool:
+        """Settle the row; after a send, keep trying while the database is away (a lost outcome
+        would make the row go out again once its lease ends)."""
+        delay = 0.5
+        for _ in range(40):
+            try:
+                return await self._settle(item, result)
+            except StorageUnavailable:
+                if result.status != SendStatus.SENT or (self._stop is not None and self._stop.is_set()):
+                    raise
+                log.warning("outbox %s sent but not yet recorded: database unavailable", item.id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         return await self._settle(item, result)
 
     async def _files(self, messages: Sequence[Outbound]) -> dict[int, bytes] | None:

@@ -1,7 +1,8 @@
 """Scheduled work: acknowledgement reminders, escalation to central, daily digests.
 
-Runs in the server process; each run writes its marks (reminded_at, escalated_at, the digest
-date) in the same transaction as the messages it queues, so a run never repeats work.
+Runs in every server process; each run writes its marks (reminded_at, escalated_at, the digest
+date) in the same transaction as the messages it queues, so a run never repeats work, and holds a
+named lock for that transaction, so two processes never run one at the same time.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class Scheduler:
     async def tick(self) -> int:
         now = self.clock()
         async with self.store.transaction() as uow:
+            if not await uow.try_lock("scheduler"):
+                log.debug("scheduler tick skipped: another process is running one")
+                return 0
             sent = await self.desk.remind(uow, now, self.ack_reminder)
             if self.digest_hour >= 0:
                 sent += await self.desk.digest(uow, now, self.digest_hour, self.ack_reminder)

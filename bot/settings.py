@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     digest_hour: int = Field(default=8, ge=-1, le=23)
     scheduler_interval: float = 60.0
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    #: how long a relay owns the outbox rows it took; a process that dies keeps them that long
+    outbox_lease: timedelta = timedelta(minutes=2)
+    #: when set, webhook events are written here while the database is unreachable
+    spool_dir: Path | None = None
+    #: serve the web chat from this process (its mailboxes live in process memory)
+    webchat: bool = True
+    shutdown_timeout: float = 30.0
     #: fault injection for the kill tests only: "after_ingest" SIGKILLs the server right after an
     #: inbox commit, before the event is processed or acknowledged
     crash_at: Literal["", "after_ingest"] = ""

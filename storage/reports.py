@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from storage import tables as t
-from storage.repositories import SqlStore, utc
+from storage.repositories import IN_FLIGHT, SqlStore, utc
 
 #: exported columns; nothing here can identify the reporter (no contact, chat or contact_how)
 EXPORT_FIELDS = (
@@ -98,6 +98,21 @@ async def status_summary(store: SqlStore) -> dict[str, Any]:
         paused = (
             (await s.execute(select(t.KeyValue).where(t.KeyValue.key.startswith("paused.")))).scalars().all()
         )  # type: ignore[attr-defined]
+        oldest = (
+            await s.execute(select(func.min(t.InboxRow.received_at)).where(t.InboxRow.status == "pending"))
+        ).scalar_one()
+        in_flight = (
+            await s.execute(
+                select(func.count())
+                .select_from(t.OutboxRow)
+                .where(t.OutboxRow.status == "pending", t.OutboxRow.last_error == IN_FLIGHT)
+            )
+        ).scalar_one()
+        duplicates = (
+            await s.execute(
+                select(func.count()).select_from(t.OutboxRow).where(t.OutboxRow.possible_duplicate.is_(True))
+            )
+        ).scalar_one()
         failures = (
             await s.execute(
                 select(t.OutboxRow.channel, t.OutboxRow.last_error, func.count())
@@ -106,7 +121,12 @@ async def status_summary(store: SqlStore) -> dict[str, Any]:
             )
         ).all()
     now = datetime.now().astimezone()
+    oldest_at = utc(oldest)
     return {
+        "database": store.engine.dialect.name,
+        "oldest_pending_seconds": (now - oldest_at).total_seconds() if oldest_at else None,
+        "outbox_in_flight": int(in_flight),
+        "possible_duplicates": int(duplicates),
         "tips": [{"region": r, "status": st, "count": n} for r, st, n in tips],
         "inbox": {str(st): int(n) for st, n in inbox},
         "outbox": [{"channel": c, "status": st, "count": n} for c, st, n in outbox],
@@ -118,4 +138,24 @@ async def status_summary(store: SqlStore) -> dict[str, Any]:
             for kv in paused
             if datetime.fromisoformat(kv.value) > now
         },
+    }
+
+
+async def queue_depths(store: SqlStore) -> dict[str, Any]:
+    """Inbox and outbox rows by status and tips by (region, status), for metrics and shutdown."""
+    async with store.transaction() as uow:
+        s = uow.session
+        inbox = (await s.execute(select(t.InboxRow.status, func.count()).group_by(t.InboxRow.status))).all()  # type: ignore[call-overload]
+        outbox = (
+            await s.execute(select(t.OutboxRow.status, func.count()).group_by(t.OutboxRow.status))  # type: ignore[call-overload]
+        ).all()
+        tips = (
+            await s.execute(
+                select(t.Tip.region, t.Tip.status, func.count()).group_by(t.Tip.region, t.Tip.status)
+            )
+        ).all()  # type: ignore[call-overload]
+    return {
+        "inbox": {str(st): int(n) for st, n in inbox},
+        "outbox": {str(st): int(n) for st, n in outbox},
+        "tips": {(str(r), str(st)): int(n) for r, st, n in tips},
     }

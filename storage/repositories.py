@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -36,6 +36,12 @@ from storage.crypto import keyring
 from storage.database import ping
 
 OUTBOX_LEASE = timedelta(seconds=120)
+#: `last_error` of an outbox row while it is leased: still there at the next lease means the
+#: previous sender never recorded an outcome (it died, or its lease ran out mid-send)
+IN_FLIGHT = "in flight"
+#: namespaces of PostgreSQL advisory locks (first key of the two-key form)
+LOCK_CHAT = 0x7462
+LOCK_NAMED = 0x7463
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -107,6 +113,7 @@ def _detail(r: t.Tip, attachments: int) -> TipDetail:
 
 
 def _outbox(row: t.OutboxRow) -> OutboxItem:
+    in_doubt = row.last_error == IN_FLIGHT
     return OutboxItem(
         id=row.id,
         channel=row.channel,
@@ -122,13 +129,29 @@ def _outbox(row: t.OutboxRow) -> OutboxItem:
         next_attempt_at=utc(row.next_attempt_at),
         status=row.status,
         created_at=utc(row.created_at),
+        in_doubt=in_doubt,
     )
 
 
 class SqlUnitOfWork:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, outbox_lease: timedelta = OUTBOX_LEASE) -> None:
         self.session = session
         self._dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        self.outbox_lease = outbox_lease
+
+    async def try_lock(self, name: str) -> bool:
+        """A lock held until this transaction ends; False when another transaction holds it.
+
+        PostgreSQL: a transaction-scoped advisory lock, so several processes run a singleton
+        job (the scheduler's tick) once. SQLite: every write transaction already excludes the
+        others (BEGIN IMMEDIATE), so the lock is always granted.
+        """
+        if self._dialect != "postgresql":
+            return True
+        got = await self.session.execute(
+            text("SELECT pg_try_advisory_xact_lock(:ns, hashtext(:name))"), {"ns": LOCK_NAMED, "name": name}
+        )
+        return bool(got.scalar_one())
 
     # ---- inbox -------------------------------------------------------------------------------
     async def inbox_pending(
@@ -170,14 +193,52 @@ class SqlUnitOfWork:
             payload=r.payload or {},
             attempts=r.attempts,
             occurred_at=utc(r.occurred_at),
+            received_at=utc(r.received_at),
         )
 
     async def inbox_claim(self, item_id: int) -> InboxItem | None:
+        """The row, locked for this transaction, when it is the next one of its conversation.
+
+        None when it is done, taken by another worker, or an earlier event of the same chat is
+        still pending. On PostgreSQL a per-chat advisory lock is taken first: without it, process
+        A could claim a chat's first event while process B claims the second and reaches the
+        conversation row first. SQLite has one writer at a time, so the order check suffices.
+        """
+        head = (
+            await self.session.execute(
+                select(t.InboxRow.channel, t.InboxRow.chat_hash).where(t.InboxRow.id == item_id)
+            )
+        ).first()
+        if head is None:
+            return None
+        channel, chash = head
+        if self._dialect == "postgresql":
+            got = await self.session.execute(
+                text("SELECT pg_try_advisory_xact_lock(:ns, hashtext(:key))"),
+                {"ns": LOCK_CHAT, "key": f"{channel}:{chash}"},
+            )
+            if not got.scalar_one():
+                return None  # another process is working on this conversation
         q = select(t.InboxRow).where(t.InboxRow.id == item_id, t.InboxRow.status == "pending")
         if self._dialect == "postgresql":
             q = q.with_for_update(skip_locked=True)
         row = (await self.session.execute(q)).scalar_one_or_none()
-        return self._inbox_item(row) if row else None
+        if row is None:
+            return None
+        earlier = aliased(t.InboxRow)
+        before = select(earlier.id).where(
+            earlier.channel == channel,
+            earlier.chat_hash == chash,
+            earlier.status == "pending",
+            earlier.id != row.id,
+            or_(
+                earlier.occurred_at < row.occurred_at,
+                and_(earlier.occurred_at == row.occurred_at, earlier.id < row.id),
+            ),
+        )
+        if (await self.session.execute(before.limit(1))).first() is not None:
+            return None  # keep the conversation in arrival order
+        return self._inbox_item(row)
 
     async def inbox_finish(self, item_id: int, status: str, now: datetime, error: str | None = None) -> None:
         await self.session.execute(
@@ -606,15 +667,18 @@ class SqlUnitOfWork:
         if self._dialect == "postgresql":
             q = q.with_for_update(skip_locked=True)
         rows = (await self.session.execute(q)).scalars().all()
+        items = [_outbox(r) for r in rows]
         if rows:
             # A lease, not a lock: another relay (or this one after a crash) sees the row again
-            # only when the lease runs out; the send's retry key keeps a resend harmless.
+            # only when the lease runs out; the send's retry key keeps a resend harmless, and
+            # the IN_FLIGHT mark lets the next sender record a possible duplicate.
             await self.session.execute(
                 update(t.OutboxRow)
                 .where(t.OutboxRow.id.in_([r.id for r in rows]))  # type: ignore[union-attr]
-                .values(next_attempt_at=now + OUTBOX_LEASE)
+                .values(next_attempt_at=now + self.outbox_lease, last_error=IN_FLIGHT)
+                .execution_options(synchronize_session=False)
             )
-        return [_outbox(r) for r in rows]
+        return items
 
     async def outbox_settle(
         self,
@@ -635,6 +699,17 @@ class SqlUnitOfWork:
         if possible_duplicate:
             values["possible_duplicate"] = True
         await self.session.execute(update(t.OutboxRow).where(t.OutboxRow.id == item_id).values(**values))  # type: ignore[arg-type]
+
+    async def outbox_release(self, item_ids: Sequence[int], now: datetime | None) -> None:
+        values: dict[str, Any] = {"last_error": None}
+        if now is not None:
+            values["next_attempt_at"] = now
+        await self.session.execute(
+            update(t.OutboxRow)
+            .where(t.OutboxRow.id.in_(list(item_ids)), t.OutboxRow.last_error == IN_FLIGHT)  # type: ignore[union-attr]
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
     async def outbox_retarget(self, item_id: int, chat_id: str) -> None:
         row = await self.session.get(t.OutboxRow, item_id)
@@ -658,8 +733,9 @@ class SqlUnitOfWork:
 class SqlStore:
     """The `bot.ports.Store` on a SQLAlchemy async engine."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, outbox_lease: timedelta = OUTBOX_LEASE) -> None:
         self.engine = engine
+        self.outbox_lease = outbox_lease
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         # SQLite has one writer. Queueing our own transactions here is fair and immediate,
         # where SQLite's busy handler would sleep in growing steps; other processes still
@@ -676,7 +752,7 @@ class SqlStore:
     async def _transaction(self) -> AsyncIterator[SqlUnitOfWork]:
         try:
             async with self._sessions() as session, session.begin():
-                yield SqlUnitOfWork(session)
+                yield SqlUnitOfWork(session, self.outbox_lease)
         except (OperationalError, DBAPIError, OSError, ConnectionError) as exc:
             if isinstance(exc, IntegrityError):
                 raise
