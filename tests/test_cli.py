@@ -72,6 +72,9 @@ def test_terminal_chat_export_and_status(tmp_path: Path) -> None:
     status = tipbot(tmp_path, "status")
     assert "region       5  received" in status.stdout
     assert "routing gaps: 1" in status.stdout
+    assert "database: sqlite" in status.stdout
+    assert "possible duplicate sends: 0" in status.stdout
+    assert "being sent now (leased): 0" in status.stdout
 
 
 def test_staff_invite_prints_the_code_last(tmp_path: Path) -> None:
