@@ -25,6 +25,10 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q -m "not soak"
 
+# The long load and fault run: four servers on PostgreSQL (TIPBOT_TEST_DATABASE_URL must be set).
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -s -m soak tests/test_load.py
+
 bench: $(STAMP)
 	$(BIN)/python bench/webchat.py
 	$(BIN)/python bench/thai_eval.py

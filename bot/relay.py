@@ -7,6 +7,7 @@ Talks to storage and channels only through `bot.ports`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections import OrderedDict
@@ -154,10 +155,11 @@ class Relay:
         except Exception as exc:  # an adapter bug must not kill the relay: treat as retryable
             log.exception("send raised for outbox %s", item.id)
             result = SendResult(SendStatus.RETRY, error=type(exc).__name__)
-        if item.in_doubt and result.status == SendStatus.SENT and not result.possible_duplicate:
-            # The previous sender of this row never recorded an outcome: it may have sent it.
-            log.warning("outbox %s sent again after an unrecorded attempt (possible duplicate)", item.id)
-            result = SendResult(SendStatus.SENT, possible_duplicate=True)
+        if item.in_doubt and not result.possible_duplicate:
+            # The previous sender of this row never recorded an outcome: it may have sent it
+            # already. Recorded whatever this attempt gives, so a later success keeps the mark.
+            log.warning("outbox %s attempted again after an unrecorded attempt (possible duplicate)", item.id)
+            result = dataclasses.replace(result, possible_duplicate=True)
         self._count(item, result)
         return await self._record(item, result)
 
