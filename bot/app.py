@@ -89,6 +89,35 @@ class StoreIngest:
         self.crash_at = crash_at
         self.spool = spool
         self.spooled = asyncio.Event()
+        self._waiting: list[tuple[Sequence[InboxEvent], asyncio.Future[int]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def _commit(self, events: Sequence[InboxEvent]) -> int:
+        """Group commit: requests that arrive while a transaction is running share the next one.
+
+        A lone request is stored at once (no added wait); under load one INSERT and one commit
+        serve many requests, each still answered only after the commit that holds its events.
+        """
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((events, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            events = [e for evs, _ in batch for e in evs]
+            try:
+                new = await self.store.ingest(events, datetime.now(UTC))
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(new)
 
     async def __call__(self, events: Sequence[InboxEvent]) -> int:
         if not events:
@@ -98,15 +127,13 @@ class StoreIngest:
         if self.spool is not None and self.spool.pending():
             return await self._to_spool(events, channel)
         try:
-            new = await self.store.ingest(events, datetime.now(UTC))
+            new = await self._commit(events)
         except StorageUnavailable:
             if self.spool is None:
                 metrics.EVENTS_REFUSED.labels(channel).inc(len(events))
                 raise
             return await self._to_spool(events, channel)
         metrics.INGEST_SECONDS.labels(channel).observe(time.monotonic() - started)
-        metrics.EVENTS_RECEIVED.labels(channel).inc(new)
-        metrics.EVENTS_DUPLICATE.labels(channel).inc(len(events) - new)
         if self.crash_at == "after_ingest":
             os.kill(os.getpid(), signal.SIGKILL)
         if new:
@@ -145,8 +172,6 @@ class StoreIngest:
                     break
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-                if events:
-                    metrics.EVENTS_RECEIVED.labels(events[0].channel).inc(new)
                 log.info("replayed %d spooled events (%d new)", len(events), new)
                 self.wake()
             metrics.SPOOL_FILES.set(self.spool.pending())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from bot import metrics
 from bot.model import (
     ChatAddress,
     ContactRecord,
@@ -784,6 +786,11 @@ class SqlStore:
                 stmt: Any = pg_insert(table).on_conflict_do_nothing(index_elements=["channel", "event_id"])
             else:
                 stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["channel", "event_id"])
+            stmt = stmt.returning(table.c.channel)
             result = await uow.session.execute(stmt, rows)
-            new = result.rowcount  # type: ignore[attr-defined]
-        return int(new) if new is not None and new >= 0 else len(rows)
+            stored = [str(c) for c in result.scalars().all()]
+        for channel, n in Counter(e.channel for e in events).items():
+            fresh = stored.count(channel)
+            metrics.EVENTS_RECEIVED.labels(channel).inc(fresh)
+            metrics.EVENTS_DUPLICATE.labels(channel).inc(n - fresh)
+        return len(stored)
