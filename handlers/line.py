@@ -7,6 +7,7 @@ Must not know conversations, storage, or any user-facing wording: text arrives a
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email.utils
 import hashlib
 import hmac
@@ -496,7 +497,12 @@ class LineChannel:
                 _request_timeout=self.request_timeout,
             )
         except Exception as exc:  # classified below; unknown ones re-raise
-            return _classify(exc)
+            outcome = _classify(exc)
+            if isinstance(exc, TimeoutError | aiohttp.ServerDisconnectedError):
+                # The reply may have gone out; a retry finds the token used and pushes instead,
+                # so record that the volunteer may see it twice.
+                outcome = dataclasses.replace(outcome, possible_duplicate=True)
+            return outcome
         return None
 
     async def _push(self, to: str, batch: list[TextMessage], retry_key: str) -> SendResult | None:

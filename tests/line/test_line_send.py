@@ -323,3 +323,21 @@ async def test_webhook_to_reply_round_trip(
     assert result.status is SendStatus.SENT
     assert line.texts(user.user_id) == ["ได้รับแล้ว"]
     assert got.reply_token in line.used_reply_tokens
+
+
+async def test_a_reply_that_timed_out_is_recorded_as_a_possible_duplicate(
+    line: FakeLine, channel_factory
+) -> None:
+    impatient = await channel_factory(request_timeout=0.3)
+    user = line.user()
+    token = line.issue_reply_token(user.user_id)
+    address, retry_key = Address("line", user.user_id), key()
+    line.delay_next("reply", 0.8)
+    result = await impatient.send(address, [Outbound("ตอบช้า")], reply_token=token, retry_key=retry_key)
+    assert result == SendResult(SendStatus.RETRY, error="timeout", possible_duplicate=True)
+    await asyncio.sleep(0.7)
+    # the retry finds the token used and pushes: a second copy, which the relay records
+    assert (
+        await impatient.send(address, [Outbound("ตอบช้า")], reply_token=token, retry_key=retry_key)
+    ).status is (SendStatus.SENT)
+    assert line.texts(user.user_id) == ["ตอบช้า", "ตอบช้า"]
