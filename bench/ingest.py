@@ -219,17 +219,17 @@ async def start_bare() -> Target:
     return Target("bare", [proc], [url + "/webhooks/line"])
 
 
-def reset_postgres(url: str) -> None:
+async def reset_postgres(url: str) -> None:
     import asyncpg
 
-    async def reset() -> None:
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-        finally:
-            await conn.close()
+    from storage.database import upgrade_async
 
-    asyncio.run(reset())
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+    await upgrade_async(url)
 
 
 async def start_tipbot(name: str, n: int, db_url: str, line: FakeLine, tmp: Path) -> Target:
@@ -328,10 +328,7 @@ async def main(args: argparse.Namespace) -> None:
                     if not pg_url:
                         print(f"{name}: skipped (no --pg-url / TIPBOT_BENCH_DATABASE_URL)")
                         continue
-                    reset_postgres(pg_url)
-                    from storage.database import upgrade
-
-                    upgrade(pg_url)
+                    await reset_postgres(pg_url)
                     db = pg_url
                 else:
                     db = f"sqlite+aiosqlite:///{tmp}/tipbot.db"

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import time
 import uuid
 from collections import OrderedDict
@@ -144,7 +145,11 @@ class Dispatcher:
                     if not await self.process(it):
                         break  # keep later events of this chat behind the one that must wait
 
-        await asyncio.gather(*(one_chat(items) for items in by_chat.values()))
+        chats = list(by_chat.values())
+        # Several processes read the same pending rows; starting each on different chats keeps
+        # them from queueing behind one another's chat locks (order within a chat is kept).
+        random.shuffle(chats)
+        await asyncio.gather(*(one_chat(items) for items in chats))
         return self._handled
 
     # ---- one event -----------------------------------------------------------------------------

@@ -206,41 +206,45 @@ class SqlUnitOfWork:
         A could claim a chat's first event while process B claims the second and reaches the
         conversation row first. SQLite has one writer at a time, so the order check suffices.
         """
-        head = (
-            await self.session.execute(
-                select(t.InboxRow.channel, t.InboxRow.chat_hash).where(t.InboxRow.id == item_id)
-            )
-        ).first()
-        if head is None:
-            return None
-        channel, chash = head
         if self._dialect == "postgresql":
-            got = await self.session.execute(
-                text("SELECT pg_try_advisory_xact_lock(:ns, hashtext(:key))"),
-                {"ns": LOCK_CHAT, "key": f"{channel}:{chash}"},
-            )
-            if not got.scalar_one():
-                return None  # another process is working on this conversation
-        q = select(t.InboxRow).where(t.InboxRow.id == item_id, t.InboxRow.status == "pending")
-        if self._dialect == "postgresql":
-            q = q.with_for_update(skip_locked=True)
-        row = (await self.session.execute(q)).scalar_one_or_none()
-        if row is None:
-            return None
+            # one round trip: the row's chat, and that chat's lock if nobody else holds it
+            head = (
+                await self.session.execute(
+                    text(
+                        "SELECT channel, chat_hash, pg_try_advisory_xact_lock(:ns, hashtext(channel || ':' "
+                        "|| chat_hash)) FROM inbox WHERE id = :id AND status = 'pending'"
+                    ),
+                    {"ns": LOCK_CHAT, "id": item_id},
+                )
+            ).first()
+            if head is None or not head[2]:
+                return None  # done already, or another process is working on this conversation
+        else:
+            head = (
+                await self.session.execute(
+                    select(t.InboxRow.channel, t.InboxRow.chat_hash).where(t.InboxRow.id == item_id)
+                )
+            ).first()
+            if head is None:
+                return None
+        channel, chash = head[0], head[1]
         earlier = aliased(t.InboxRow)
-        before = select(earlier.id).where(
+        before = exists().where(
             earlier.channel == channel,
             earlier.chat_hash == chash,
             earlier.status == "pending",
-            earlier.id != row.id,
+            earlier.id != t.InboxRow.id,
             or_(
-                earlier.occurred_at < row.occurred_at,
-                and_(earlier.occurred_at == row.occurred_at, earlier.id < row.id),
+                earlier.occurred_at < t.InboxRow.occurred_at,
+                and_(earlier.occurred_at == t.InboxRow.occurred_at, earlier.id < t.InboxRow.id),
             ),
         )
-        if (await self.session.execute(before.limit(1))).first() is not None:
-            return None  # keep the conversation in arrival order
-        return self._inbox_item(row)
+        # keep the conversation in arrival order: not while an earlier event of it is pending
+        q = select(t.InboxRow).where(t.InboxRow.id == item_id, t.InboxRow.status == "pending", ~before)
+        if self._dialect == "postgresql":
+            q = q.with_for_update(of=t.InboxRow, skip_locked=True)
+        row = (await self.session.execute(q)).scalar_one_or_none()
+        return self._inbox_item(row) if row else None
 
     async def inbox_finish(self, item_id: int, status: str, now: datetime, error: str | None = None) -> None:
         await self.session.execute(
