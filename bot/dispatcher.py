@@ -17,7 +17,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot import evidence
+from bot.broadcast import BroadcastDesk
 from bot.catalog import ref, region_ref
+from bot.compose import (
+    AskOrganizer,
+    BroadcastCommand,
+    CreateBroadcast,
+    PreviewBroadcast,
+    Rsvp,
+    ShowNotices,
+    wants_staff,
+)
 from bot.engine import (
     Consent,
     Context,
@@ -87,6 +97,8 @@ class Dispatcher:
         on_commit: Callable[[], None] = lambda: None,
         concurrency: int = 4,
         desk: StaffDesk | None = None,
+        broadcasts: BroadcastDesk | None = None,
+        on_broadcast: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -103,9 +115,14 @@ class Dispatcher:
         self.only_channels = only_channels
         self.on_commit = on_commit
         self.desk = desk or StaffDesk(entropy=entropy, excerpt_chars=excerpt_chars)
+        self.broadcasts = broadcasts or BroadcastDesk(
+            regions=regions, channels=list(channels), entropy=entropy
+        )
+        self.on_broadcast = on_broadcast
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
         self._sem = asyncio.Semaphore(concurrency)
+        self._broadcast_changed = False
 
     # ---- loop ----------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, fallback_poll: float = 2.0) -> None:
@@ -196,6 +213,9 @@ class Dispatcher:
         for name in forgotten:
             self.media.delete(name)
         self.on_commit()
+        if self._broadcast_changed:
+            self._broadcast_changed = False
+            self.on_broadcast()
         return True
 
     async def _commit(
@@ -215,13 +235,14 @@ class Dispatcher:
             if contact is None and inbound.kind not in (InboundKind.UNFOLLOW, InboundKind.LEFT_GROUP):
                 locale = inbound.locale_hint if inbound.locale_hint in ("th", "en") else self.default_locale
                 contact = await uow.contact_create(inbound.channel, inbound.chat_id, locale, now)
-            # Only group chats need the staff record up front; staff actions load it themselves.
+            state, version = await uow.conversation_load(contact.id) if contact else ({}, 0)
+            # Group chats and organizer commands need the staff record up front; staff actions
+            # load it themselves.
             staff = (
                 await uow.staff_get(inbound.channel, inbound.chat_id)
-                if inbound.chat_kind == "group"
+                if inbound.chat_kind == "group" or wants_staff(state, inbound)
                 else None
             )
-            state, version = await uow.conversation_load(contact.id) if contact else ({}, 0)
             tips = tuple(await uow.tips_of_contact(contact.id)) if contact else ()
             if stored_media is not None and inbound.media is not None:
                 ev, name = stored_media
@@ -340,6 +361,21 @@ class Dispatcher:
                     tip.id, actor="volunteer", action="redacted", at=now, note=effect.field
                 )
                 turn.replies.append(Reply("report.unsent_removed_tip", {"case_code": tip.case_code}))
+        elif isinstance(effect, BroadcastCommand | PreviewBroadcast | CreateBroadcast):
+            organizer = await uow.staff_get(inbound.channel, inbound.chat_id)
+            if isinstance(effect, BroadcastCommand):
+                turn.replies.extend(await self.broadcasts.handle(uow, organizer, effect, now))
+            elif isinstance(effect, PreviewBroadcast):
+                turn.replies.extend(await self.broadcasts.preview(uow, organizer, effect, now))
+            else:
+                turn.replies.extend(await self.broadcasts.create(uow, organizer, effect, now))
+            self._broadcast_changed = True
+        elif isinstance(effect, Rsvp):
+            turn.replies.extend(await self.broadcasts.rsvp(uow, contact, effect, now))
+        elif isinstance(effect, AskOrganizer):
+            turn.replies.extend(await self.broadcasts.question(uow, contact, effect, now))
+        elif isinstance(effect, ShowNotices):
+            turn.replies.extend(await self.broadcasts.notices(uow, contact))
         elif isinstance(effect, ForgetAttachment) and contact is not None:
             gone = await uow.attachment_forget(contact.id, effect.message_ref)
             if gone is not None:

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     ack_reminder: timedelta = timedelta(hours=48)
     digest_hour: int = Field(default=8, ge=-1, le=23)
     scheduler_interval: float = 60.0
+    #: LINE messages the plan allows per month (0: not set, no local check)
+    line_monthly_quota: int = Field(default=0, ge=0)
+    #: how long before a workshop those who said they will come get a reminder
+    rsvp_reminder: timedelta = timedelta(hours=24)
     log_level: str = "INFO"
     #: fault injection for the kill tests only: "after_ingest" SIGKILLs the server right after an
     #: inbox commit, before the event is processed or acknowledged
