@@ -461,7 +461,7 @@ class Broadcaster:
                 log.exception("multicast raised for broadcast %s", bc.id)
                 result = SendResult(SendStatus.RETRY, error=type(exc).__name__)
             async with self.store.transaction() as uow:
-                await self._settle(uow, batch, result, self.clock())
+                await self._settle(uow, batch, result, self.clock(), keyed=True)
             done += len(batch)
         return done
 
@@ -499,12 +499,20 @@ class Broadcaster:
             done += 1
 
     async def _settle(
-        self, uow: UnitOfWork, batch: list[Recipient], result: SendResult, now: datetime
+        self,
+        uow: UnitOfWork,
+        batch: list[Recipient],
+        result: SendResult,
+        now: datetime,
+        *,
+        keyed: bool = False,
     ) -> None:
+        """Record a send's outcome. `keyed`: the platform drops a repeat of the same retry key,
+        so a resend of a batch that was in flight cannot have delivered twice."""
         ids = [r.id for r in batch]
         attempts = max(r.attempts for r in batch)
         if result.status == SendStatus.SENT:
-            repeat = result.possible_duplicate or any(r.in_flight for r in batch)
+            repeat = result.possible_duplicate or (not keyed and any(r.in_flight for r in batch))
             await uow.recipients_settle(ids, status="sent", now=now, possible_duplicate=repeat)
             if repeat:
                 log.warning("broadcast copy %s may have been delivered twice", ids[0])

@@ -841,7 +841,21 @@ class SqlUnitOfWork:
             first = rows[0][0].locale
             rows = [row for row in rows if row[0].locale == first]  # one message per call: one language
         skipped = [row[0].id for row in rows if row[2] or not row[3]]
-        taken = [row for row in rows if not (row[2] or not row[3])]
+        # Read the rows before updating them: the update also refreshes these loaded objects.
+        taken = [
+            Recipient(
+                id=int(row[0].id),
+                broadcast_id=bc_id,
+                contact_id=row[0].contact_id,
+                channel=channel,
+                chat_id=row[1],
+                locale=row[0].locale,
+                attempts=row[0].attempts + 1,
+                in_flight=row[0].status == "sending",
+            )
+            for row in rows
+            if not (row[2] or not row[3])
+        ]
         if skipped:
             await self.session.execute(
                 update(r).where(r.id.in_(skipped)).values(status="skipped", next_attempt_at=None)  # type: ignore[union-attr]
@@ -856,21 +870,12 @@ class SqlUnitOfWork:
         if key is not None:
             values["batch"] = key
         await self.session.execute(
-            update(r).where(r.id.in_([row[0].id for row in taken])).values(**values)  # type: ignore[union-attr]
+            update(r)
+            .where(r.id.in_([x.id for x in taken]))  # type: ignore[union-attr]
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
-        return key, [
-            Recipient(
-                id=int(row[0].id),
-                broadcast_id=bc_id,
-                contact_id=row[0].contact_id,
-                channel=channel,
-                chat_id=row[1],
-                locale=row[0].locale,
-                attempts=row[0].attempts + 1,
-                in_flight=row[0].status == "sending",
-            )
-            for row in taken
-        ]
+        return key, taken
 
     async def recipients_settle(
         self,
