@@ -218,6 +218,7 @@ async def build_services(
         clock=now,
         line_quota=settings.line_monthly_quota,
         rsvp_reminder=settings.rsvp_reminder,
+        lease=settings.broadcast_lease,
         on_commit=relay.wake.set,
     )
     desk = StaffDesk(

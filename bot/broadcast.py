@@ -64,7 +64,7 @@ from bot.worker import work_loop
 
 log = logging.getLogger("tipbot.broadcast")
 
-LEASE = timedelta(seconds=120)
+LEASE = timedelta(seconds=60)
 NAMESPACE = uuid.UUID("3f0c6a52-6d1e-4c8e-9a57-2b1d0c7e4f11")
 
 
@@ -316,6 +316,7 @@ class Broadcaster:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         line_quota: int = 0,
         rsvp_reminder: timedelta = timedelta(hours=24),
+        lease: timedelta = LEASE,
         entropy: Callable[[int], bytes] | None = None,
         rnd: Callable[[], float] = random.random,
         on_commit: Callable[[], None] = lambda: None,
@@ -328,6 +329,7 @@ class Broadcaster:
         self.clock = clock
         self.line_quota = line_quota
         self.rsvp_reminder = rsvp_reminder
+        self.lease = lease
         self.entropy = entropy or (lambda n: uuid.uuid4().bytes[:n])
         self.rnd = rnd
         self.on_commit = on_commit
@@ -445,7 +447,7 @@ class Broadcaster:
                     bc.id,
                     name,
                     now,
-                    lease=LEASE,
+                    lease=self.lease,
                     limit=limit,
                     batch_key=str(uuid.UUID(bytes=self.entropy(16), version=4)),
                 )
@@ -480,7 +482,7 @@ class Broadcaster:
                     last = None
                 if stop is not None and stop.is_set():
                     return done
-                _, claimed = await uow.recipients_claim(bc.id, name, now, lease=LEASE, limit=1)
+                _, claimed = await uow.recipients_claim(bc.id, name, now, lease=self.lease, limit=1)
             if not claimed:
                 return done
             item = claimed[0]

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     line_monthly_quota: int = Field(default=0, ge=0)
     #: how long before a workshop those who said they will come get a reminder
     rsvp_reminder: timedelta = timedelta(hours=24)
+    #: how long a process holds a broadcast copy it is sending; after a crash, another process
+    #: (or the restarted one) resends it once this has passed
+    broadcast_lease: timedelta = timedelta(seconds=60)
     log_level: str = "INFO"
     #: fault injection for the kill tests only: "after_ingest" SIGKILLs the server right after an
     #: inbox commit, before the event is processed or acknowledged
