@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any, Protocol
 
+from bot.casecode import ALPHABET, generate
 from bot.catalog import ref, region_ref, thai_date
 from bot.model import Audience, AudienceMember, BroadcastRecord, Button, Inbound, InboundKind, Reply
 from bot.routing import CENTRAL, RegionTable
@@ -73,7 +74,52 @@ class ShowNotices:
     """The notices panel: recent notices this volunteer received, and the opt-out setting."""
 
 
-BroadcastEffect = BroadcastCommand | PreviewBroadcast | CreateBroadcast | Rsvp | AskOrganizer | ShowNotices
+@dataclass(frozen=True, slots=True)
+class LinkStart:
+    """A volunteer asked for a code to link this chat with their chat on the other platform."""
+
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkWith:
+    """A volunteer sent a link code they got in their other chat."""
+
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unlink:
+    pass
+
+
+BroadcastEffect = (
+    BroadcastCommand
+    | PreviewBroadcast
+    | CreateBroadcast
+    | Rsvp
+    | AskOrganizer
+    | ShowNotices
+    | LinkStart
+    | LinkWith
+    | Unlink
+)
+
+LINK_WORDS = frozenset({"/link", "เชื่อมบัญชี", "link account"})
+UNLINK_WORDS = frozenset({"/unlink", "ยกเลิกเชื่อมบัญชี", "unlink account"})
+LINK_TTL = timedelta(minutes=30)
+_LINK_CODE = re.compile(
+    r"\bLINK[-\s]?([" + ALPHABET + r"]{4})[-\s]?([" + ALPHABET + r"]{4})\b", re.IGNORECASE
+)
+
+
+def new_link_code(entropy: bytes) -> str:
+    return "LINK" + generate(entropy).removeprefix("TB")
+
+
+def find_link_code(text: str) -> str | None:
+    m = _LINK_CODE.search(text.upper())
+    return f"LINK-{m.group(1)}-{m.group(2)}" if m else None
 
 
 class WhenParser(Protocol):

@@ -23,9 +23,12 @@ from bot.compose import (
     AskOrganizer,
     BroadcastCommand,
     CreateBroadcast,
+    LinkStart,
+    LinkWith,
     PreviewBroadcast,
     Rsvp,
     ShowNotices,
+    Unlink,
     wants_staff,
 )
 from bot.engine import (
@@ -71,6 +74,8 @@ from bot.worker import work_loop
 log = logging.getLogger("tipbot.dispatcher")
 
 _CONTACT_FIELDS = {"locale", "home_province", "opted_out"}
+#: how stale a contact's last-seen time may get before an event refreshes it (one write per hour)
+SEEN_EVERY = timedelta(hours=1)
 
 
 def utcnow() -> datetime:
@@ -235,6 +240,10 @@ class Dispatcher:
             if contact is None and inbound.kind not in (InboundKind.UNFOLLOW, InboundKind.LEFT_GROUP):
                 locale = inbound.locale_hint if inbound.locale_hint in ("th", "en") else self.default_locale
                 contact = await uow.contact_create(inbound.channel, inbound.chat_id, locale, now)
+            elif contact is not None and (
+                contact.last_seen_at is None or now - contact.last_seen_at > SEEN_EVERY
+            ):
+                await uow.contact_update(contact.id, last_seen_at=now)
             state, version = await uow.conversation_load(contact.id) if contact else ({}, 0)
             # Group chats and organizer commands need the staff record up front; staff actions
             # load it themselves.
@@ -376,6 +385,13 @@ class Dispatcher:
             turn.replies.extend(await self.broadcasts.question(uow, contact, effect, now))
         elif isinstance(effect, ShowNotices):
             turn.replies.extend(await self.broadcasts.notices(uow, contact))
+        elif isinstance(effect, LinkStart):
+            await self.broadcasts.link_start(uow, contact, effect, now)
+        elif isinstance(effect, LinkWith):
+            turn.replies.extend(await self.broadcasts.link_with(uow, contact, effect, now))
+        elif isinstance(effect, Unlink) and contact is not None:
+            await uow.contact_update(contact.id, link_key=None)
+            turn.replies.append(Reply("link.removed"))
         elif isinstance(effect, ForgetAttachment) and contact is not None:
             gone = await uow.attachment_forget(contact.id, effect.message_ref)
             if gone is not None:

@@ -16,13 +16,20 @@ from typing import Any, Protocol
 from bot import casecode
 from bot.catalog import ref, region_ref, thai_date
 from bot.compose import (
+    LINK_WORDS,
     ORGANIZER_ROLES,
     STEP,
+    UNLINK_WORDS,
     AskOrganizer,
     BroadcastCommand,
     BroadcastEffect,
     Composer,
+    LinkStart,
+    LinkWith,
     ShowNotices,
+    Unlink,
+    find_link_code,
+    new_link_code,
     parse_command,
     parse_rsvp,
 )
@@ -313,6 +320,19 @@ class Engine:
                 turn.replies.append(self._question(st, ctx))
             return turn
 
+        if kind == InboundKind.TEXT and st.get("flow") != "report":
+            folded = _POLITE.sub("", text.casefold()).strip()
+            if folded in LINK_WORDS:
+                code = new_link_code(ctx.entropy[16:24])
+                turn.effects.append(LinkStart(code))
+                turn.replies.append(Reply("link.code", {"code": code}))
+                return turn
+            if folded in UNLINK_WORDS:
+                turn.effects.append(Unlink())
+                return turn
+            if len(text) <= 40 and (link := find_link_code(text)) is not None:
+                turn.effects.append(LinkWith(link))
+                return turn
         if inbound.button is not None and (rsvp := parse_rsvp(inbound.button)) is not None:
             st.pop("bc_question", None)
             if rsvp.answer == "ask" and rsvp.bc_id:

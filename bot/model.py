@@ -214,6 +214,7 @@ class ContactRecord:
     home_province: str | None
     opted_out: bool
     reachable: bool
+    last_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

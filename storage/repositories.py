@@ -67,6 +67,7 @@ def _contact(row: t.Contact) -> ContactRecord:
         home_province=row.home_province,
         opted_out=row.opted_out,
         reachable=row.reachable,
+        last_seen_at=utc(row.last_seen_at),
     )
 
 
@@ -264,6 +265,21 @@ class SqlUnitOfWork:
     async def contact_delete(self, contact_id: int) -> None:
         await self.session.execute(delete(t.Conversation).where(t.Conversation.contact_id == contact_id))  # type: ignore[arg-type]
         await self.session.execute(delete(t.Contact).where(t.Contact.id == contact_id))  # type: ignore[arg-type]
+
+    async def contacts_link(self, first: int, second: int, new_key: str) -> bool:
+        """Mark two chats as one volunteer's (keeping a key either already has); False if one is gone."""
+        rows = [await self.session.get(t.Contact, i) for i in (first, second)]
+        if any(r is None for r in rows):
+            return False
+        a, b = rows[0], rows[1]
+        assert a is not None and b is not None
+        key = a.link_key or b.link_key or new_key
+        for old in {a.link_key, b.link_key} - {None, key}:
+            await self.session.execute(
+                update(t.Contact).where(t.Contact.link_key == old).values(link_key=key)  # type: ignore[arg-type]
+            )
+        a.link_key = b.link_key = key
+        return True
 
     async def contact_set_reachable(self, channel: str, chat_id: str, reachable: bool) -> None:
         await self.session.execute(

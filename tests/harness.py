@@ -17,6 +17,7 @@ Transcript lines (actor defaults to `volunteer`; any other name is another chat)
     {invite:3}             a fresh invite code for region 3 (`{invite:3:organizer}` for a role)
     {code}                 the last case code the actor was told (else the volunteer's)
     {broadcast}            the number of the newest broadcast
+    {link}                 the last account-link code anyone was told
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class Runner:
         self.read: dict[str, int] = {}
         self.codes: dict[str, str] = {}
         self.matched: set[str] = set()
+        self.actors: set[str] = set()
 
     async def run(self, path: Path) -> None:
         for lineno, raw in enumerate(path.read_text("utf-8").splitlines(), 1):
@@ -125,6 +127,7 @@ class Runner:
         if not m:
             raise TranscriptError(f"cannot read transcript line: {line}")
         actor = m.group("actor") or "volunteer"
+        self.actors.add(actor)
         op, rest = m.group("op"), await self.expand(actor, m.group("rest").strip())
         if op == ">":
             await self.act(actor, rest)
@@ -145,6 +148,17 @@ class Runner:
                 newest = (await uow.session.execute(select(func.max(t.Broadcast.id)))).scalar_one()
             assert newest is not None, "no broadcast yet"
             out = out.replace("{broadcast}", str(newest))
+        if "{link}" in out:
+            from bot.compose import find_link_code
+
+            codes = [
+                c
+                for who in sorted(self.actors)
+                for m in self.driver.received(who)
+                if (c := find_link_code(m.text)) is not None
+            ]
+            assert codes, "nobody was told a link code"
+            out = out.replace("{link}", codes[-1])
         if "{code}" in out:
             self._collect_codes(actor)
             self._collect_codes("volunteer")
