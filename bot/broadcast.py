@@ -83,6 +83,26 @@ class Multicast(Protocol):
     ) -> SendResult: ...
 
 
+async def tell_organizer(uow: UnitOfWork, bc: BroadcastRecord, reply: Reply, key: str, now: datetime) -> None:
+    """Queue a message to the chat that composed the broadcast, if it is still an active staff chat."""
+    if bc.staff_chat_id is None:
+        return
+    chat = await uow.staff_by_id(bc.staff_chat_id)
+    if chat is None or not chat.active:
+        return
+    await uow.outbox_add(
+        OutboxItem(
+            channel=chat.channel,
+            chat_id=chat.chat_id,
+            kind="notice",
+            payload={"locale": chat.locale, "replies": [reply_to_data(reply)]},
+            idempotency_key=key,
+            staff_chat_id=chat.id,
+        ),
+        now,
+    )
+
+
 def month_start(now: datetime) -> datetime:
     """The start of the current month in Thai time (the quota month)."""
     local = now.astimezone(BANGKOK)
@@ -271,23 +291,10 @@ class BroadcastDesk:
         bc = await uow.rsvp_question(effect.bc_id, contact.id, effect.text, now) if contact else None
         if bc is None:
             return [Reply("broadcast.rsvp_unknown")]
-        if bc.staff_chat_id is not None:
-            chat = await uow.staff_by_id(bc.staff_chat_id)
-            if chat is not None and chat.active:
-                reply = Reply(
-                    "broadcast.question_for_organizer", {"id": bc.id, "title": bc.title, "text": effect.text}
-                )
-                await uow.outbox_add(
-                    OutboxItem(
-                        channel=chat.channel,
-                        chat_id=chat.chat_id,
-                        kind="notice",
-                        payload={"locale": chat.locale, "replies": [reply_to_data(reply)]},
-                        idempotency_key=str(uuid.UUID(bytes=self.entropy(16), version=4)),
-                        staff_chat_id=chat.id,
-                    ),
-                    now,
-                )
+        reply = Reply(
+            "broadcast.question_for_organizer", {"id": bc.id, "title": bc.title, "text": effect.text}
+        )
+        await tell_organizer(uow, bc, reply, str(uuid.UUID(bytes=self.entropy(16), version=4)), now)
         return [Reply("broadcast.question_sent", {"title": bc.title})]
 
     async def notices(self, uow: UnitOfWork, contact: ContactRecord | None) -> list[Reply]:
@@ -425,21 +432,9 @@ class Broadcaster:
     async def _tell_organizer(
         self, uow: UnitOfWork, bc: BroadcastRecord, reply: Reply, now: datetime
     ) -> None:
-        if bc.staff_chat_id is None:
-            return
-        chat = await uow.staff_by_id(bc.staff_chat_id)
-        if chat is None or not chat.active:
-            return
-        await uow.outbox_add(
-            OutboxItem(
-                channel=chat.channel,
-                chat_id=chat.chat_id,
-                kind="notice",
-                payload={"locale": chat.locale, "replies": [reply_to_data(reply)]},
-                idempotency_key=str(uuid.uuid5(NAMESPACE, f"organizer:{bc.id}:{reply.key}")),
-                staff_chat_id=chat.id,
-            ),
-            now,
+        # one per broadcast and message kind, even if two processes got here
+        await tell_organizer(
+            uow, bc, reply, str(uuid.uuid5(NAMESPACE, f"organizer:{bc.id}:{reply.key}")), now
         )
 
     # ---- delivering --------------------------------------------------------------------------

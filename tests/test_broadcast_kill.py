@@ -9,7 +9,6 @@ import os
 import random
 import signal
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,15 +27,6 @@ pytestmark = pytest.mark.slow
 KILLS = 4
 LINE_VOLUNTEERS = 2400
 TELEGRAM_VOLUNTEERS = 150
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    s = Server(tmp_path)
-    yield s
-    if s.proc and s.proc.poll() is None:
-        s.proc.kill()
-        s.proc.wait()
 
 
 def platform_env(line: FakeLine, tg: FakeTelegram) -> dict[str, str]:

@@ -11,23 +11,10 @@ import re
 from datetime import date, timedelta
 
 from bot.thai import lexicon
-from bot.thai.dates import _month_of, _patterns, _year
+from bot.thai.dates import _NUMBER_WORDS, _month_of, _patterns, _year
 from bot.thai.normalize import normalize
 
-_NUMBERS = {
-    "หนึ่ง": 1,
-    "สอง": 2,
-    "สาม": 3,
-    "สี่": 4,
-    "ห้า": 5,
-    "หก": 6,
-    "เจ็ด": 7,
-    "แปด": 8,
-    "เก้า": 9,
-    "สิบ": 10,
-    "สิบเอ็ด": 11,
-    "สิบสอง": 12,
-}
+_NUMBERS = {**_NUMBER_WORDS, "สิบเอ็ด": 11, "สิบสอง": 12}
 _N = r"(\d{1,2}|สิบเอ็ด|สิบสอง|หนึ่ง|สอง|สาม|สี่|ห้า|หก|เจ็ด|แปด|เก้า|สิบ)"
 _CLOCK = re.compile(r"(?<![\d/\-])(\d{1,2})\s*[:.]\s*(\d{2})(?![\d/\-.]\d)\s*(?:น\.?|นาฬิกา)?")
 _HOUR_ONLY = re.compile(r"(?<![\d/\-.])(\d{1,2})\s*(?:น\.|นาฬิกา)")

@@ -96,9 +96,11 @@ class FakeTelegram:
         rate_limit: float | None = MESSAGES_PER_SECOND,
         rate_tolerance: float = DEFAULT_TOLERANCE,
         clock: Callable[[], float] = time.monotonic,
+        latency: float = 0.0,
     ) -> None:
         """``rate_limit``: sends per second over all chats (token bucket, None: unlimited);
-        ``rate_tolerance``: the arrival jitter it forgives (see `TokenBucket`)."""
+        ``rate_tolerance``: the arrival jitter it forgives (see `TokenBucket`);
+        ``latency``: every Bot API answer comes this many seconds late (after the work)."""
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
         self.username = username
@@ -107,6 +109,8 @@ class FakeTelegram:
         #: sends per second over all chats before answering 429 (None: unlimited)
         self.rate_limit = rate_limit
         self.rate_tolerance = rate_tolerance
+        #: delay before each Bot API answer, in seconds (the work is done first)
+        self.latency = latency
         self._clock = clock
         self._bucket = self._new_bucket()
         # records
@@ -337,8 +341,12 @@ class FakeTelegram:
             params, files = await _parameters(request)
             result = await handler(params, files)
         except ApiError as exc:
-            return _answer_error(exc)
-        return web.json_response({"ok": True, "result": result})
+            response = _answer_error(exc)
+        else:
+            response = web.json_response({"ok": True, "result": result})
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        return response
 
     async def _download(self, request: web.Request) -> web.Response:
         stored = self._paths.get(request.match_info["path"])
