@@ -3,6 +3,7 @@ audience rules, each volunteer exactly once (through 429 bursts and crashes), qu
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -246,3 +247,45 @@ async def test_a_broadcast_at_a_time_waits_for_it(db_url: str, tmp_path: Path) -
         clock.offset += timedelta(hours=3, seconds=1)
         totals = await run_out(services, clock, bc_id)
     assert totals["sent"] == 1 and tg.delivery_counts()[telegram_id(1)] == 1
+
+
+async def test_two_processes_share_a_broadcast_and_send_each_copy_once(db_url: str, tmp_path: Path) -> None:
+    """Two sets of services on one database (as two `tipbot serve` processes): each volunteer gets
+    one copy, the broadcast starts and finishes once, and the organizer is told once."""
+    clock = FakeClock()
+    async with FakeLine() as line, FakeTelegram(rate_limit=5000) as tg:
+        settings = telegram_settings(line_settings(make_settings(db_url, tmp_path), line), tg)
+        pair = [
+            await build_services(settings, migrate=True, clock=clock, autostart=False, with_webchat=False)
+            for _ in range(2)
+        ]
+        try:
+            for services in pair:
+                channel = services.channels["telegram"]
+                assert isinstance(channel, TelegramChannel)
+                channel.rate_per_second = 4000.0
+            await seed(
+                pair[0].store,
+                [Volunteer("line", line_id(n), R3[n % len(R3)]) for n in range(1600)]
+                + [Volunteer("telegram", telegram_id(n), R3[0]) for n in range(300)],
+            )
+            async with pair[0].store.transaction() as uow:
+                organizer = await uow.staff_join("telegram", "-100777", "3", "organizer", "th", clock())
+            bc_id = await create(pair[0], Audience(regions=("3",)), staff_chat_id=organizer.id)
+            for _ in range(50):
+                await asyncio.gather(*(s.broadcaster.drain() for s in pair))
+                async with pair[0].store.transaction() as uow:
+                    bc = await uow.broadcast_get(bc_id)
+                    totals = await uow.broadcast_totals(bc_id)
+                assert bc is not None
+                if bc.status == "done":
+                    break
+            async with pair[0].store.transaction() as uow:
+                told = (await uow.session.execute(select(t.OutboxRow.payload))).scalars().all()
+        finally:
+            for services in pair:
+                await services.close()
+    assert bc.status == "done" and totals["sent"] == 1900
+    assert set(copies(line, tg).values()) == {1} and len(copies(line, tg)) == 1900
+    keys = sorted(p["replies"][0]["key"] for p in told)
+    assert keys == ["broadcast.finished", "broadcast.started"], "the organizer is told once of each"
