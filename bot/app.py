@@ -22,11 +22,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import metrics
+from bot.broadcast import BroadcastDesk, Broadcaster
 from bot.catalog import Catalog
 from bot.dispatcher import Dispatcher
 from bot.model import InboxEvent
 from bot.ports import Channel, StorageUnavailable
-from bot.relay import Relay
+from bot.relay import Pacing, Relay
 from bot.routing import RegionTable
 from bot.scheduler import Scheduler
 from bot.settings import Settings
@@ -192,6 +193,7 @@ class Services:
     dispatcher: Dispatcher
     relay: Relay
     ingest: StoreIngest
+    broadcaster: Broadcaster
     webchat: WebChatChannel | None = None
     scheduler: Scheduler | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -207,6 +209,7 @@ class Services:
         self.tasks.append(asyncio.create_task(self._warm_up(), name="warm-up"))
         self.tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="dispatcher"))
         self.tasks.append(asyncio.create_task(self.relay.run(self.stop), name="relay"))
+        self.tasks.append(asyncio.create_task(self.broadcaster.run(self.stop), name="broadcaster"))
         if self.ingest.spool is not None:
             self.tasks.append(asyncio.create_task(self.ingest.replay(self.stop), name="spool-replay"))
         if self.scheduler is not None:
@@ -238,6 +241,7 @@ class Services:
         async with asyncio.timeout(timeout):
             while True:
                 worked = await self.dispatcher.drain()
+                worked += await self.broadcaster.drain()
                 worked += await self.relay.drain()
                 if not worked:
                     return
@@ -246,6 +250,7 @@ class Services:
         self.stop.set()
         self.dispatcher.wake.set()
         self.relay.wake.set()
+        self.broadcaster.wake.set()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -320,7 +325,22 @@ async def build_services(
         chans[tg.name] = tg
     now = clock or (lambda: datetime.now(UTC))
     media = FileMediaStore(settings.media_dir)
-    relay = Relay(store=store, channels=chans, catalog=catalog, scope=scope, clock=now, media=media)
+    pacing = Pacing()
+    relay = Relay(
+        store=store, channels=chans, catalog=catalog, scope=scope, clock=now, media=media, pacing=pacing
+    )
+    broadcaster = Broadcaster(
+        store=store,
+        channels={n: c for n, c in chans.items() if only_channels is None or n in only_channels},
+        catalog=catalog,
+        regions=regions,
+        pacing=pacing,
+        clock=now,
+        line_quota=settings.line_monthly_quota,
+        rsvp_reminder=settings.rsvp_reminder,
+        lease=settings.broadcast_lease,
+        on_commit=relay.wake.set,
+    )
     desk = StaffDesk(
         entropy=os.urandom, detail=settings.alert_detail, excerpt_chars=settings.alert_excerpt_chars
     )
@@ -340,6 +360,10 @@ async def build_services(
         on_commit=relay.wake.set,
         clock=now,
         desk=desk,
+        broadcasts=BroadcastDesk(
+            regions=regions, channels=list(chans), line_quota=settings.line_monthly_quota, entropy=os.urandom
+        ),
+        on_broadcast=broadcaster.wake.set,
     )
     spool = Spool(settings.spool_dir) if settings.spool_dir is not None else None
     ingest = StoreIngest(store, dispatcher.wake.set, settings.crash_at, spool)
@@ -359,6 +383,7 @@ async def build_services(
         channels=chans,
         dispatcher=dispatcher,
         relay=relay,
+        broadcaster=broadcaster,
         ingest=ingest,
         webchat=webchat,
         closers=closers,
@@ -370,7 +395,7 @@ async def build_services(
 SERVICES = web.AppKey("services", Services)
 
 #: Telegram command menu: command → catalog key of its description
-TELEGRAM_COMMANDS = ("start", "report", "status", "help", "cancel")
+TELEGRAM_COMMANDS = ("start", "report", "status", "news", "help", "cancel")
 #: the menu Telegram shows in groups: command → catalog key
 TELEGRAM_GROUP_COMMANDS = (
     ("join", "commands.group.join"),

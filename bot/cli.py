@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="tips, queues, failed sends and routing gaps")
 
+    from bot import cli_broadcast
+
+    cli_broadcast.add_parser(sub)
+
     parse = sub.add_parser("parse", help="what tipbot understands in a Thai message (JSON)")
     parse.add_argument("text", help="the message, or - to read one message per line from stdin")
     parse.add_argument("--today", type=date.fromisoformat)
@@ -92,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "parse": _parse,
         "line": _line,
         "telegram": _telegram,
+        "broadcast": _broadcast,
     }[args.command]
     return handler(settings, args)
 
@@ -346,6 +351,12 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
         waiting = Spool(settings.spool_dir).pending()
         print(f"spool: {waiting} requests waiting in {settings.spool_dir}" if waiting else "spool: empty")
     return 0
+
+
+def _broadcast(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import cli_broadcast
+
+    return cli_broadcast.run(settings, args)
 
 
 def _parse(settings: Settings, args: argparse.Namespace) -> int:

@@ -19,7 +19,20 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot import evidence, metrics
+from bot.broadcast import BroadcastDesk
 from bot.catalog import ref, region_ref
+from bot.compose import (
+    AskOrganizer,
+    BroadcastCommand,
+    CreateBroadcast,
+    LinkStart,
+    LinkWith,
+    PreviewBroadcast,
+    Rsvp,
+    ShowNotices,
+    Unlink,
+    wants_staff,
+)
 from bot.engine import (
     Consent,
     Context,
@@ -63,6 +76,8 @@ from bot.worker import work_loop
 log = logging.getLogger("tipbot.dispatcher")
 
 _CONTACT_FIELDS = {"locale", "home_province", "opted_out"}
+#: how stale a contact's last-seen time may get before an event refreshes it (one write per hour)
+SEEN_EVERY = timedelta(hours=1)
 
 
 def utcnow() -> datetime:
@@ -89,6 +104,8 @@ class Dispatcher:
         on_commit: Callable[[], None] = lambda: None,
         concurrency: int = 4,
         desk: StaffDesk | None = None,
+        broadcasts: BroadcastDesk | None = None,
+        on_broadcast: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -105,10 +122,15 @@ class Dispatcher:
         self.only_channels = only_channels
         self.on_commit = on_commit
         self.desk = desk or StaffDesk(entropy=entropy, excerpt_chars=excerpt_chars)
+        self.broadcasts = broadcasts or BroadcastDesk(
+            regions=regions, channels=list(channels), entropy=entropy
+        )
+        self.on_broadcast = on_broadcast
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
         self._sem = asyncio.Semaphore(concurrency)
         self._handled = 0
+        self._broadcast_changed = False
 
     # ---- loop ----------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, fallback_poll: float = 2.0) -> None:
@@ -220,6 +242,9 @@ class Dispatcher:
         metrics.EVENTS_PROCESSED.labels(item.channel, "done").inc()
         metrics.PROCESS_SECONDS.labels(item.channel).observe(time.monotonic() - started)
         self.on_commit()
+        if self._broadcast_changed:
+            self._broadcast_changed = False
+            self.on_broadcast()
         return True
 
     async def _commit(
@@ -240,13 +265,18 @@ class Dispatcher:
             if contact is None and inbound.kind not in (InboundKind.UNFOLLOW, InboundKind.LEFT_GROUP):
                 locale = inbound.locale_hint if inbound.locale_hint in ("th", "en") else self.default_locale
                 contact = await uow.contact_create(inbound.channel, inbound.chat_id, locale, now)
-            # Only group chats need the staff record up front; staff actions load it themselves.
+            elif contact is not None and (
+                contact.last_seen_at is None or now - contact.last_seen_at > SEEN_EVERY
+            ):
+                await uow.contact_update(contact.id, last_seen_at=now)
+            state, version = await uow.conversation_load(contact.id) if contact else ({}, 0)
+            # Group chats and organizer commands need the staff record up front; staff actions
+            # load it themselves.
             staff = (
                 await uow.staff_get(inbound.channel, inbound.chat_id)
-                if inbound.chat_kind == "group"
+                if inbound.chat_kind == "group" or wants_staff(state, inbound)
                 else None
             )
-            state, version = await uow.conversation_load(contact.id) if contact else ({}, 0)
             tips = tuple(await uow.tips_of_contact(contact.id)) if contact else ()
             if stored_media is not None and inbound.media is not None:
                 ev, name = stored_media
@@ -370,6 +400,28 @@ class Dispatcher:
                     tip.id, actor="volunteer", action="redacted", at=now, note=effect.field
                 )
                 turn.replies.append(Reply("report.unsent_removed_tip", {"case_code": tip.case_code}))
+        elif isinstance(effect, BroadcastCommand | PreviewBroadcast | CreateBroadcast):
+            organizer = await uow.staff_get(inbound.channel, inbound.chat_id)
+            if isinstance(effect, BroadcastCommand):
+                turn.replies.extend(await self.broadcasts.handle(uow, organizer, effect, now))
+            elif isinstance(effect, PreviewBroadcast):
+                turn.replies.extend(await self.broadcasts.preview(uow, organizer, effect, now))
+            else:
+                turn.replies.extend(await self.broadcasts.create(uow, organizer, effect, now))
+            self._broadcast_changed = True
+        elif isinstance(effect, Rsvp):
+            turn.replies.extend(await self.broadcasts.rsvp(uow, contact, effect, now))
+        elif isinstance(effect, AskOrganizer):
+            turn.replies.extend(await self.broadcasts.question(uow, contact, effect, now))
+        elif isinstance(effect, ShowNotices):
+            turn.replies.extend(await self.broadcasts.notices(uow, contact))
+        elif isinstance(effect, LinkStart):
+            await self.broadcasts.link_start(uow, contact, effect, now)
+        elif isinstance(effect, LinkWith):
+            turn.replies.extend(await self.broadcasts.link_with(uow, contact, effect, now))
+        elif isinstance(effect, Unlink) and contact is not None:
+            await uow.contact_update(contact.id, link_key=None)
+            turn.replies.append(Reply("link.removed"))
         elif isinstance(effect, ForgetAttachment) and contact is not None:
             gone = await uow.attachment_forget(contact.id, effect.message_ref)
             if gone is not None:

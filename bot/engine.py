@@ -15,6 +15,24 @@ from typing import Any, Protocol
 
 from bot import casecode
 from bot.catalog import ref, region_ref, thai_date
+from bot.compose import (
+    LINK_WORDS,
+    ORGANIZER_ROLES,
+    STEP,
+    UNLINK_WORDS,
+    AskOrganizer,
+    BroadcastCommand,
+    BroadcastEffect,
+    Composer,
+    LinkStart,
+    LinkWith,
+    ShowNotices,
+    Unlink,
+    find_link_code,
+    new_link_code,
+    parse_command,
+    parse_rsvp,
+)
 from bot.forms import Field, Form, Kind
 from bot.forms.report import REFERRALS, REPORT
 from bot.model import (
@@ -45,6 +63,8 @@ class Understanding(Protocol):
     def parse_date(self, answer: str, today: date) -> tuple[date | None, str | None] | None: ...
 
     def parse_amount(self, answer: str) -> int | None: ...
+
+    def parse_when(self, answer: str, today: date) -> tuple[date | None, tuple[int, int] | None]: ...
 
     def classify(self, text: str) -> str | None: ...
 
@@ -128,6 +148,7 @@ Effect = (
     | RedactTip
     | StaffAction
     | AnswerQuestion
+    | BroadcastEffect
 )
 
 
@@ -160,12 +181,15 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "restart": ("เริ่มใหม่", "restart", "start over"),
     "optout": ("หยุดรับข่าวสาร", "ไม่รับข่าวสาร", "stop notices", "/stopnotices"),
     "optin": ("รับข่าวสาร", "notices on", "/notices"),
+    "notices": ("ข่าวกิจกรรม", "ข่าวสาร", "notices", "/news"),
 }
 _WORD_INDEX = {w.casefold(): cmd for cmd, words in _WORDS.items() for w in words}
 _POLITE = re.compile(r"(ครับ|ค่ะ|คะ|คับ|จ้ะ|จ้า|นะ)+$")
 _INVISIBLE = {"Cf", "Cc", "Zs", "Zl", "Zp", "So", "Sk", "Mn"}
 
-GLOBAL_PREFIX = "g"  # stampless buttons (menus, rich menu): always valid
+GLOBAL_PREFIX = "g"
+#: how long after tapping สอบถาม the next message counts as the question to the organizer
+QUESTION_WINDOW = timedelta(minutes=30)  # stampless buttons (menus, rich menu): always valid
 
 
 def _word(text: str) -> str | None:
@@ -259,6 +283,17 @@ class Engine:
         if (action := staff_action(inbound)) is not None:
             turn.effects.append(action)
             return turn
+        if kind == InboundKind.TEXT and (command := parse_command(text)) is not None:
+            self._broadcast_command(command, ctx, turn)
+            return turn
+        if st.get("flow") == "broadcast":
+            # An organizer's form, whether or not they ever consented as a volunteer.
+            tap = parse_payload(inbound.button) if inbound.button else None
+            if tap is not None and tap.stamp is not None and tap.stamp != st.get("stamp"):
+                self._stale(st, ctx, turn)
+            else:
+                self._compose(inbound, tap, ctx, turn)
+            return turn
 
         if ctx.contact is None or ctx.contact.consented_at is None:
             self._onboarding(inbound, ctx, turn)
@@ -285,6 +320,39 @@ class Engine:
                 turn.replies.append(self._question(st, ctx))
             return turn
 
+        if kind == InboundKind.TEXT and st.get("flow") != "report":
+            folded = _POLITE.sub("", text.casefold()).strip()
+            if folded in LINK_WORDS:
+                code = new_link_code(ctx.entropy[16:24])
+                turn.effects.append(LinkStart(code))
+                turn.replies.append(Reply("link.code", {"code": code}))
+                return turn
+            if folded in UNLINK_WORDS:
+                turn.effects.append(Unlink())
+                return turn
+            if len(text) <= 40 and (link := find_link_code(text)) is not None:
+                turn.effects.append(LinkWith(link))
+                return turn
+        if inbound.button is not None and (rsvp := parse_rsvp(inbound.button)) is not None:
+            st.pop("bc_question", None)
+            if rsvp.answer == "ask" and rsvp.bc_id:
+                # The next thing the volunteer writes (soon) is their question to the organizer.
+                st["bc_question"] = {"id": rsvp.bc_id, "at": ctx.now.isoformat()}
+            turn.effects.append(rsvp)
+            return turn
+        asking = st.pop("bc_question", None)
+        if (
+            asking
+            and st.get("flow") != "report"
+            and kind == InboundKind.TEXT
+            and meaningful(text)
+            and _word(text) is None
+            and not text.startswith("/")
+            and ctx.now - datetime.fromisoformat(asking["at"]) < QUESTION_WINDOW
+        ):
+            turn.effects.append(AskOrganizer(int(asking["id"]), text))
+            return turn
+
         tap = parse_payload(inbound.button) if inbound.button else None
         if inbound.button is not None and tap is None:
             self._stale(st, ctx, turn)
@@ -309,7 +377,18 @@ class Engine:
         if cmd is None and kind == InboundKind.TEXT:
             word = _word(text)
             # In a free-text field only the unmistakable commands count as commands.
-            if word in ("cancel", "back", "skip", "menu", "help", "status", "report", "optout", "optin"):
+            if word in (
+                "cancel",
+                "back",
+                "skip",
+                "menu",
+                "help",
+                "status",
+                "report",
+                "optout",
+                "optin",
+                "notices",
+            ):
                 cmd = word
             elif text.casefold() == "/start":
                 cmd = "menu"
@@ -482,9 +561,7 @@ class Engine:
                 turn.replies.append(self._question(st, ctx))
             return True
         if cmd == "notices":
-            opted_out = ctx.contact is not None and ctx.contact.opted_out
-            turn.replies.append(Reply("notices.none"))
-            turn.replies.append(Reply("notices.settings_off" if opted_out else "notices.settings_on"))
+            turn.effects.append(ShowNotices())
             return True
         if cmd in ("optout", "optin"):
             turn.effects.append(UpdateContact({"opted_out": cmd == "optout"}))
@@ -505,6 +582,39 @@ class Engine:
             turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
             return True
         return False
+
+    # ---- broadcasts (organizers) ------------------------------------------------------------
+    @staticmethod
+    def _organizer(ctx: Context) -> bool:
+        return ctx.staff is not None and ctx.staff.active and ctx.staff.role in ORGANIZER_ROLES
+
+    def _broadcast_command(self, command: BroadcastCommand, ctx: Context, turn: Turn) -> None:
+        if not self._organizer(ctx):
+            turn.replies.append(Reply("broadcast.denied"))
+            turn.save = bool(turn.state)
+            return
+        if command.action == "compose":
+            step = Composer(ctx.understanding, ctx.regions).start(turn.state, _stamp(ctx, 3))
+            turn.replies.extend(step.replies)
+        else:
+            turn.effects.append(command)
+
+    def _compose(self, inbound: Inbound, tap: Tap | None, ctx: Context, turn: Turn) -> None:
+        st = turn.state
+        if not self._organizer(ctx):
+            self._to_menu(st, ctx)
+            turn.replies.append(Reply("broadcast.denied"))
+            return
+        text = inbound.text if inbound.kind == InboundKind.TEXT else ""
+        value = tap.value if tap is not None and tap.step == STEP else None
+        word = _word(text) if text else None
+        step = Composer(ctx.understanding, ctx.regions).advance(
+            st, text=text, value=value, word=word, now=ctx.now
+        )
+        turn.replies.extend(step.replies)
+        turn.effects.extend(step.effects)
+        if step.done:
+            self._to_menu(st, ctx)
 
     def _to_menu(self, st: dict[str, Any], ctx: Context) -> None:
         keep = {k: st[k] for k in ("last_submitted",) if k in st}
@@ -1079,6 +1189,8 @@ class Engine:
             turn.replies.append(self._question(st, ctx))
         elif st.get("flow") == "resume":
             self._ask_resume(st, turn, expired=False)
+        elif st.get("flow") == "broadcast" and self._organizer(ctx):
+            turn.replies.append(Composer(ctx.understanding, ctx.regions).question(st))
         else:
             turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
 

@@ -214,6 +214,7 @@ class ContactRecord:
     home_province: str | None
     opted_out: bool
     reachable: bool
+    last_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,3 +322,73 @@ class ChatAddress:
     chat_id: str
     locale: str
     reachable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who a broadcast is for: volunteers whose home province is in these regions or provinces.
+
+    Both empty means every consented volunteer (including those who gave no province).
+    """
+
+    regions: tuple[str, ...] = ()
+    provinces: tuple[str, ...] = ()
+
+    @property
+    def everyone(self) -> bool:
+        return not self.regions and not self.provinces
+
+    def to_data(self) -> dict[str, Any]:
+        return {"regions": list(self.regions), "provinces": list(self.provinces)}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any] | None) -> Audience:
+        data = data or {}
+        return cls(tuple(data.get("regions") or ()), tuple(data.get("provinces") or ()))
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastRecord:
+    """A workshop notice: what volunteers read, who gets it and when it goes."""
+
+    title: str
+    body: str
+    audience: Audience
+    place: str | None = None
+    event_at: datetime | None = None
+    rsvp: bool = False
+    send_at: datetime | None = None
+    status: str = "scheduled"  # scheduled | sending | done | cancelled
+    created_by: str = "cli"  # cli | chat
+    staff_chat_id: int | None = None
+    recipients: int = 0
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    reminded_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceMember:
+    """A volunteer a broadcast could reach: one chat, and the person it belongs to."""
+
+    contact_id: int
+    channel: str
+    locale: str
+    person: str  # the link key shared by one volunteer's chats, or a key of this chat alone
+    last_seen_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A claimed broadcast delivery. ``in_flight`` means an earlier send may have got through."""
+
+    id: int
+    broadcast_id: int
+    contact_id: int
+    channel: str
+    chat_id: str
+    locale: str
+    attempts: int
+    in_flight: bool = False

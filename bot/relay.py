@@ -39,27 +39,38 @@ class Pacing:
 
     A channel opts in with `rate_per_second` / `rate_per_chat` attributes (messages per second).
     Replies to a volunteer are not slowed per chat: they answer what the volunteer just did.
+    One instance is shared by everything that sends (relay, broadcaster), so the limits hold
+    for the process as a whole.
     """
 
     def __init__(self, max_chats: int = 10_000) -> None:
         self._overall: dict[str, AsyncLimiter] = {}
+        self._calls: dict[str, AsyncLimiter] = {}
         self._chats: OrderedDict[tuple[str, str], AsyncLimiter] = OrderedDict()
         self._max_chats = max_chats
 
     async def wait(self, channel: Channel, item: OutboxItem) -> None:
+        await self.wait_chat(item.channel, channel, item.chat_id, bulk=item.kind != "reply")
+
+    async def wait_chat(self, name: str, channel: Channel, chat_id: str, *, bulk: bool) -> None:
         overall = getattr(channel, "rate_per_second", None)
         if overall:
-            limiter = self._overall.setdefault(item.channel, AsyncLimiter(overall, 1.0))
+            limiter = self._overall.setdefault(name, AsyncLimiter(overall, 1.0))
             await limiter.acquire()
         per_chat = getattr(channel, "rate_per_chat", None)
-        if per_chat and item.kind != "reply":
-            key = (item.channel, item.chat_id)
+        if per_chat and bulk:
+            key = (name, chat_id)
             limiter = self._chats[key] if key in self._chats else AsyncLimiter(1, 1.0 / per_chat)
             self._chats.pop(key, None)
             self._chats[key] = limiter  # most recently used last
             while len(self._chats) > self._max_chats:
                 self._chats.popitem(last=False)
             await limiter.acquire()
+
+    async def wait_calls(self, name: str, per_second: float) -> None:
+        """Pace calls of one kind (LINE multicast requests) at `per_second`."""
+        if per_second > 0:
+            await self._calls.setdefault(name, AsyncLimiter(per_second, 1.0)).acquire()
 
 
 class Relay:
@@ -74,6 +85,7 @@ class Relay:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rnd: Callable[[], float] = random.random,
         concurrency: int = 8,
+        pacing: Pacing | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -85,7 +97,7 @@ class Relay:
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
         self._sem = asyncio.Semaphore(concurrency)
-        self._pace = Pacing()
+        self.pacing = pacing or Pacing()
         self._stop: asyncio.Event | None = None
 
     async def run(self, stop: asyncio.Event, fallback_poll: float = 1.0) -> None:
@@ -142,7 +154,7 @@ class Relay:
         messages = [self.catalog.render(reply_from_data(r), locale) for r in item.payload.get("replies", [])]
         now = self.clock()
         token = item.reply_token if item.reply_token_expires and item.reply_token_expires > now else None
-        await self._pace.wait(channel, item)
+        await self.pacing.wait(channel, item)
         try:
             files = await self._files(messages)
             result = await channel.send(

@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     ack_reminder: timedelta = timedelta(hours=48)
     digest_hour: int = Field(default=8, ge=-1, le=23)
     scheduler_interval: float = 60.0
+    #: LINE messages the plan allows per month (0: not set, no local check)
+    line_monthly_quota: int = Field(default=0, ge=0)
+    #: how long before a workshop those who said they will come get a reminder
+    rsvp_reminder: timedelta = timedelta(hours=24)
+    #: how long a process holds a broadcast copy it is sending; after a crash, another process
+    #: (or the restarted one) resends it once this has passed
+    broadcast_lease: timedelta = timedelta(seconds=60)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     #: how long a relay owns the outbox rows it took; a process that dies keeps them that long

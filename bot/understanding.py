@@ -24,6 +24,9 @@ class ThaiUnderstanding:
     def parse_date(self, answer: str, today: date) -> tuple[date | None, str | None] | None:
         return thai.parse_date(answer, today)
 
+    def parse_when(self, answer: str, today: date) -> tuple[date | None, tuple[int, int] | None]:
+        return thai.parse_when(answer, today)
+
     def parse_amount(self, answer: str) -> int | None:
         return thai.parse_amount(answer)
 

@@ -28,6 +28,7 @@ from linebot.v3.messaging import (
     AsyncMessagingApiBlob,
     Configuration,
     LocationAction,
+    MulticastRequest,
     PostbackAction,
     PushMessageRequest,
     QuickReply,
@@ -75,6 +76,7 @@ INVALID_PREFIX = "invalid:"
 MAX_EVENT_ID = 100  # ULIDs are 26 characters; anything far longer is not a LINE id
 
 MAX_MESSAGES_PER_CALL = 5
+MAX_MULTICAST_RECIPIENTS = 500
 MAX_TEXT_UNITS = 5000  # UTF-16 code units
 MAX_QUICK_REPLY_ITEMS = 13
 MAX_LABEL_GRAPHEMES = 20
@@ -201,6 +203,10 @@ class LineChannel:
 
     name: str = "line"
     max_batch: int = MAX_MESSAGES_PER_CALL
+    #: LINE's rate limit for the multicast endpoint (requests per second, per channel)
+    multicast_per_second: float = 200.0
+    #: user ids per multicast call
+    max_multicast: int = MAX_MULTICAST_RECIPIENTS
 
     def __init__(
         self,
@@ -504,6 +510,54 @@ class LineChannel:
                 outcome = dataclasses.replace(outcome, possible_duplicate=True)
             return outcome
         return None
+
+    async def multicast(
+        self, chat_ids: Sequence[str], messages: Sequence[Outbound], *, retry_key: str
+    ) -> SendResult:
+        """Send the same messages to up to 500 LINE user ids in one multicast call.
+
+        Exactly one request per call, so a caller pacing calls at `multicast_per_second` stays
+        within LINE's limit: messages that render to more than 5 LINE messages are refused
+        (PERMANENT) rather than split over several calls. Repeated ids are sent once. The call
+        carries ``X-Line-Retry-Key`` (``retry_key``, mapped to a stable UUID when it is not one),
+        so a retry after a timeout or 5xx cannot deliver twice: LINE's 409 "retry key already
+        accepted" means an earlier attempt got through and counts as SENT. A retry must pass the
+        same ids and messages. Other errors are classified like `send`: 429 → RETRY with
+        ``retry_after`` (monthly limit → PAUSED), 5xx and timeouts → RETRY, other 4xx → PERMANENT.
+        Group and room ids are not allowed by LINE (400 → PERMANENT); blocked users count as sent.
+        """
+        recipients = list(dict.fromkeys(chat_ids))
+        if not recipients:
+            return SendResult(SendStatus.PERMANENT, error="no recipients")
+        if len(recipients) > self.max_multicast:
+            return SendResult(
+                SendStatus.PERMANENT, error=f"{len(recipients)} recipients, at most {self.max_multicast}"
+            )
+        try:
+            rendered = self.render(messages)
+        except (ValueError, TypeError) as exc:
+            return SendResult(SendStatus.PERMANENT, error=f"cannot render: {type(exc).__name__}")
+        if not rendered:
+            return SendResult(SendStatus.PERMANENT, error="nothing to send")
+        if len(rendered) > MAX_MESSAGES_PER_CALL:
+            return SendResult(
+                SendStatus.PERMANENT,
+                error=f"{len(rendered)} LINE messages, at most {MAX_MESSAGES_PER_CALL} in one multicast",
+            )
+        try:
+            await self.api.multicast_with_http_info(
+                MulticastRequest(to=recipients, messages=rendered),
+                x_line_retry_key=str(_as_retry_uuid(retry_key)),
+                _request_timeout=self.request_timeout,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                # "The retry key is already accepted": an earlier attempt got through.
+                return SendResult(SendStatus.SENT)
+            return _classify(exc)
+        except Exception as exc:  # classified; unknown ones re-raise
+            return _classify(exc)
+        return SendResult(SendStatus.SENT)
 
     async def _push(self, to: str, batch: list[TextMessage], retry_key: str) -> SendResult | None:
         try:

@@ -22,11 +22,15 @@ from sqlalchemy.orm import aliased
 
 from bot import metrics
 from bot.model import (
+    Audience,
+    AudienceMember,
+    BroadcastRecord,
     ChatAddress,
     ContactRecord,
     InboxEvent,
     InboxItem,
     OutboxItem,
+    Recipient,
     StaffChatRecord,
     TipDetail,
     TipRecord,
@@ -71,6 +75,7 @@ def _contact(row: t.Contact) -> ContactRecord:
         home_province=row.home_province,
         opted_out=row.opted_out,
         reachable=row.reachable,
+        last_seen_at=utc(row.last_seen_at),
     )
 
 
@@ -111,6 +116,27 @@ def _detail(r: t.Tip, attachments: int) -> TipDetail:
         attachments=attachments,
         claimed_by=r.claimed_by,
         reminded_at=utc(r.reminded_at),
+    )
+
+
+def _broadcast(row: t.Broadcast) -> BroadcastRecord:
+    return BroadcastRecord(
+        id=row.id,
+        title=row.title,
+        body=row.body,
+        audience=Audience.from_data(row.audience),
+        place=row.place,
+        event_at=utc(row.event_at),
+        rsvp=row.rsvp,
+        send_at=utc(row.send_at),
+        status=row.status,
+        created_by=row.created_by,
+        staff_chat_id=row.staff_chat_id,
+        recipients=row.recipients,
+        created_at=utc(row.created_at),
+        started_at=utc(row.started_at),
+        finished_at=utc(row.finished_at),
+        reminded_at=utc(row.reminded_at),
     )
 
 
@@ -306,6 +332,22 @@ class SqlUnitOfWork:
     async def contact_delete(self, contact_id: int) -> None:
         await self.session.execute(delete(t.Conversation).where(t.Conversation.contact_id == contact_id))  # type: ignore[arg-type]
         await self.session.execute(delete(t.Contact).where(t.Contact.id == contact_id))  # type: ignore[arg-type]
+
+    async def contacts_link(self, first: int, second: int, new_key: str) -> bool:
+        """Mark two chats as one volunteer's (keeping a key either already has); False if one is gone."""
+        rows = [await self.session.get(t.Contact, i) for i in (first, second)]
+        if any(r is None for r in rows):
+            return False
+        a, b = rows[0], rows[1]
+        assert a is not None
+        assert b is not None
+        key = a.link_key or b.link_key or new_key
+        for old in {a.link_key, b.link_key} - {None, key}:
+            await self.session.execute(
+                update(t.Contact).where(t.Contact.link_key == old).values(link_key=key)  # type: ignore[arg-type]
+            )
+        a.link_key = b.link_key = key
+        return True
 
     async def contact_set_reachable(self, channel: str, chat_id: str, reachable: bool) -> None:
         await self.session.execute(
@@ -596,6 +638,10 @@ class SqlUnitOfWork:
             q = q.where(t.StaffChat.region == region)
         return [_staff(r) for r in (await self.session.execute(q)).scalars().all()]
 
+    async def staff_by_id(self, staff_id: int) -> StaffChatRecord | None:
+        row = await self.session.get(t.StaffChat, staff_id)
+        return _staff(row) if row is not None else None
+
     async def staff_migrate(self, channel: str, old_chat_id: str, new_chat_id: str) -> None:
         await self.session.execute(
             update(t.StaffChat)
@@ -722,6 +768,344 @@ class SqlUnitOfWork:
         if row is not None:
             row.address_enc = chat_id
             row.chat_hash = chat_hash(row.channel, chat_id)
+
+    # ---- broadcasts ----------------------------------------------------------------------------
+    async def broadcast_add(self, bc: BroadcastRecord, now: datetime) -> int:
+        row = t.Broadcast(
+            title=bc.title,
+            body=bc.body,
+            place=bc.place,
+            event_at=bc.event_at,
+            audience=bc.audience.to_data(),
+            rsvp=bc.rsvp,
+            send_at=bc.send_at or now,
+            status="scheduled",
+            created_by=bc.created_by,
+            staff_chat_id=bc.staff_chat_id,
+            created_at=now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        assert row.id is not None
+        return row.id
+
+    async def broadcast_get(self, bc_id: int) -> BroadcastRecord | None:
+        row = await self.session.get(t.Broadcast, bc_id)
+        return _broadcast(row) if row is not None else None
+
+    async def broadcast_list(self, limit: int = 20) -> list[BroadcastRecord]:
+        q = select(t.Broadcast).order_by(t.Broadcast.id.desc()).limit(limit)  # type: ignore[union-attr]
+        return [_broadcast(r) for r in (await self.session.execute(q)).scalars().all()]
+
+    async def broadcast_transition(
+        self, bc_id: int, from_status: Collection[str], *, unless_set: str | None = None, **fields: Any
+    ) -> bool:
+        """Update a broadcast only if it is still in one of `from_status` (and its `unless_set`
+        column is still empty): True when this call did it, so two processes never both do."""
+        q = update(t.Broadcast).where(
+            t.Broadcast.id == bc_id,  # type: ignore[arg-type]
+            t.Broadcast.status.in_(list(from_status)),  # type: ignore[attr-defined]
+        )
+        if unless_set is not None:
+            q = q.where(getattr(t.Broadcast, unless_set).is_(None))
+        res = await self.session.execute(q.values(**fields))
+        return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def broadcasts_due(self, now: datetime) -> list[BroadcastRecord]:
+        q = (
+            select(t.Broadcast)
+            .where(t.Broadcast.status == "scheduled", t.Broadcast.send_at <= now)  # type: ignore[operator]
+            .order_by(t.Broadcast.id)  # type: ignore[arg-type]
+        )
+        if self._dialect == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        return [_broadcast(r) for r in (await self.session.execute(q)).scalars().all()]
+
+    async def broadcasts_in(self, status: str) -> list[BroadcastRecord]:
+        q = select(t.Broadcast).where(t.Broadcast.status == status).order_by(t.Broadcast.id)  # type: ignore[arg-type]
+        return [_broadcast(r) for r in (await self.session.execute(q)).scalars().all()]
+
+    async def broadcasts_to_remind(self, until: datetime, now: datetime) -> list[BroadcastRecord]:
+        """RSVP broadcasts whose event is between now and `until`, not yet reminded."""
+        q = select(t.Broadcast).where(
+            t.Broadcast.rsvp.is_(True),  # type: ignore[attr-defined]
+            t.Broadcast.reminded_at.is_(None),  # type: ignore[union-attr]
+            t.Broadcast.status.in_(["sending", "done"]),  # type: ignore[attr-defined]
+            t.Broadcast.event_at > now,  # type: ignore[operator]
+            t.Broadcast.event_at <= until,  # type: ignore[operator]
+        )
+        return [_broadcast(r) for r in (await self.session.execute(q)).scalars().all()]
+
+    async def audience(self, provinces: Collection[str] | None) -> list[AudienceMember]:
+        """Consented, reachable, opted-in volunteers (in these provinces, unless None: everyone)."""
+        c = t.Contact
+        q = select(c.id, c.channel, c.locale, c.link_key, c.last_seen_at).where(
+            c.consented_at.is_not(None),  # type: ignore[union-attr]
+            c.opted_out.is_(False),  # type: ignore[attr-defined]
+            c.reachable.is_(True),  # type: ignore[attr-defined]
+        )
+        if provinces is not None:
+            q = q.where(c.home_province.in_(list(provinces)))  # type: ignore[union-attr]
+        rows = (await self.session.execute(q.order_by(c.id))).all()  # type: ignore[arg-type]
+        return [
+            AudienceMember(
+                contact_id=int(i),
+                channel=str(ch),
+                locale=str(loc),
+                person=lk or f"c{i}",
+                last_seen_at=utc(seen),
+            )
+            for i, ch, loc, lk, seen in rows
+        ]
+
+    async def recipients_add(self, bc_id: int, members: Sequence[AudienceMember], now: datetime) -> int:
+        table: Any = t.BroadcastRecipient.__table__  # type: ignore[attr-defined]
+        chunk = 5000
+        for start in range(0, len(members), chunk):
+            await self.session.execute(
+                table.insert(),
+                [
+                    {
+                        "broadcast_id": bc_id,
+                        "contact_id": m.contact_id,
+                        "channel": m.channel,
+                        "locale": m.locale,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "possible_duplicate": False,
+                    }
+                    for m in members[start : start + chunk]
+                ],
+            )
+        return len(members)
+
+    async def recipients_claim(
+        self,
+        bc_id: int,
+        channel: str,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 1,
+        batch_key: str | None = None,
+    ) -> tuple[str | None, list[Recipient]]:
+        """Lease due deliveries of one broadcast on one channel.
+
+        With `batch_key` (multicast): first an earlier batch that is due again (a retry or a lease
+        that ran out: it keeps its key, so the platform drops a repeat), else up to `limit` new
+        rows of one locale under `batch_key`. Without: the next single row; `in_flight` marks a
+        row whose earlier send may have got through. Opted-out or unreachable volunteers are
+        skipped on the way.
+        """
+        r, c = t.BroadcastRecipient, t.Contact
+        base = (
+            select(r, c.chat_id_enc, c.opted_out, c.reachable)
+            .join(c, c.id == r.contact_id)  # type: ignore[arg-type]
+            .where(
+                r.broadcast_id == bc_id,
+                r.channel == channel,
+                r.status.in_(["pending", "sending"]),  # type: ignore[attr-defined]
+                r.next_attempt_at <= now,  # type: ignore[operator]
+            )
+        )
+        key: str | None = None
+        if batch_key is not None:
+            resume = (
+                await self.session.execute(
+                    select(r.batch)
+                    .where(
+                        r.broadcast_id == bc_id,
+                        r.channel == channel,
+                        r.status.in_(["pending", "sending"]),  # type: ignore[attr-defined]
+                        r.next_attempt_at <= now,  # type: ignore[operator]
+                        r.batch.is_not(None),  # type: ignore[union-attr]
+                    )
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if resume is not None:
+                key = str(resume)
+                q = base.where(r.batch == key).order_by(r.id)  # type: ignore[arg-type]
+            else:
+                key = batch_key
+                q = base.where(r.batch.is_(None)).order_by(r.locale, r.id).limit(limit)  # type: ignore[union-attr,arg-type]
+        else:
+            q = base.order_by(r.id).limit(limit)  # type: ignore[arg-type]
+        if self._dialect == "postgresql":
+            q = q.with_for_update(of=r, skip_locked=True)  # type: ignore[arg-type]
+        rows = (await self.session.execute(q)).all()
+        if key is not None and rows and rows[0][0].batch is None:
+            first = rows[0][0].locale
+            rows = [row for row in rows if row[0].locale == first]  # one message per call: one language
+        skipped = [row[0].id for row in rows if row[2] or not row[3]]
+        # Read the rows before updating them: the update also refreshes these loaded objects.
+        taken = [
+            Recipient(
+                id=int(row[0].id),
+                broadcast_id=bc_id,
+                contact_id=row[0].contact_id,
+                channel=channel,
+                chat_id=row[1],
+                locale=row[0].locale,
+                attempts=row[0].attempts + 1,
+                in_flight=row[0].status == "sending",
+            )
+            for row in rows
+            if not (row[2] or not row[3])
+        ]
+        if skipped:
+            await self.session.execute(
+                update(r).where(r.id.in_(skipped)).values(status="skipped", next_attempt_at=None)  # type: ignore[union-attr]
+            )
+        if not taken:
+            return key, []
+        values: dict[str, Any] = {
+            "status": "sending",
+            "attempts": r.attempts + 1,
+            "next_attempt_at": now + lease,
+        }
+        if key is not None:
+            values["batch"] = key
+        await self.session.execute(
+            update(r)
+            .where(r.id.in_([x.id for x in taken]))  # type: ignore[union-attr]
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return key, taken
+
+    async def recipients_settle(
+        self,
+        ids: Sequence[int],
+        *,
+        status: str,
+        now: datetime,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+        possible_duplicate: bool = False,
+    ) -> None:
+        if not ids:
+            return
+        r = t.BroadcastRecipient
+        values: dict[str, Any] = {"status": status, "error": error and error[:300]}
+        if status == "sent":
+            values["sent_at"] = now
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        if possible_duplicate:
+            values["possible_duplicate"] = True
+        await self.session.execute(update(r).where(r.id.in_(list(ids))).values(**values))  # type: ignore[union-attr]
+
+    async def broadcast_totals(self, bc_id: int) -> dict[str, int]:
+        """Counts by delivery status, by channel (`via_line` …), by RSVP (`rsvp_yes` …) and repeats."""
+        r = t.BroadcastRecipient
+        totals: dict[str, int] = {}
+        for column, prefix in ((r.status, ""), (r.channel, "via_"), (r.rsvp, "rsvp_")):
+            rows = await self.session.execute(
+                select(column, func.count()).where(r.broadcast_id == bc_id).group_by(column)  # type: ignore[call-overload]
+            )
+            for value, n in rows.all():
+                if value is not None:
+                    totals[f"{prefix}{value}"] = int(n)
+        dup = await self.session.execute(
+            select(func.count()).where(r.broadcast_id == bc_id, r.possible_duplicate.is_(True))  # type: ignore[attr-defined]
+        )
+        totals["possible_duplicates"] = int(dup.scalar_one())
+        return totals
+
+    async def broadcast_cancel(self, bc_id: int, now: datetime) -> bool:
+        done = await self.broadcast_transition(
+            bc_id, ("scheduled", "sending"), status="cancelled", finished_at=now
+        )
+        if done:
+            r = t.BroadcastRecipient
+            await self.session.execute(
+                update(r)
+                .where(r.broadcast_id == bc_id, r.status == "pending")  # type: ignore[arg-type]
+                .values(status="cancelled", next_attempt_at=None)
+            )
+        return done
+
+    async def _recipient_row(self, bc_id: int, contact_id: int) -> t.BroadcastRecipient | None:
+        r = t.BroadcastRecipient
+        q = select(r).where(r.broadcast_id == bc_id, r.contact_id == contact_id)
+        return (await self.session.execute(q)).scalar_one_or_none()
+
+    async def rsvp_set(
+        self, bc_id: int, contact_id: int, answer: str, now: datetime
+    ) -> BroadcastRecord | None:
+        """Record a volunteer's answer; None when they were not sent this broadcast."""
+        row = await self._recipient_row(bc_id, contact_id)
+        bc = await self.session.get(t.Broadcast, bc_id)
+        if row is None or bc is None or not bc.rsvp:
+            return None
+        if answer != "ask" or row.rsvp not in ("yes", "no"):
+            row.rsvp, row.rsvp_at = answer, now  # a question keeps an earlier yes or no
+        return _broadcast(bc)
+
+    async def rsvp_question(
+        self, bc_id: int, contact_id: int, text: str, now: datetime
+    ) -> BroadcastRecord | None:
+        row = await self._recipient_row(bc_id, contact_id)
+        bc = await self.session.get(t.Broadcast, bc_id)
+        if row is None or bc is None:
+            return None
+        row.question = ((row.question + "\n") if row.question else "") + text
+        row.rsvp = row.rsvp or "ask"
+        row.rsvp_at = row.rsvp_at or now
+        return _broadcast(bc)
+
+    async def rsvp_accepted(self, bc_id: int) -> list[tuple[int, ChatAddress]]:
+        r, c = t.BroadcastRecipient, t.Contact
+        q = (
+            select(c)
+            .join(r, r.contact_id == c.id)  # type: ignore[arg-type]
+            .where(r.broadcast_id == bc_id, r.rsvp == "yes", c.opted_out.is_(False))  # type: ignore[attr-defined]
+            .order_by(c.id)  # type: ignore[arg-type]
+        )
+        return [
+            (
+                int(row.id or 0),
+                ChatAddress(
+                    channel=row.channel, chat_id=row.chat_id_enc, locale=row.locale, reachable=row.reachable
+                ),
+            )
+            for row in (await self.session.execute(q)).scalars().all()
+        ]
+
+    async def broadcast_questions(self, bc_id: int) -> list[str]:
+        r = t.BroadcastRecipient
+        q = select(r.question).where(r.broadcast_id == bc_id, r.question.is_not(None)).order_by(r.rsvp_at)  # type: ignore[union-attr,arg-type]
+        return [str(x) for x in (await self.session.execute(q)).scalars().all()]
+
+    async def notices_of_contact(self, contact_id: int, limit: int = 3) -> list[BroadcastRecord]:
+        r = t.BroadcastRecipient
+        q = (
+            select(t.Broadcast)
+            .join(r, r.broadcast_id == t.Broadcast.id)  # type: ignore[arg-type]
+            .where(r.contact_id == contact_id, r.status == "sent")  # type: ignore[arg-type]
+            .order_by(t.Broadcast.id.desc())  # type: ignore[union-attr]
+            .limit(limit)
+        )
+        return [_broadcast(b) for b in (await self.session.execute(q)).scalars().all()]
+
+    async def line_usage(self, since: datetime) -> int:
+        """LINE messages counted against the monthly quota since `since`: broadcast copies and
+        pushed alerts and notices (replies are free; a reply that fell back to push is not counted)."""
+        r, o = t.BroadcastRecipient, t.OutboxRow
+        copies = await self.session.execute(
+            select(func.count()).where(r.channel == "line", r.status == "sent", r.sent_at >= since)  # type: ignore[operator]
+        )
+        pushes = await self.session.execute(
+            select(func.count()).where(
+                o.channel == "line",
+                o.status == "sent",
+                o.kind.in_(["alert", "notice"]),  # type: ignore[attr-defined]
+                o.sent_at >= since,  # type: ignore[operator]
+            )
+        )
+        return int(copies.scalar_one()) + int(pushes.scalar_one())
 
     # ---- kv --------------------------------------------------------------------------------------
     async def kv_get(self, key: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.crypto import EncryptedJSON, EncryptedText
@@ -31,6 +31,8 @@ class Contact(SQLModel, table=True):
     home_province: str | None = Field(default=None, max_length=64)
     opted_out: bool = False
     reachable: bool = True
+    #: shared by the chats one volunteer linked across platforms (LINE and Telegram)
+    link_key: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime | None = _ts()
     last_seen_at: datetime | None = _ts()
 
@@ -192,3 +194,53 @@ class KeyValue(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=500)
+
+
+class Broadcast(SQLModel, table=True):
+    """A notice an organizer sends to volunteers of some regions or provinces."""
+
+    __tablename__ = "broadcast"
+    __table_args__ = (Index("ix_broadcast_status_send", "status", "send_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    place: str | None = Field(default=None, max_length=200)
+    event_at: datetime | None = _ts()
+    audience: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    rsvp: bool = False
+    send_at: datetime | None = _ts()
+    status: str = Field(default="scheduled", max_length=16)
+    created_by: str = Field(default="cli", max_length=16)
+    staff_chat_id: int | None = Field(default=None, foreign_key="staff_chat.id", ondelete="SET NULL")
+    recipients: int = 0
+    created_at: datetime | None = _ts()
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+    reminded_at: datetime | None = _ts()
+
+
+class BroadcastRecipient(SQLModel, table=True):
+    """One volunteer's copy of a broadcast: delivery state and their RSVP."""
+
+    __tablename__ = "broadcast_recipient"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "contact_id", name="uq_broadcast_recipient"),
+        Index("ix_recipient_work", "broadcast_id", "channel", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id", ondelete="CASCADE")
+    contact_id: int = Field(foreign_key="contact.id", index=True, ondelete="CASCADE")
+    channel: str = Field(max_length=16)
+    locale: str = Field(default="th", max_length=8)
+    status: str = Field(default="pending", max_length=16)
+    batch: str | None = Field(default=None, max_length=40)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts()
+    sent_at: datetime | None = _ts(index=True)
+    possible_duplicate: bool = False
+    error: str | None = Field(default=None, max_length=300)
+    rsvp: str | None = Field(default=None, max_length=8)
+    rsvp_at: datetime | None = _ts()
+    question: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))

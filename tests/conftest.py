@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,15 @@ def make_settings(url: str, tmp_path: Path, **extra: object) -> Settings:
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return make_settings(db_url, tmp_path)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Any]:
+    """A real `tipbot serve` process on SQLite in tmp_path (see tests/test_kill.py); killed at the end."""
+    from tests.test_kill import Server
+
+    s = Server(tmp_path)
+    yield s
+    if s.proc and s.proc.poll() is None:
+        s.proc.kill()
+        s.proc.wait()

@@ -10,10 +10,14 @@ Transcript lines (actor defaults to `volunteer`; any other name is another chat)
     = tips 1               stored tips (all volunteers) ; `= tip <field> <value>` checks the last tip
     = alerts 2             alert rows queued for staff chats
     = opted_out 1          contacts that stopped notices
+    = copies 2             broadcast copies delivered (all broadcasts)
     @clock +25h            time passes (the injected clock moves on)
+    @clock at 2030-01-07 09:00   the clock jumps to that Thai time
     @tick                  the scheduler runs once (reminders, escalations, digests)
     {invite:3}             a fresh invite code for region 3 (`{invite:3:organizer}` for a role)
     {code}                 the last case code the actor was told (else the volunteer's)
+    {broadcast}            the number of the newest broadcast
+    {link}                 the last account-link code anyone was told
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from sqlalchemy import func, select
 
 from bot.app import Services
 from bot.casecode import find as find_code
+from bot.compose import BANGKOK
 from storage import tables as t
 from storage.reports import export_tips
 
@@ -89,6 +94,7 @@ class Runner:
         self.read: dict[str, int] = {}
         self.codes: dict[str, str] = {}
         self.matched: set[str] = set()
+        self.actors: set[str] = set()
 
     async def run(self, path: Path) -> None:
         for lineno, raw in enumerate(path.read_text("utf-8").splitlines(), 1):
@@ -101,6 +107,10 @@ class Runner:
                 raise TranscriptError(f"{path.name}:{lineno} [{self.driver.name}] {line}\n{exc}") from None
 
     async def step(self, line: str) -> None:
+        if line.startswith("@clock at "):
+            target = datetime.strptime(line.removeprefix("@clock at ").strip(), "%Y-%m-%d %H:%M")
+            self.clock.offset = target.replace(tzinfo=BANGKOK) - datetime.now(UTC)
+            return
         if line.startswith("@clock"):
             self.clock.offset += _duration(line.split()[1])
             return
@@ -117,6 +127,7 @@ class Runner:
         if not m:
             raise TranscriptError(f"cannot read transcript line: {line}")
         actor = m.group("actor") or "volunteer"
+        self.actors.add(actor)
         op, rest = m.group("op"), await self.expand(actor, m.group("rest").strip())
         if op == ">":
             await self.act(actor, rest)
@@ -132,6 +143,22 @@ class Runner:
         out = text
         for m in list(re.finditer(r"\{invite:([0-9a-z]+)(?::([a-z]+))?\}", text)):
             out = out.replace(m.group(0), await invite(m))
+        if "{broadcast}" in out:
+            async with self.driver.services.store.transaction() as uow:
+                newest = (await uow.session.execute(select(func.max(t.Broadcast.id)))).scalar_one()
+            assert newest is not None, "no broadcast yet"
+            out = out.replace("{broadcast}", str(newest))
+        if "{link}" in out:
+            from bot.compose import find_link_code
+
+            codes = [
+                c
+                for who in sorted(self.actors)
+                for m in self.driver.received(who)
+                if (c := find_link_code(m.text)) is not None
+            ]
+            assert codes, "nobody was told a link code"
+            out = out.replace("{link}", codes[-1])
         if "{code}" in out:
             self._collect_codes(actor)
             self._collect_codes("volunteer")
@@ -144,7 +171,7 @@ class Runner:
         from bot.cli import new_invite_code
 
         code = new_invite_code()
-        now = datetime.now(UTC)
+        now = self.clock()
         async with self.driver.services.store.transaction() as uow:
             await uow.invite_create(code, region, role, now + timedelta(days=1), now)
         return code
@@ -227,6 +254,11 @@ class Runner:
                 q = select(func.count()).select_from(t.Contact).where(t.Contact.opted_out.is_(True))
                 n = (await uow.session.execute(q)).scalar_one()
             assert n == int(words[1]), f"expected {words[1]} opted-out contacts, found {n}"
+        elif what == "copies":
+            async with store.transaction() as uow:
+                q = select(func.count()).select_from(t.BroadcastRecipient)
+                n = (await uow.session.execute(q.where(t.BroadcastRecipient.status == "sent"))).scalar_one()
+            assert n == int(words[1]), f"expected {words[1]} broadcast copies delivered, found {n}"
         elif what == "contacts":
             async with store.transaction() as uow:
                 n = (await uow.session.execute(select(func.count()).select_from(t.Contact))).scalar_one()

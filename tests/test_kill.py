@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,15 +129,6 @@ class Browser:
     async def tap(self, label: str, expect: str) -> None:
         assert await self.post({"type": "button", "button": self.button(label), "text": label}) == 200
         await self.read(expect)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    s = Server(tmp_path)
-    yield s
-    if s.proc and s.proc.poll() is None:
-        s.proc.kill()
-        s.proc.wait()
 
 
 async def test_kill_after_inbox_commit_loses_nothing_and_repeats_nothing(server: Server) -> None:

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPOSITION = {"bot.app", "bot.cli"}
+COMPOSITION = {"bot.app", "bot.cli", "bot.cli_broadcast"}
 
 
 def test_every_core_module_is_in_the_platform_free_contract() -> None:

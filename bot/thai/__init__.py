@@ -11,6 +11,7 @@ from bot.thai.extract import Extraction, extract
 from bot.thai.money import parse_amount
 from bot.thai.normalize import normalize
 from bot.thai.place import parse_province
+from bot.thai.when import parse_when
 
 __all__ = [
     "CATEGORIES",
@@ -22,4 +23,5 @@ __all__ = [
     "parse_amount",
     "parse_date",
     "parse_province",
+    "parse_when",
 ]

@@ -21,13 +21,15 @@ import struct
 import time
 import unicodedata
 import uuid
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
+
+from tests.fakes.ratelimit import DEFAULT_TOLERANCE, TokenBucket
 
 _MEMBER_ID = re.compile(r"^[UCR][0-9a-f]{32}$")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -57,6 +59,15 @@ ENDPOINTS = (
     "richmenu_content",
     "richmenu_default",
 )
+
+#: LINE's rate limits per endpoint, requests per second per channel (L-REF "Rate limits"): multicast
+#: 200/s, loading animation 100/s, reply, push, content, quota and the rest 2,000/s. Rich-menu
+#: creation is really 100/hour; the fake keeps it at the general rate (tests create one menu).
+RATE_LIMITS: dict[str, float | None] = {
+    **dict.fromkeys(ENDPOINTS, 2000.0),
+    "multicast": 200.0,
+    "loading": 100.0,
+}
 
 
 def sign(body: bytes, channel_secret: str) -> str:
@@ -127,6 +138,10 @@ class Call:
     headers: dict[str, str]
     body: Any
     status: int = 0
+    #: when the request arrived, on the fake's clock
+    at: float = 0.0
+    #: refused with 429 by the fake's rate limiter (not by a scripted fault)
+    rate_limited: bool = False
 
 
 class _Invalid(Exception):
@@ -157,7 +172,16 @@ class FakeLine:
         access_token: str = FAKE_ACCESS_TOKEN,
         bot_user_id: str | None = None,
         quota: int = 500,
+        rate_limits: Mapping[str, float | None] | None = None,
+        rate_tolerance: float = DEFAULT_TOLERANCE,
+        latency: Mapping[str, float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``rate_limits`` overrides `RATE_LIMITS` per endpoint (requests/s, None: unlimited);
+        ``rate_tolerance`` is the arrival jitter the buckets forgive (see `TokenBucket`);
+        ``latency`` delays every answer of an endpoint by that many seconds (after the work)."""
+        for endpoint in (*(rate_limits or {}), *(latency or {})):
+            self._check_endpoint(endpoint)
         self.channel_secret = channel_secret
         self.access_token = access_token
         self.bot_user_id = bot_user_id or new_member_id()
@@ -177,6 +201,13 @@ class FakeLine:
         self.default_rich_menu: str | None = None
         self.loading: list[dict[str, Any]] = []
         self.quota_used = 0
+        #: requests per second per endpoint (None: unlimited); change with `set_rate_limit`
+        self.rate_limits: dict[str, float | None] = {**RATE_LIMITS, **(rate_limits or {})}
+        self.rate_tolerance = rate_tolerance
+        #: fixed delay per endpoint before each answer, in seconds
+        self.latency: dict[str, float] = dict(latency or {})
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket | None] = {}
         self._faults: dict[str, list[Fault]] = defaultdict(list)
         self._ids = itertools.count(int(time.time()) * 1000)
         self._runner: web.AppRunner | None = None
@@ -260,7 +291,22 @@ class FakeLine:
         for _ in range(count):
             self._faults[endpoint].append(Fault(delay=seconds))
 
-    def _check_endpoint(self, endpoint: str) -> None:
+    def set_rate_limit(self, endpoint: str, rate: float | None) -> None:
+        """Change an endpoint's limit (requests/s, None: unlimited); its bucket starts full."""
+        self._check_endpoint(endpoint)
+        self.rate_limits[endpoint] = rate
+        self._buckets.pop(endpoint, None)
+
+    def _bucket(self, endpoint: str) -> TokenBucket | None:
+        if endpoint not in self._buckets:
+            rate = self.rate_limits.get(endpoint)
+            self._buckets[endpoint] = (
+                None if rate is None else TokenBucket(rate, tolerance=self.rate_tolerance, clock=self._clock)
+            )
+        return self._buckets[endpoint]
+
+    @staticmethod
+    def _check_endpoint(endpoint: str) -> None:
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; known: {ENDPOINTS}")
 
@@ -289,6 +335,23 @@ class FakeLine:
 
     def calls_to(self, endpoint: str) -> list[Call]:
         return [c for c in self.calls if c.endpoint == endpoint]
+
+    def delivery_counts(self, endpoint: str | None = None) -> Counter[str]:
+        """Messages delivered per recipient (only those delivered through ``endpoint`` if given).
+
+        A multicast of 2 messages to 3 users counts 2 for each of them.
+        """
+        return Counter(
+            {
+                recipient: count
+                for recipient, endpoints in self.delivered_by.items()
+                if (count := sum(1 for e in endpoints if endpoint in (None, e)))
+            }
+        )
+
+    def rate_limited_calls(self, endpoint: str | None = None) -> list[Call]:
+        """Requests the rate limiter refused (429), optionally only to ``endpoint``."""
+        return [c for c in self.calls if c.rate_limited and endpoint in (None, c.endpoint)]
 
     # -- webhooks -------------------------------------------------------------------------------
 
@@ -337,7 +400,7 @@ class FakeLine:
                         body = json.loads(raw)
                     except ValueError:
                         return _error(400, "The request body could not be parsed as JSON")
-            call = Call(endpoint, request.method, request.path, dict(request.headers), body)
+            call = Call(endpoint, request.method, request.path, dict(request.headers), body, at=self._clock())
             self.calls.append(call)
             response = await self._answer(endpoint, request, call, handler)
             call.status = response.status
@@ -355,17 +418,28 @@ class FakeLine:
     ) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.access_token}":
             return _error(401, ERR_AUTH)
+        # The limiter stands in front of everything else: a refused request does no work and
+        # takes no scripted fault. Refusals do not use up the bucket.
+        bucket = self._bucket(endpoint)
+        if bucket is not None and not bucket.take():
+            call.rate_limited = True
+            return _error(429, ERR_RATE)
         fault = self._faults[endpoint].pop(0) if self._faults[endpoint] else None
         if fault is not None and fault.status is not None:
             return web.json_response(fault.body, status=fault.status, headers=fault.headers)
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
         try:
-            return await handler(request, call)
+            response = await handler(request, call)
         except _Invalid as invalid:
-            return _error(
+            response = _error(
                 400, f"The request body has {len(invalid.details)} error(s)", details=invalid.details
             )
+        latency = self.latency.get(endpoint, 0.0)
+        if latency > 0:
+            # The work is done first: a client that gives up waiting still had its request served.
+            await asyncio.sleep(latency)
+        return response
 
     def _retry_key(self, request: web.Request) -> str | None:
         key = request.headers.get("X-Line-Retry-Key")

@@ -12,11 +12,13 @@ import re
 import secrets
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
 from aiohttp import ClientSession, ClientTimeout, web
+
+from tests.fakes.ratelimit import DEFAULT_TOLERANCE, TokenBucket
 
 DEFAULT_TOKEN = "7012345678:AAHfakeTokenForTests_0123456789abcdef"
 SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
@@ -25,6 +27,8 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 _COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+#: "not able to broadcast more than about 30 messages per second" (Bot FAQ)
+MESSAGES_PER_SECOND = 30.0
 
 
 @dataclass
@@ -89,16 +93,32 @@ class FakeTelegram:
         token: str = DEFAULT_TOKEN,
         username: str = "tipbot_test_bot",
         chat_rate_limit: float | None = None,
+        rate_limit: float | None = MESSAGES_PER_SECOND,
+        rate_tolerance: float = DEFAULT_TOLERANCE,
+        clock: Callable[[], float] = time.monotonic,
+        latency: float = 0.0,
     ) -> None:
+        """``rate_limit``: sends per second over all chats (token bucket, None: unlimited);
+        ``rate_tolerance``: the arrival jitter it forgives (see `TokenBucket`);
+        ``latency``: every Bot API answer comes this many seconds late (after the work)."""
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
         self.username = username
         #: messages per second per chat before answering 429 (None: unlimited)
         self.chat_rate_limit = chat_rate_limit
+        #: sends per second over all chats before answering 429 (None: unlimited)
+        self.rate_limit = rate_limit
+        self.rate_tolerance = rate_tolerance
+        #: delay before each Bot API answer, in seconds (the work is done first)
+        self.latency = latency
+        self._clock = clock
+        self._bucket = self._new_bucket()
         # records
         self.calls: list[str] = []
         self.deliveries: list[Delivery] = []
         self.attempts: Counter[str] = Counter()
+        #: sends refused with 429 by the overall or the per-chat limit, per chat (not scripted faults)
+        self.rate_limited: Counter[str] = Counter()
         self.answered_callbacks: list[dict[str, Any]] = []
         self.edited_markups: list[dict[str, Any]] = []
         self.commands: dict[str | None, list[tuple[str, str]]] = {}  # default scope, by language
@@ -173,8 +193,10 @@ class FakeTelegram:
     ) -> None:
         """Make `count` send calls fail one way (or, with only `delay`, answer late).
 
-        `after` lets that many sends succeed first, e.g. to fail the second part of a long text.
-        `chat_id` limits the faults to sends to that chat; other chats are served normally.
+        `after` lets that many sends succeed first, e.g. to fail the second part of a long text,
+        or, with `retry_after`, a burst of 429s in the middle of a run:
+        ``fail_next_sends(5, retry_after=2, after=40)``. `chat_id` limits the faults (and the
+        sends counted by `after`) to that chat; other chats are served normally. Calls queue up.
         """
         if retry_after is not None:
             fault = Fault(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
@@ -201,6 +223,16 @@ class FakeTelegram:
         self._faults.extend(
             Fault(fault.status, fault.description, fault.parameters, fault.delay, chat) for _ in range(count)
         )
+
+    def set_rate_limit(self, rate: float | None) -> None:
+        """Change the overall send rate (None: unlimited); the bucket starts full."""
+        self.rate_limit = rate
+        self._bucket = self._new_bucket()
+
+    def _new_bucket(self) -> TokenBucket | None:
+        if self.rate_limit is None:
+            return None
+        return TokenBucket(self.rate_limit, tolerance=self.rate_tolerance, clock=self._clock)
 
     def register_file(
         self, data: bytes, *, declared_size: int | None = None, folder: str = "documents", suffix: str = "bin"
@@ -276,6 +308,10 @@ class FakeTelegram:
     def sent_to(self, chat_id: int | str) -> list[Delivery]:
         return [d for d in self.deliveries if d.chat_id == str(chat_id)]
 
+    def delivery_counts(self) -> Counter[str]:
+        """Messages sent successfully per chat id (text, photo or document each count one)."""
+        return Counter(d.chat_id for d in self.deliveries)
+
     def texts_to(self, chat_id: int | str) -> list[str]:
         return [d.text for d in self.sent_to(chat_id) if d.text is not None]
 
@@ -305,8 +341,12 @@ class FakeTelegram:
             params, files = await _parameters(request)
             result = await handler(params, files)
         except ApiError as exc:
-            return _answer_error(exc)
-        return web.json_response({"ok": True, "result": result})
+            response = _answer_error(exc)
+        else:
+            response = web.json_response({"ok": True, "result": result})
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        return response
 
     async def _download(self, request: web.Request) -> web.Response:
         stored = self._paths.get(request.match_info["path"])
@@ -395,11 +435,19 @@ class FakeTelegram:
         )
 
     async def _admit_send(self, params: dict[str, str]) -> str:
-        """Checks every send shares: a chat, scripted faults, blocks and the per-chat rate."""
+        """Checks every send shares: a chat, the overall rate, scripted faults, blocks, the chat's rate.
+
+        A send the overall limit refuses does no work and takes no scripted fault (so `after=`
+        in `fail_next_sends` counts only sends that got past the limit).
+        """
         chat_id = params.get("chat_id", "")
         if not chat_id:
             raise ApiError(400, "Bad Request: chat_id is empty")
         self.attempts[chat_id] += 1
+        if self._bucket is not None and not self._bucket.take():
+            self.rate_limited[chat_id] += 1
+            wait = self._bucket.wait_whole_seconds()
+            raise ApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
         fault = self._next_fault(chat_id)
         if fault is not None:
             if fault.delay:
@@ -409,9 +457,10 @@ class FakeTelegram:
         if chat_id in self._blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         if self.chat_rate_limit is not None:
-            now = time.monotonic()
+            now = self._clock()
             last = self._last_send.get(chat_id)
             if last is not None and now - last < 1 / self.chat_rate_limit:
+                self.rate_limited[chat_id] += 1
                 raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
             self._last_send[chat_id] = now
         return chat_id
