@@ -405,6 +405,7 @@ async def test_serve_with_polling_answers_what_waited_and_publishes_the_command_
                 "start",
                 "report",
                 "status",
+                "news",
                 "help",
                 "cancel",
             ]
