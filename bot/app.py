@@ -339,6 +339,7 @@ async def build_services(
         line_quota=settings.line_monthly_quota,
         rsvp_reminder=settings.rsvp_reminder,
         lease=settings.broadcast_lease,
+        in_flight=settings.broadcast_in_flight,
         on_commit=relay.wake.set,
     )
     desk = StaffDesk(

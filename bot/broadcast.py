@@ -358,6 +358,7 @@ class Broadcaster:
         line_quota: int = 0,
         rsvp_reminder: timedelta = timedelta(hours=24),
         lease: timedelta = LEASE,
+        in_flight: int = 1,
         entropy: Callable[[int], bytes] | None = None,
         rnd: Callable[[], float] = random.random,
         on_commit: Callable[[], None] = lambda: None,
@@ -371,6 +372,7 @@ class Broadcaster:
         self.line_quota = line_quota
         self.rsvp_reminder = rsvp_reminder
         self.lease = lease
+        self.in_flight = max(1, in_flight)
         self.entropy = entropy or (lambda n: uuid.uuid4().bytes[:n])
         self.rnd = rnd
         self.on_commit = on_commit
@@ -448,7 +450,10 @@ class Broadcaster:
         channel = self.channels[name]
         if hasattr(channel, "multicast"):
             return await self._deliver_batches(bc, name, channel, stop)  # type: ignore[arg-type]
-        return await self._deliver_one_by_one(bc, name, channel, stop)
+        # Each sender keeps one copy in flight; `in_flight` senders trade speed on a slow network
+        # against how many copies a crash can leave in doubt.
+        senders = [self._deliver_one_by_one(bc, name, channel, stop) for _ in range(self.in_flight)]
+        return sum(await asyncio.gather(*senders))
 
     async def _line_room(self, uow: UnitOfWork, now: datetime) -> int | None:
         if self.line_quota <= 0:

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     #: how long a process holds a broadcast copy it is sending; after a crash, another process
     #: (or the restarted one) resends it once this has passed
     broadcast_lease: timedelta = timedelta(seconds=60)
+    #: broadcast copies a process keeps in flight on a platform without retry keys (Telegram):
+    #: each one may repeat (recorded) if the process dies while it is in flight
+    broadcast_in_flight: int = Field(default=1, ge=1, le=32)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     #: how long a relay owns the outbox rows it took; a process that dies keeps them that long

@@ -878,6 +878,9 @@ class SqlUnitOfWork:
                     for m in members[start : start + chunk]
                 ],
             )
+        if self._dialect == "postgresql" and len(members) >= 1000:
+            # Fresh statistics, so the first claims plan for a long queue rather than an empty table.
+            await self.session.execute(text("ANALYZE broadcast_recipient"))
         return len(members)
 
     async def recipients_claim(
@@ -896,63 +899,56 @@ class SqlUnitOfWork:
         that ran out: it keeps its key, so the platform drops a repeat), else up to `limit` new
         rows of one locale under `batch_key`. Without: the next single row; `in_flight` marks a
         row whose earlier send may have got through. Opted-out or unreachable volunteers are
-        skipped on the way.
+        skipped on the way. Every query walks the partial indexes of open copies.
         """
         r, c = t.BroadcastRecipient, t.Contact
+        open_copies = text("broadcast_recipient." + t.OPEN_COPIES)
+        due = (r.broadcast_id == bc_id, r.channel == channel, open_copies, r.next_attempt_at <= now)
         base = (
-            select(r, c.chat_id_enc, c.opted_out, c.reachable)
-            .join(c, c.id == r.contact_id)  # type: ignore[arg-type]
-            .where(
-                r.broadcast_id == bc_id,
-                r.channel == channel,
-                r.status.in_(["pending", "sending"]),  # type: ignore[attr-defined]
-                r.next_attempt_at <= now,  # type: ignore[operator]
+            select(
+                r.id, r.contact_id, r.locale, r.status, r.attempts, c.chat_id_enc, c.opted_out, c.reachable
             )
+            .join(c, c.id == r.contact_id)  # type: ignore[arg-type]
+            .where(*due)  # type: ignore[arg-type]
         )
         key: str | None = None
-        if batch_key is not None:
+        if batch_key is None:
+            q = base.order_by(r.id).limit(limit)  # type: ignore[arg-type]
+        else:
             resume = (
-                await self.session.execute(
-                    select(r.batch)
-                    .where(
-                        r.broadcast_id == bc_id,
-                        r.channel == channel,
-                        r.status.in_(["pending", "sending"]),  # type: ignore[attr-defined]
-                        r.next_attempt_at <= now,  # type: ignore[operator]
-                        r.batch.is_not(None),  # type: ignore[union-attr]
-                    )
-                    .limit(1)
-                )
+                await self.session.execute(select(r.batch).where(*due, r.batch.is_not(None)).limit(1))  # type: ignore[arg-type,union-attr]
             ).scalar_one_or_none()
             if resume is not None:
                 key = str(resume)
                 q = base.where(r.batch == key).order_by(r.id)  # type: ignore[arg-type]
             else:
+                # One message per call, so one language per batch: the oldest copy's.
+                locale = (
+                    await self.session.execute(
+                        select(r.locale).where(*due, r.batch.is_(None)).order_by(r.id).limit(1)  # type: ignore[arg-type,union-attr]
+                    )
+                ).scalar_one_or_none()
+                if locale is None:
+                    return batch_key, []
                 key = batch_key
-                q = base.where(r.batch.is_(None)).order_by(r.locale, r.id).limit(limit)  # type: ignore[union-attr,arg-type]
-        else:
-            q = base.order_by(r.id).limit(limit)  # type: ignore[arg-type]
+                q = base.where(r.batch.is_(None), r.locale == locale).order_by(r.id).limit(limit)  # type: ignore[union-attr,arg-type]
         if self._dialect == "postgresql":
             q = q.with_for_update(of=r, skip_locked=True)  # type: ignore[arg-type]
         rows = (await self.session.execute(q)).all()
-        if key is not None and rows and rows[0][0].batch is None:
-            first = rows[0][0].locale
-            rows = [row for row in rows if row[0].locale == first]  # one message per call: one language
-        skipped = [row[0].id for row in rows if row[2] or not row[3]]
-        # Read the rows before updating them: the update also refreshes these loaded objects.
+        skipped = [row.id for row in rows if row.opted_out or not row.reachable]
         taken = [
             Recipient(
-                id=int(row[0].id),
+                id=int(row.id),
                 broadcast_id=bc_id,
-                contact_id=row[0].contact_id,
+                contact_id=int(row.contact_id),
                 channel=channel,
-                chat_id=row[1],
-                locale=row[0].locale,
-                attempts=row[0].attempts + 1,
-                in_flight=row[0].status == "sending",
+                chat_id=row.chat_id_enc,
+                locale=row.locale,
+                attempts=row.attempts + 1,
+                in_flight=row.status == "sending",
             )
             for row in rows
-            if not (row[2] or not row[3])
+            if not (row.opted_out or not row.reachable)
         ]
         if skipped:
             await self.session.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.crypto import EncryptedJSON, EncryptedText
@@ -220,13 +220,33 @@ class Broadcast(SQLModel, table=True):
     reminded_at: datetime | None = _ts()
 
 
+#: copies still to send (literal, so both databases use the partial indexes below)
+OPEN_COPIES = "status IN ('pending', 'sending')"
+
+
 class BroadcastRecipient(SQLModel, table=True):
     """One volunteer's copy of a broadcast: delivery state and their RSVP."""
 
     __tablename__ = "broadcast_recipient"
     __table_args__ = (
         UniqueConstraint("broadcast_id", "contact_id", name="uq_broadcast_recipient"),
-        Index("ix_recipient_work", "broadcast_id", "channel", "status", "next_attempt_at"),
+        # Only copies still to send, in queue order: claims stay quick however long the queue.
+        Index(
+            "ix_recipient_open",
+            "broadcast_id",
+            "channel",
+            "id",
+            postgresql_where=text(OPEN_COPIES),
+            sqlite_where=text(OPEN_COPIES),
+        ),
+        Index(
+            "ix_recipient_rebatch",
+            "broadcast_id",
+            "channel",
+            "batch",
+            postgresql_where=text(OPEN_COPIES + " AND batch IS NOT NULL"),
+            sqlite_where=text(OPEN_COPIES + " AND batch IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -289,3 +289,14 @@ async def test_two_processes_share_a_broadcast_and_send_each_copy_once(db_url: s
     assert set(copies(line, tg).values()) == {1} and len(copies(line, tg)) == 1900
     keys = sorted(p["replies"][0]["key"] for p in told)
     assert keys == ["broadcast.finished", "broadcast.started"], "the organizer is told once of each"
+
+
+async def test_several_telegram_copies_in_flight_still_send_each_once(db_url: str, tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with platforms(db_url, tmp_path, clock, broadcast_in_flight=4) as (services, _line, tg):
+        tg.latency = 0.05  # a slow network: one copy at a time would take 0.05 s each
+        await seed(services.store, [Volunteer("telegram", telegram_id(n), R3[0]) for n in range(120)])
+        bc_id = await create(services, Audience(regions=("3",)))
+        totals = await run_out(services, clock, bc_id)
+    assert totals["sent"] == 120 and totals["possible_duplicates"] == 0
+    assert len(tg.delivery_counts()) == 120 and set(tg.delivery_counts().values()) == {1}

@@ -18,6 +18,8 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+OPEN = "status IN ('pending', 'sending')"
+
 
 def upgrade() -> None:
 
@@ -71,7 +73,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_broadcast_recipient_contact_id"), ["contact_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_broadcast_recipient_sent_at"), ["sent_at"], unique=False)
         batch_op.create_index(
-            "ix_recipient_work", ["broadcast_id", "channel", "status", "next_attempt_at"], unique=False
+            "ix_recipient_open",
+            ["broadcast_id", "channel", "id"],
+            unique=False,
+            postgresql_where=sa.text(OPEN),
+            sqlite_where=sa.text(OPEN),
+        )
+        batch_op.create_index(
+            "ix_recipient_rebatch",
+            ["broadcast_id", "channel", "batch"],
+            unique=False,
+            postgresql_where=sa.text(OPEN + " AND batch IS NOT NULL"),
+            sqlite_where=sa.text(OPEN + " AND batch IS NOT NULL"),
         )
 
     with op.batch_alter_table("contact", schema=None) as batch_op:
@@ -86,7 +99,8 @@ def downgrade() -> None:
         batch_op.drop_column("link_key")
 
     with op.batch_alter_table("broadcast_recipient", schema=None) as batch_op:
-        batch_op.drop_index("ix_recipient_work")
+        batch_op.drop_index("ix_recipient_rebatch")
+        batch_op.drop_index("ix_recipient_open")
         batch_op.drop_index(batch_op.f("ix_broadcast_recipient_sent_at"))
         batch_op.drop_index(batch_op.f("ix_broadcast_recipient_contact_id"))
 
