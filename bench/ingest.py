@@ -232,7 +232,9 @@ async def reset_postgres(url: str) -> None:
     await upgrade_async(url)
 
 
-async def start_tipbot(name: str, n: int, db_url: str, line: FakeLine, tmp: Path) -> Target:
+async def start_tipbot(name: str, n: int, db_url: str, line: FakeLine, tmp: Path, workers: int = 0) -> Target:
+    """`n` serve processes; with `workers`, they only take webhooks and `workers` worker
+    processes (woken by PostgreSQL NOTIFY) do the rest."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPBOT_")}
     env.update(
         {
@@ -247,6 +249,8 @@ async def start_tipbot(name: str, n: int, db_url: str, line: FakeLine, tmp: Path
             "TIPBOT_LINE_DATA_API_BASE_URL": line.url,
         }
     )
+    if workers:
+        env["TIPBOT_WORKERS"] = "false"
     procs, urls = [], []
     for _ in range(n):
         port = free_port()
@@ -260,6 +264,16 @@ async def start_tipbot(name: str, n: int, db_url: str, line: FakeLine, tmp: Path
             )
         )
         urls.append(f"http://127.0.0.1:{port}")
+    for i in range(workers):
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "worker"],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=open(tmp / f"{name}-worker-{i}.log", "wb"),  # noqa: SIM115
+            )
+        )
     for url in urls:
         await wait_healthy(url)
     await asyncio.sleep(3.0)  # the Thai dictionaries load right after start
@@ -304,7 +318,7 @@ async def drain_backlog(load: Load, seconds: float) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    only = set(args.only.split(",")) if args.only else {"bare", "pg1", "pg2", "pg4", "sqlite1"}
+    only = set(args.only.split(",")) if args.only else {"bare", "pg1", "pg2", "pg4", "pg1+worker", "sqlite1"}
     pg_url = args.pg_url or os.environ.get("TIPBOT_BENCH_DATABASE_URL")
     results: list[dict[str, Any]] = []
     ceiling: float | None = None
@@ -318,8 +332,8 @@ async def main(args: argparse.Namespace) -> None:
             ceiling = results[-1]["events_per_s"]
             results[-1]["half_rate"] = ceiling / 2
         half_rate = ceiling / 2 if ceiling else None
-        plans = [(f"pg{n}", n) for n in (1, 2, 4)] + [("sqlite1", 1)]
-        for name, n in plans:
+        plans = [(f"pg{n}", n, 0) for n in (1, 2, 4)] + [("pg1+worker", 1, 1), ("sqlite1", 1, 0)]
+        for name, n, workers in plans:
             if name not in only:
                 continue
             with tempfile.TemporaryDirectory() as tmp_name:
@@ -332,7 +346,7 @@ async def main(args: argparse.Namespace) -> None:
                     db = pg_url
                 else:
                     db = f"sqlite+aiosqlite:///{tmp}/tipbot.db"
-                target = await start_tipbot(name, n, db, line, tmp)
+                target = await start_tipbot(name, n, db, line, tmp, workers)
                 try:
                     results.append(await measure(target, line, args, half_rate))
                 finally:
@@ -366,7 +380,7 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--reply-rate", type=float, default=10.0)
     parser.add_argument("--pg-url")
-    parser.add_argument("--only", help="comma-separated: bare,pg1,pg2,pg4,sqlite1")
+    parser.add_argument("--only", help="comma-separated: bare,pg1,pg2,pg4,pg1+worker,sqlite1")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.bare_server:

@@ -37,10 +37,10 @@ from handlers.console import ConsoleChannel
 from handlers.webchat import WebChatChannel
 from handlers.webchat import routes as webchat_routes
 from storage.crypto import Keyring, install_keyring
-from storage.database import create_engine, is_sqlite, sqlite_path, upgrade_async
+from storage.database import create_engine, is_sqlite, listen, sqlite_path, upgrade_async
 from storage.media import FileMediaStore
 from storage.reports import queue_depths
-from storage.repositories import SqlStore
+from storage.repositories import INBOX_CHANNEL, SqlStore
 from storage.spool import Spool, SpoolError
 
 log = logging.getLogger("tipbot")
@@ -205,13 +205,18 @@ class Services:
     def start(self) -> None:
         if not self.autostart:
             return
+        if self.ingest.spool is not None:
+            self.tasks.append(asyncio.create_task(self.ingest.replay(self.stop), name="spool-replay"))
+        if not self.settings.workers:
+            return  # webhooks only: `tipbot worker` processes do the rest, woken by NOTIFY
         # Load the Thai dictionaries now rather than on the first volunteer's message.
         self.tasks.append(asyncio.create_task(self._warm_up(), name="warm-up"))
+        wake = self.dispatcher.wake.set
+        listener = listen(self.store.engine, INBOX_CHANNEL, wake, self.stop)
+        self.tasks.append(asyncio.create_task(listener, name="inbox-notifications"))
         self.tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="dispatcher"))
         self.tasks.append(asyncio.create_task(self.relay.run(self.stop), name="relay"))
         self.tasks.append(asyncio.create_task(self.broadcaster.run(self.stop), name="broadcaster"))
-        if self.ingest.spool is not None:
-            self.tasks.append(asyncio.create_task(self.ingest.replay(self.stop), name="spool-replay"))
         if self.scheduler is not None:
             interval = self.settings.scheduler_interval
             self.tasks.append(asyncio.create_task(self.scheduler.run(self.stop, interval), name="scheduler"))
@@ -626,7 +631,8 @@ async def run_console(settings: Settings, name: str, stdin: TextIO, stdout: Text
 async def run_worker(settings: Settings) -> int:
     """`tipbot worker`: the dispatcher and the relay without a web server (no web chat, no
     scheduler), until SIGTERM or SIGINT; stops between events and between sends."""
-    services = await build_services(settings, with_webchat=False)
+    # a worker always works, even when it shares TIPBOT_WORKERS=false with webhook-only servers
+    services = await build_services(settings.model_copy(update={"workers": True}), with_webchat=False)
     services.scheduler = None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     spool_dir: Path | None = None
     #: serve the web chat from this process (its mailboxes live in process memory)
     webchat: bool = True
+    #: run the dispatcher, relay, broadcaster and scheduler in `tipbot serve`; false makes a
+    #: process that only takes webhooks into the inbox (with `tipbot worker` processes beside it)
+    workers: bool = True
     shutdown_timeout: float = 30.0
     #: fault injection for the kill tests only: "after_ingest" SIGKILLs the server right after an
     #: inbox commit, before the event is processed or acknowledged

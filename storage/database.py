@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger("tipbot.database")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -100,3 +106,35 @@ async def ping(engine: AsyncEngine, timeout: float = 2.0) -> bool:
         return True
     except Exception:  # any failure means "not reachable" for health checks
         return False
+
+
+async def listen(
+    engine: AsyncEngine, channel: str, callback: Callable[[], None], stop: asyncio.Event
+) -> None:
+    """Call `callback` on every PostgreSQL NOTIFY on `channel` until `stop`; reconnects after
+    losing the database. A no-op on SQLite (one process: the in-process wake-up is enough)."""
+    if engine.dialect.name != "postgresql":
+        return
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            async with engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+
+                def notified(*_: object) -> None:
+                    callback()
+
+                await driver.add_listener(channel, notified)
+                delay = 0.5
+                callback()  # whatever arrived while we were not listening
+                while not stop.is_set() and not driver.is_closed():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=5.0)
+                if not driver.is_closed():
+                    await driver.remove_listener(channel, notified)
+        except (OSError, ConnectionError, DBAPIError, OperationalError):
+            log.warning("lost the database notification connection; reconnecting in %.1fs", delay)
+        if not stop.is_set():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)

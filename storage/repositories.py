@@ -41,6 +41,8 @@ from storage import tables as t
 from storage.crypto import keyring
 from storage.database import ping
 
+#: the PostgreSQL notification channel a commit to the inbox signals
+INBOX_CHANNEL = "tipbot_inbox"
 OUTBOX_LEASE = timedelta(seconds=120)
 #: `last_error` of an outbox row while it is leased: still there at the next lease means the
 #: previous sender never recorded an outcome (it died, or its lease ran out mid-send)
@@ -1173,6 +1175,9 @@ class SqlStore:
             stmt = stmt.returning(table.c.channel)
             result = await uow.session.execute(stmt, rows)
             stored = [str(c) for c in result.scalars().all()]
+            if stored and uow._dialect == "postgresql":
+                # Wakes the dispatchers of other processes (`tipbot worker`) at commit.
+                await uow.session.execute(text(f"NOTIFY {INBOX_CHANNEL}"))
         for channel, n in Counter(e.channel for e in events).items():
             fresh = stored.count(channel)
             metrics.EVENTS_RECEIVED.labels(channel).inc(fresh)
