@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/webchat.py
 	$(BIN)/python bench/thai_eval.py
 	$(BIN)/python bench/thai_speed.py
+	$(BIN)/python bench/broadcast.py --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
