@@ -59,7 +59,6 @@ from bot.model import (
     SendResult,
     SendStatus,
     StaffChatRecord,
-    reply_to_data,
 )
 from bot.ports import Channel, Store, UnitOfWork
 from bot.relay import MAX_ATTEMPTS, PAUSE, Pacing, backoff
@@ -90,17 +89,10 @@ async def tell_organizer(uow: UnitOfWork, bc: BroadcastRecord, reply: Reply, key
     chat = await uow.staff_by_id(bc.staff_chat_id)
     if chat is None or not chat.active:
         return
-    await uow.outbox_add(
-        OutboxItem(
-            channel=chat.channel,
-            chat_id=chat.chat_id,
-            kind="notice",
-            payload={"locale": chat.locale, "replies": [reply_to_data(reply)]},
-            idempotency_key=key,
-            staff_chat_id=chat.id,
-        ),
-        now,
+    item = OutboxItem.of(
+        chat.channel, chat.chat_id, chat.locale, [reply], kind="notice", key=key, staff_chat_id=chat.id
     )
+    await uow.outbox_add(item, now)
 
 
 def month_start(now: datetime) -> datetime:
@@ -603,19 +595,12 @@ class Broadcaster:
                 for contact_id, address in await uow.rsvp_accepted(bc.id):
                     if not address.reachable:
                         continue
-                    await uow.outbox_add(
-                        OutboxItem(
-                            channel=address.channel,
-                            chat_id=address.chat_id,
-                            kind="notice",
-                            payload={
-                                "locale": address.locale,
-                                "replies": [reply_to_data(reminder_reply(bc))],
-                            },
-                            idempotency_key=str(uuid.uuid5(NAMESPACE, f"remind:{bc.id}:{contact_id}")),
-                        ),
-                        now,
+                    key = str(uuid.uuid5(NAMESPACE, f"remind:{bc.id}:{contact_id}"))
+                    reminder = [reminder_reply(bc)]
+                    item = OutboxItem.of(
+                        address.channel, address.chat_id, address.locale, reminder, kind="notice", key=key
                     )
+                    await uow.outbox_add(item, now)
                     queued += 1
         if queued:
             self.on_commit()

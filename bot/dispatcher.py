@@ -58,7 +58,6 @@ from bot.model import (
     MediaTooLarge,
     OutboxItem,
     Reply,
-    reply_to_data,
 )
 from bot.ports import (
     Channel,
@@ -311,23 +310,9 @@ class Dispatcher:
                 alive = await self._apply(uow, effect, inbound, alive, turn, now, forgotten)
             locale = alive.locale if alive else (staff.locale if staff else self.default_locale)
             if turn.replies and not inbound.standby:
-                await uow.outbox_add(
-                    OutboxItem(
-                        channel=inbound.channel,
-                        chat_id=inbound.chat_id,
-                        kind="reply",
-                        payload={
-                            "locale": locale,
-                            "replies": [reply_to_data(r) for r in turn.replies],
-                            # for the event → reply latency metric (wall clock, any process)
-                            "event_at": item.received_at.isoformat() if item.received_at else None,
-                        },
-                        idempotency_key=str(uuid.UUID(bytes=self.entropy(16), version=4)),
-                        reply_token=inbound.reply_token,
-                        reply_token_expires=inbound.reply_token_expires,
-                    ),
-                    now,
-                )
+                # event_at: for the event → reply latency metric (wall clock, any process)
+                received = {"event_at": item.received_at.isoformat() if item.received_at else None}
+                await uow.outbox_add(self._reply(inbound, locale, turn.replies, received), now)
             if alive is not None and turn.save:
                 await uow.conversation_save(alive.id, turn.state, version, now)
             status = "done"
@@ -453,6 +438,22 @@ class Dispatcher:
         metrics.TIPS_CREATED.labels(tip.region).inc()
         log.info("tip %s stored for region %s", tip.case_code, tip.region)
 
+    def _reply(
+        self, inbound: Inbound, locale: str, replies: list[Reply], extra: dict[str, str | None] | None = None
+    ) -> OutboxItem:
+        """The answer to an event, on its reply token while that lasts."""
+        return OutboxItem.of(
+            inbound.channel,
+            inbound.chat_id,
+            locale,
+            replies,
+            kind="reply",
+            key=str(uuid.UUID(bytes=self.entropy(16), version=4)),
+            extra=extra,
+            reply_token=inbound.reply_token,
+            reply_token_expires=inbound.reply_token_expires,
+        )
+
     # ---- failure paths -------------------------------------------------------------------------
     async def _finish(self, item: InboxItem, status: str, error: str | None) -> None:
         async with self.store.transaction() as uow:
@@ -475,21 +476,9 @@ class Dispatcher:
                     with contextlib.suppress(ConcurrentUpdate):
                         await uow.conversation_save(contact.id, {"flow": "menu"}, version, now)
                 if inbound.chat_kind == "private" and not inbound.standby:
-                    await uow.outbox_add(
-                        OutboxItem(
-                            channel=inbound.channel,
-                            chat_id=inbound.chat_id,
-                            kind="reply",
-                            payload={
-                                "locale": contact.locale if contact else self.default_locale,
-                                "replies": [reply_to_data(Reply("common.sorry_restart"))],
-                            },
-                            idempotency_key=str(uuid.UUID(bytes=self.entropy(16), version=4)),
-                            reply_token=inbound.reply_token,
-                            reply_token_expires=inbound.reply_token_expires,
-                        ),
-                        now,
-                    )
+                    locale = contact.locale if contact else self.default_locale
+                    sorry = self._reply(inbound, locale, [Reply("common.sorry_restart")])
+                    await uow.outbox_add(sorry, now)
                 await uow.inbox_finish(item.id, "failed", now, reason)
             self._handled += 1
             metrics.EVENTS_PROCESSED.labels(item.channel, "failed").inc()

@@ -7,6 +7,7 @@ records the core reasons about. Must not know any platform SDK, SQL or HTTP.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -262,6 +263,25 @@ class OutboxItem:
     #: leased before without an outcome being recorded (its sender died or its lease ran out
     #: mid-send): the platform may already have the message
     in_doubt: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        channel: str,
+        chat_id: str,
+        locale: str,
+        replies: Sequence[Reply],
+        *,
+        kind: str,
+        key: str,
+        extra: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> OutboxItem:
+        """Replies to one chat, kept as data the relay renders in `locale` when it sends."""
+        payload = {"locale": locale, "replies": [reply_to_data(r) for r in replies], **(extra or {})}
+        return cls(
+            channel=channel, chat_id=chat_id, kind=kind, payload=payload, idempotency_key=key, **fields
+        )
 
 
 def reply_to_data(reply: Reply) -> dict[str, Any]:

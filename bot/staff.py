@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot.catalog import ref, region_ref, thai_date
-from bot.model import Button, OutboxItem, Reply, StaffChatRecord, TipDetail, reply_to_data
+from bot.model import Button, OutboxItem, Reply, StaffChatRecord, TipDetail
 from bot.ports import UnitOfWork
 from bot.routing import CENTRAL, REGIONS
 
@@ -110,16 +110,9 @@ class StaffDesk:
         now: datetime,
         **kw: Any,
     ) -> None:
+        kind = kw.pop("kind", "alert")
         await uow.outbox_add(
-            OutboxItem(
-                channel=channel,
-                chat_id=chat_id,
-                kind=kw.pop("kind", "alert"),
-                payload={"locale": locale, "replies": [reply_to_data(r) for r in replies]},
-                idempotency_key=self._key(),
-                **kw,
-            ),
-            now,
+            OutboxItem.of(channel, chat_id, locale, replies, kind=kind, key=self._key(), **kw), now
         )
 
     async def _to_chats(

@@ -45,6 +45,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_url() -> str:
+    """A wiped PostgreSQL database, for the tests that need several processes on it."""
+    if PG_URL is None:
+        pytest.skip("needs PostgreSQL: set TIPBOT_TEST_DATABASE_URL")
+    _reset_postgres(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/tipbot.db"
 

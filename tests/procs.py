@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -29,6 +30,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def wait_healthy(
+    url: str,
+    seconds: float = 60.0,
+    *,
+    alive: Callable[[], bool] = lambda: True,
+    output: Callable[[], str] = lambda: "",
+) -> None:
+    """Poll `url`/healthz until it answers 200 (fails early if the process exits)."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(int(seconds * 10)):
+            assert alive(), f"{url} exited: {output()[-2000:]}"
+            try:
+                async with http.get(url + "/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} did not become healthy: {output()[-2000:]}")
 
 
 class DbProxy:
@@ -108,17 +130,7 @@ class Proc:
             await self.wait_healthy()
 
     async def wait_healthy(self, seconds: float = 60.0) -> None:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(int(seconds * 10)):
-                assert self.alive, f"{self.kind} exited: {self.output()[-2000:]}"
-                try:
-                    async with http.get(self.url + "/healthz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"{self.kind} did not become healthy: {self.output()[-2000:]}")
+        await wait_healthy(self.url, seconds, alive=lambda: self.alive, output=self.output)
 
     def kill(self) -> None:
         if self.alive:

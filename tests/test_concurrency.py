@@ -24,7 +24,7 @@ from storage import tables as t
 from storage.crypto import Keyring, install_keyring
 from storage.database import create_engine, upgrade_async
 from storage.repositories import SqlStore
-from tests.conftest import PG_URL, _reset_postgres
+from tests.conftest import PG_URL
 from tests.test_storage import tip
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -45,13 +45,6 @@ async def stores(db_url: str) -> AsyncIterator[list[SqlStore]]:
     yield made
     for s in made:
         await s.engine.dispose()
-
-
-@pytest.fixture
-def pg_url() -> str:
-    assert PG_URL is not None
-    _reset_postgres(PG_URL)
-    return PG_URL
 
 
 @pytest.fixture

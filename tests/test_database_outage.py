@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from storage.database import upgrade_async
-from tests.conftest import PG_URL, _reset_postgres
+from tests.conftest import PG_URL
 from tests.fakes.line import FakeLine
 from tests.procs import DbProxy, Proc, base_env, stop_all
 
@@ -22,13 +22,6 @@ pytestmark = [
     pytest.mark.skipif(PG_URL is None, reason="needs PostgreSQL: set TIPBOT_TEST_DATABASE_URL"),
 ]
 CONSENT = "คุณยินยอม"
-
-
-@pytest.fixture
-def pg_url() -> str:
-    assert PG_URL is not None
-    _reset_postgres(PG_URL)
-    return PG_URL
 
 
 @pytest.fixture

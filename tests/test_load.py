@@ -39,7 +39,7 @@ from storage import tables as t
 from storage.crypto import Keyring, install_keyring
 from storage.database import create_engine, upgrade_async
 from storage.repositories import SqlStore
-from tests.conftest import PG_URL, SECRET, _reset_postgres
+from tests.conftest import PG_URL, SECRET
 from tests.drivers_line import as_msg as line_msg
 from tests.drivers_telegram import buttons_of
 from tests.fakes.line import FakeLine, FakeLineUser, new_ulid
@@ -225,13 +225,6 @@ async def volunteer(who: LineVolunteer | TelegramVolunteer, province: str, timeo
             await asyncio.sleep(0.05)
         who.run.steps_done += 1
     return seen_at
-
-
-@pytest.fixture
-def pg_url() -> str:
-    assert PG_URL is not None
-    _reset_postgres(PG_URL)
-    return PG_URL
 
 
 @pytest.fixture
