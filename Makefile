@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/thai_eval.py
 	$(BIN)/python bench/thai_speed.py
 	$(BIN)/python bench/broadcast.py --quick
+	$(BIN)/python bench/flood.py
+	$(BIN)/python bench/evidence.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

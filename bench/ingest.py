@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from measure import free_port, pct, peak_rss_mb  # bench/ is the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,29 +43,6 @@ sys.path.insert(0, str(ROOT))
 from tests.fakes.line import FAKE_ACCESS_TOKEN, FAKE_CHANNEL_SECRET, FakeLine, new_ulid  # noqa: E402
 
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
 
 
 # ---- the bare endpoint ------------------------------------------------------------------------
@@ -243,6 +220,7 @@ async def start_tipbot(name: str, n: int, db_url: str, line: FakeLine, tmp: Path
             "TIPBOT_MEDIA_DIR": str(tmp / "media"),
             "TIPBOT_LOG_LEVEL": "WARNING",
             "TIPBOT_WEBCHAT": "false",
+            "TIPBOT_METRICS_BIND": "",  # several servers: no shared metrics port
             "TIPBOT_LINE_CHANNEL_SECRET": FAKE_CHANNEL_SECRET,
             "TIPBOT_LINE_CHANNEL_ACCESS_TOKEN": FAKE_ACCESS_TOKEN,
             "TIPBOT_LINE_API_BASE_URL": line.url,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from measure import free_port, pct, peak_rss_mb  # bench/ is the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -45,26 +46,6 @@ SCRIPT: list[tuple[str, str, str]] = [
     ("tap", "ไม่ต้องติดต่อ", "ตรวจสอบข้อมูล"),
     ("tap", "ยืนยันส่ง", "รหัสเรื่อง"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def volunteer(
@@ -132,6 +113,9 @@ def run(db: str, volunteers: int) -> None:
             "TIPBOT_SECRET_KEY": "bench-secret-key-0123456789abcdef",
             "TIPBOT_MEDIA_DIR": f"{tmp}/media",
             "TIPBOT_LOG_LEVEL": "WARNING",
+            "TIPBOT_METRICS_BIND": "",
+            # every simulated volunteer posts from 127.0.0.1: one address, not a crowd of them
+            "TIPBOT_WEBCHAT_ADDRESS_BURST": "100000",
         }
         if db == "postgres":
             subprocess.run(

@@ -18,22 +18,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from aiohttp import web
+from aiohttp import web, web_response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import metrics
 from bot.broadcast import BroadcastDesk, Broadcaster
 from bot.catalog import Catalog
+from bot.cleantext import clean_event
 from bot.dispatcher import Dispatcher
+from bot.heartbeat import Heartbeat, default_instance
 from bot.model import InboxEvent
-from bot.ports import Channel, StorageUnavailable
+from bot.ports import Channel, EventRejected, StorageUnavailable
 from bot.relay import Pacing, Relay
 from bot.routing import RegionTable
 from bot.scheduler import Scheduler
+from bot.scrubber import Scrubber
 from bot.settings import Settings
 from bot.staff import StaffDesk
 from bot.understanding import ThaiUnderstanding
 from handlers.console import ConsoleChannel
+from handlers.ratelimit import Rate, WebChatLimits
 from handlers.webchat import WebChatChannel
 from handlers.webchat import routes as webchat_routes
 from storage.crypto import Keyring, install_keyring
@@ -111,18 +115,71 @@ class StoreIngest:
             events = [e for evs, _ in batch for e in evs]
             try:
                 new = await self.store.ingest(events, datetime.now(UTC))
-            except Exception as exc:
+            except StorageUnavailable as exc:
+                # Every request of the batch is refused alike (503, or the spool); each gets its
+                # own exception object, so no request sees another's traceback.
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(exc)
+                        future.set_exception(StorageUnavailable(str(exc)))
+                continue
+            except Exception:  # the rows, not the database: find the guilty request
+                await self._isolate(batch)
                 continue
             for _, future in batch:
                 if not future.done():
                     future.set_result(new)
 
+    async def _isolate(self, batch: list[tuple[Sequence[InboxEvent], asyncio.Future[int]]]) -> None:
+        """A shared INSERT failed for its content: store each request alone, so only the request
+        that holds the offending event gets an error and every other one commits."""
+        down: StorageUnavailable | None = None
+        for events, future in batch:
+            if future.done():
+                continue
+            if down is not None:  # the database went away meanwhile: no point trying each one
+                future.set_exception(StorageUnavailable(str(down)))
+                continue
+            try:
+                future.set_result(await self._store_alone(events))
+            except StorageUnavailable as exc:
+                down = exc
+                future.set_exception(StorageUnavailable(str(exc)))
+            except Exception as exc:
+                future.set_exception(EventRejected(type(exc).__name__))
+
+    async def _store_alone(self, events: Sequence[InboxEvent]) -> int:
+        """One request's events; when they fail together, each event alone (the good ones are
+        stored, then `EventRejected` for the request)."""
+        try:
+            return await self.store.ingest(events, datetime.now(UTC))
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            if len(events) == 1:
+                log.warning(
+                    "%s event %s refused by the database: %s",
+                    events[0].channel,
+                    events[0].event_id[:80],
+                    type(exc).__name__,
+                )
+                metrics.EVENTS_REFUSED.labels(events[0].channel).inc()
+                raise EventRejected(type(exc).__name__) from None
+        new, refused = 0, 0
+        for event in events:
+            try:
+                new += await self._store_alone([event])
+            except EventRejected:
+                refused += 1
+        if refused:
+            raise EventRejected(f"{refused} of {len(events)} events")
+        return new
+
     async def __call__(self, events: Sequence[InboxEvent]) -> int:
         if not events:
             return 0
+        # The one place every channel's events pass (webhooks, polling, web and terminal chat):
+        # text a database cannot store never goes further, whatever a client sent.
+        events = [clean_event(e) for e in events]
         channel = events[0].channel
         started = time.monotonic()
         if self.spool is not None and self.spool.pending():
@@ -168,9 +225,14 @@ class StoreIngest:
                     log.error("spool file %s unreadable: %s", path.name, type(exc).__name__)
                     continue
                 try:
-                    new = await self.store.ingest(events, datetime.now(UTC))
+                    new = await self._store_alone(events)
                 except StorageUnavailable:
                     break
+                except EventRejected as exc:
+                    # The rest of the file is stored; what the database refuses for its content
+                    # would block every later file, so it is logged (ids only) and dropped.
+                    log.error("spool file %s: %s refused by the database", path.name, exc)
+                    new = 0
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
                 log.info("replayed %d spooled events (%d new)", len(events), new)
@@ -201,10 +263,14 @@ class Services:
     closers: list[Callable[[], Any]] = field(default_factory=list)
     #: False when something else drives the work with `settle()` (the terminal chat, tests)
     autostart: bool = True
+    #: this process's identity and heartbeat: the leases its relay and broadcaster take name it
+    heartbeat: Heartbeat | None = None
 
     def start(self) -> None:
         if not self.autostart:
             return
+        if self.heartbeat is not None:
+            self.heartbeat.start()
         if self.ingest.spool is not None:
             self.tasks.append(asyncio.create_task(self.ingest.replay(self.stop), name="spool-replay"))
         if not self.settings.workers:
@@ -261,6 +327,8 @@ class Services:
                 await task
         if self.tasks:
             await self._log_leftovers()
+        if self.heartbeat is not None:
+            await self.heartbeat.close()  # beats until the last send is recorded
         for closer in reversed(self.closers):
             result = closer()
             if asyncio.iscoroutine(result):
@@ -288,6 +356,7 @@ async def build_services(
     migrate: bool | None = None,
     clock: Callable[[], datetime] | None = None,
     autostart: bool = True,
+    role: str = "serve",
 ) -> Services:
     store = await open_store(settings, migrate=migrate)
     catalog = Catalog.load(default_locale=settings.default_locale)
@@ -331,8 +400,31 @@ async def build_services(
     now = clock or (lambda: datetime.now(UTC))
     media = FileMediaStore(settings.media_dir)
     pacing = Pacing()
+    scrubber = Scrubber(
+        max_pixels=settings.evidence_max_pixels,
+        memory_bytes=settings.evidence_worker_memory_mb * 1024 * 1024,
+        timeout=settings.evidence_timeout,
+        processes=settings.evidence_workers,
+        send_files=settings.evidence_send_files,
+    )
+    closers.append(scrubber.close)
+    heartbeat = Heartbeat(
+        store=store,
+        instance=settings.instance or default_instance(role, settings.port if role == "serve" else None),
+        role=role,
+        timeout=settings.heartbeat_timeout,
+        clock=now,
+    )
     relay = Relay(
-        store=store, channels=chans, catalog=catalog, scope=scope, clock=now, media=media, pacing=pacing
+        store=store,
+        channels=chans,
+        catalog=catalog,
+        scope=scope,
+        clock=now,
+        media=media,
+        pacing=pacing,
+        scrubber=scrubber,
+        holder=heartbeat.incarnation,
     )
     broadcaster = Broadcaster(
         store=store,
@@ -346,10 +438,23 @@ async def build_services(
         lease=settings.broadcast_lease,
         in_flight=settings.broadcast_in_flight,
         on_commit=relay.wake.set,
+        holder=heartbeat.incarnation,
     )
+
+    def freed() -> None:  # leases of a gone process are free: send them now
+        relay.wake.set()
+        broadcaster.wake.set()
+
+    heartbeat.on_free = freed
     desk = StaffDesk(
         entropy=os.urandom, detail=settings.alert_detail, excerpt_chars=settings.alert_excerpt_chars
     )
+    reply_first = {}
+    if "line" in chans:
+        from handlers.line import REPLY_TOKEN_TTL
+
+        # a LINE answer is a free reply only while its event's token lasts: those chats go first
+        reply_first["line"] = REPLY_TOKEN_TTL
     dispatcher = Dispatcher(
         store=store,
         channels=chans,
@@ -370,6 +475,7 @@ async def build_services(
             regions=regions, channels=list(chans), line_quota=settings.line_monthly_quota, entropy=os.urandom
         ),
         on_broadcast=broadcaster.wake.set,
+        reply_first=reply_first,
     )
     spool = Spool(settings.spool_dir) if settings.spool_dir is not None else None
     ingest = StoreIngest(store, dispatcher.wake.set, settings.crash_at, spool)
@@ -380,6 +486,10 @@ async def build_services(
         ack_reminder=settings.ack_reminder,
         digest_hour=settings.digest_hour,
         on_commit=relay.wake.set,
+        media=media,
+        orphan_grace=settings.orphan_grace,
+        inbox_payload_ttl=settings.inbox_payload_ttl,
+        inbox_keep=settings.inbox_keep,
     )
     return Services(
         settings=settings,
@@ -395,6 +505,7 @@ async def build_services(
         closers=closers,
         autostart=autostart,
         scheduler=scheduler,
+        heartbeat=heartbeat,
     )
 
 
@@ -450,8 +561,15 @@ def create_app(
         except SpoolError as exc:
             # Refuse to start: a broken spool would silently drop events during an outage.
             raise ConfigError(str(exc)) from exc
+    metrics_bind = parse_bind(settings.metrics_bind)
+    # aiohttp answers a request it cannot parse itself, before any middleware: without this its
+    # `Server` header would name the framework and its version to whoever probes the port.
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]  # the name it reads
+    guard = Guard(settings.http_body_timeout)
     draining = Draining()
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[draining.middleware])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[guard.middleware, draining.middleware]
+    )
     app[DRAINING] = draining
     app.on_shutdown.append(draining.begin)
 
@@ -463,14 +581,197 @@ def create_app(
         if "telegram" in services.channels and services.autostart:
             await _start_telegram(services, polling=telegram_polling)
         log.info("tipbot serving channels: %s", ", ".join(sorted(services.channels)))
+        metrics_site = await _serve_metrics(metrics_bind, services, settings) if metrics_bind else None
         yield
+        if metrics_site is not None:
+            await metrics_site.cleanup()
         await services.close()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/metrics", _metrics)
     app.router.add_get("/", _root)
     return app
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How the server treats connections: `web.run_app` and `web.AppRunner` take these keywords
+    (a `TestServer` in its `start_server`).
+
+    No access log: it would record volunteers' IP addresses next to the time they wrote. An idle
+    connection is closed after the keep-alive timeout, and aiohttp counts a connection whose
+    request head has not arrived in full as idle, so a head sent a byte at a time is cut off
+    too. A body left unread after an early answer (401, 413) is drained no longer than a body
+    may take to arrive, then the connection is closed.
+    """
+    return {
+        "access_log": None,
+        "keepalive_timeout": settings.http_keepalive_timeout,
+        "lingering_time": settings.http_body_timeout,
+        "logger": _server_log(),
+    }
+
+
+class RefusedRequestLog(logging.Filter):
+    """aiohttp logs a request it refuses before any handler (a malformed request line or header)
+    with the client's address and a traceback quoting the bytes it could not parse: keep only
+    the kind of error, at INFO (internet noise, not a fault of ours)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Error handling request"):
+            error = record.exc_info[1] if record.exc_info else None
+            record.msg = "request refused before any handler: %s"
+            record.args = (type(error).__name__ if error is not None else "error",)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def _server_log() -> logging.Logger:
+    server_log = logging.getLogger("tipbot.http")
+    if not any(isinstance(f, RefusedRequestLog) for f in server_log.filters):
+        server_log.addFilter(RefusedRequestLog())
+    return server_log
+
+
+#: the `Server` header of every answer: no framework or version for a scanner to match
+SERVER_NAME = "tipbot"
+#: what every answer carries (the chat page adds its own policy and caching)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    # JSON, webhooks, health and errors load nothing and are never framed
+    "Content-Security-Policy": (
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    # answers are per request (health, a chat's messages): no cache or proxy keeps a copy
+    "Cache-Control": "no-store",
+}
+
+
+def harden(response: web.StreamResponse) -> None:
+    """The security headers, where the handler did not choose its own."""
+    if response.prepared:
+        return
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers["Server"] = SERVER_NAME
+
+
+class BodyTooSlow(Exception):
+    """The request body did not arrive in full within the body timeout."""
+
+
+class Guard:
+    """The edge every request and answer of the app passes: a deadline for the request body,
+    the security headers on every answer (404s, 405s, 413s and errors included), and errors that
+    show no traceback and log no client address."""
+
+    def __init__(self, body_timeout: float) -> None:
+        self.body_timeout = body_timeout
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            response = await self._within_deadline(request, handler)
+        except web.HTTPException as exc:
+            harden(exc)
+            raise
+        except BodyTooSlow:
+            return await self._too_slow(request)
+        except ConnectionError:
+            # the client went away mid-request (mostly mid-body): nobody to answer, nothing to fix
+            log.debug("client went away during %s %s", request.method, _route(request))
+            response = web.Response(status=400, text="connection lost")
+            response.force_close()
+        except Exception:
+            # aiohttp's own 500 would log the client's address; the route is enough to debug
+            log.exception("unhandled error on %s %s", request.method, _route(request))
+            response = web.Response(status=500, text="internal error")
+            response.force_close()
+        harden(response)
+        return response
+
+    async def _within_deadline(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """The handler, cut short if the body has not arrived in full `body_timeout` after the head.
+
+        Only the arrival counts: a handler may take longer (a long poll, a commit) once the
+        body is in; a handler waiting for a body that trickles in is what the deadline stops.
+        """
+        if not request.body_exists or request.content.is_eof():
+            return await handler(request)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(None) as deadline:
+
+                def expire() -> None:
+                    if not request.content.is_eof():
+                        deadline.reschedule(loop.time())
+
+                timer = loop.call_later(self.body_timeout, expire)
+                try:
+                    return await handler(request)
+                finally:
+                    timer.cancel()
+        except TimeoutError:
+            if deadline.expired():
+                raise BodyTooSlow from None
+            raise
+
+    async def _too_slow(self, request: web.Request) -> web.StreamResponse:
+        response = web.Response(status=408, text="request body too slow")
+        response.force_close()
+        harden(response)
+        # Sent here, then the connection is closed at once: left to aiohttp, the rest of the slow
+        # body would still be read (its lingering close) before the connection is let go.
+        with contextlib.suppress(ConnectionError):
+            await response.prepare(request)
+            await response.write_eof()
+        request.protocol.force_close()
+        return response
+
+
+def _route(request: web.Request) -> str:
+    """The route's pattern (never the path as sent, which a client may fill with anything)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "?"
+
+
+def parse_bind(value: str) -> tuple[str, int] | None:
+    """`host:port` (`[::1]:9108` for IPv6) of a listener; None when empty (no listener)."""
+    value = value.strip()
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"TIPBOT_METRICS_BIND must be host:port or empty, not {value!r}")
+    return host, int(port)
+
+
+async def _serve_metrics(
+    bind: tuple[str, int], services: Services, settings: Settings
+) -> web.AppRunner | None:
+    """The Prometheus listener, on its own address and port and never on the public one."""
+    app = web.Application(middlewares=[Guard(settings.http_body_timeout).middleware])
+    app[SERVICES] = services
+    app.router.add_get("/metrics", _metrics)
+    runner = web.AppRunner(app, **server_options(settings))
+    await runner.setup()
+    host, port = bind
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        # Tips come before their counters: a taken port is reported and serving goes on.
+        log.error("metrics not served: cannot listen on %s:%d (%s)", host, port, exc.strerror or exc)
+        await runner.cleanup()
+        return None
+    log.info("metrics served on %s:%d", host, port)
+    return runner
 
 
 class Draining:
@@ -532,8 +833,16 @@ def _mount(app: web.Application, services: Services) -> None:
             loc: {k: v for k, v in services.catalog.messages[loc].items() if k.startswith("webchat.")}
             for loc in services.catalog.messages
         }
+        limits = WebChatLimits(
+            session=Rate(s.webchat_session_rate, s.webchat_session_burst),
+            address=Rate(s.webchat_address_rate, s.webchat_address_burst),
+            max_keys=s.webchat_limiter_keys,
+            proxy_hops=s.trusted_proxy_hops,
+        )
         app.router.add_routes(
-            webchat_routes(services.webchat, services.ingest, strings, max_text_chars=s.max_text_chars)
+            webchat_routes(
+                services.webchat, services.ingest, strings, max_text_chars=s.max_text_chars, limits=limits
+            )
         )
     if "line" in services.channels:
         from handlers.line import LineChannel
@@ -598,7 +907,10 @@ async def run_console(settings: Settings, name: str, stdin: TextIO, stdout: Text
         scope=[(console.name, name)],
         only_channels=[console.name],
         with_webchat=False,
+        role="chat",
     )
+    if services.heartbeat is not None:
+        services.heartbeat.start()  # its leases, too, are free at once if it dies
     interactive = stdin.isatty()
     try:
         # Deliver what was already waiting for this chat (e.g. alerts to a staff console).
@@ -622,6 +934,9 @@ async def run_console(settings: Settings, name: str, stdin: TextIO, stdout: Text
             except StorageUnavailable:
                 stdout.write("! database unavailable\n")
                 continue
+            except EventRejected:
+                stdout.write("! message refused by the database\n")
+                continue
             await services.settle(timeout=30)
     finally:
         await services.close()
@@ -632,7 +947,9 @@ async def run_worker(settings: Settings) -> int:
     """`tipbot worker`: the dispatcher and the relay without a web server (no web chat, no
     scheduler), until SIGTERM or SIGINT; stops between events and between sends."""
     # a worker always works, even when it shares TIPBOT_WORKERS=false with webhook-only servers
-    services = await build_services(settings.model_copy(update={"workers": True}), with_webchat=False)
+    services = await build_services(
+        settings.model_copy(update={"workers": True}), with_webchat=False, role="worker"
+    )
     services.scheduler = None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -354,8 +354,11 @@ class Broadcaster:
         entropy: Callable[[int], bytes] | None = None,
         rnd: Callable[[], float] = random.random,
         on_commit: Callable[[], None] = lambda: None,
+        holder: str | None = None,
     ) -> None:
         self.store = store
+        #: the process incarnation copies are leased to: freed at once when it is known gone
+        self.holder = holder
         self.channels = channels
         self.catalog = catalog
         self.regions = regions
@@ -476,6 +479,7 @@ class Broadcaster:
                     lease=self.lease,
                     limit=limit,
                     batch_key=str(uuid.UUID(bytes=self.entropy(16), version=4)),
+                    holder=self.holder,
                 )
             if not batch:
                 return done
@@ -508,7 +512,9 @@ class Broadcaster:
                     last = None
                 if stop is not None and stop.is_set():
                     return done
-                _, claimed = await uow.recipients_claim(bc.id, name, now, lease=self.lease, limit=1)
+                _, claimed = await uow.recipients_claim(
+                    bc.id, name, now, lease=self.lease, limit=1, holder=self.holder
+                )
             if not claimed:
                 return done
             item = claimed[0]

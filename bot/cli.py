@@ -71,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="tips, queues, failed sends and routing gaps")
 
+    ev = sub.add_parser("evidence", help="evidence files")
+    evsub = ev.add_subparsers(dest="evidence_command", required=True)
+    get = evsub.add_parser("get", help="write one evidence file of a tip, as the volunteer sent it")
+    get.add_argument("case_code")
+    get.add_argument("n", type=int, help="which file: 1 is the first, as numbered in the staff chat")
+    get.add_argument("--out", required=True, help="a new file (never overwritten)")
+
     from bot import cli_broadcast
 
     cli_broadcast.add_parser(sub)
@@ -97,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "line": _line,
         "telegram": _telegram,
         "broadcast": _broadcast,
+        "evidence": _evidence,
     }[args.command]
     return handler(settings, args)
 
@@ -104,19 +112,21 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from bot.app import create_app
+    from bot.app import create_app, server_options
 
+    if args.port:  # the port names this process (its default instance name)
+        settings = settings.model_copy(update={"port": args.port})
     app = create_app(settings, telegram_polling=args.telegram_polling)
-    # No access log: it would record volunteers' IP addresses next to the time they wrote.
     # On SIGTERM aiohttp stops listening, lets requests in progress finish (up to the shutdown
     # timeout) and then runs the clean-up that stops the dispatcher and relay between events.
+    # server_options: no access log, and the keep-alive and slow-body limits.
     web.run_app(
         app,
         host=args.host or settings.host,
         port=args.port or settings.port,
         print=None,
-        access_log=None,
         shutdown_timeout=settings.shutdown_timeout,
+        **server_options(settings),
     )
     return 0
 
@@ -339,6 +349,14 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     for r in s["failed_sends"]:
         print(f"  {r['channel']}: {r['error']} ({r['count']})")
     print("routing gaps:", s["routing_gaps"])
+    print("processes (last heartbeat):" if s["processes"] else "processes: none registered")
+    timeout = settings.heartbeat_timeout.total_seconds()
+    for p in s["processes"]:
+        beat = f"{p['heartbeat_seconds']:.0f} s ago" if p["heartbeat_seconds"] is not None else "never"
+        silent = p["heartbeat_seconds"] is None or p["heartbeat_seconds"] > timeout
+        state = f"stopped ({p['stopped']})" if p["stopped"] else "SILENT" if silent else "running"
+        state += f", {p['outbox_leased']} outbox rows leased" if p["outbox_leased"] else ""
+        print(f"  {p['instance']} {p['role']} pid {p['pid']}: beat {beat}, {state}")
     print(
         "active staff chats by region:",
         ", ".join(f"{k} {v}" for k, v in sorted(s["staff_chats"].items())) or "none",
@@ -350,6 +368,58 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
         waiting = Spool(settings.spool_dir).pending()
         print(f"spool: {waiting} requests waiting in {settings.spool_dir}" if waiting else "spool: empty")
+    return 0
+
+
+def _evidence(settings: Settings, args: argparse.Namespace) -> int:
+    """The original file, metadata and all (staff chats only ever get stripped copies)."""
+    import os
+    from pathlib import Path
+
+    from bot.app import open_store
+    from storage.media import FileMediaStore
+
+    out = Path(args.out)
+
+    async def fetch() -> bytes | str:
+        store = await open_store(settings)
+        try:
+            async with store.transaction() as uow:
+                tip = await uow.tip_get(args.case_code.strip().upper())
+                if tip is None:
+                    return f"no case {args.case_code}"
+                files = await uow.attachments_of(tip.id)
+                if not 1 <= args.n <= len(files):
+                    return f"case {tip.case_code} has {len(files)} evidence file(s), not a number {args.n}"
+                stored = await uow.attachment_file(files[args.n - 1][0])
+                if stored is None:
+                    return f"evidence {args.n} of case {tip.case_code} is gone"
+                data = FileMediaStore(settings.media_dir).get(stored[0])
+                # Every read of evidence is in the audit log, the operator's too.
+                now = datetime.now(UTC)
+                await uow.tip_event_add(
+                    tip.id, actor="operator", action="evidence_fetched", at=now, note=str(args.n)
+                )
+                return data
+        finally:
+            await store.engine.dispose()
+
+    if out.exists():
+        print(f"{out} exists: not overwritten", file=sys.stderr)
+        return 1
+    found = asyncio.run(fetch())
+    if isinstance(found, str):
+        print(found, file=sys.stderr)
+        return 1
+    try:
+        # only the operator may read it; O_EXCL: a file made meanwhile is not overwritten either
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        print(f"{out} exists: not overwritten", file=sys.stderr)
+        return 1
+    with os.fdopen(fd, "wb") as f:
+        f.write(found)
+    print(f"{out}: {len(found)} bytes")
     return 0
 
 

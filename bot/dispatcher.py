@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 
 from bot import evidence, metrics
 from bot.broadcast import BroadcastDesk
-from bot.catalog import ref, region_ref
 from bot.compose import (
     AskOrganizer,
     BroadcastCommand,
@@ -105,8 +104,18 @@ class Dispatcher:
         desk: StaffDesk | None = None,
         broadcasts: BroadcastDesk | None = None,
         on_broadcast: Callable[[], None] = lambda: None,
+        per_chat: int = 20,
+        reply_first: Mapping[str, timedelta] | None = None,
+        round_seconds: float = 1.0,
     ) -> None:
         self.store = store
+        #: at most this many events of one conversation per round, so no chat holds others back
+        self.per_chat = per_chat
+        #: channel → how long its reply tokens last: chats with a token still valid go first
+        self.reply_first = dict(reply_first or {})
+        #: no chat is started after a round has run this long: the next round picks afresh, so
+        #: an event with a reply token that arrived meanwhile waits about this long at most
+        self.round_seconds = round_seconds
         self.channels = channels
         self.media = media
         self.regions = regions
@@ -143,13 +152,20 @@ class Dispatcher:
         )
 
     async def drain(self, limit: int = 200, stop: asyncio.Event | None = None) -> int:
-        """Process every due inbox row once; returns how many this process handled.
+        """Process one fair round of due inbox rows; returns how many this process handled.
 
+        A round takes at most `per_chat` events of each conversation, chats interleaved, so one
+        chat with thousands queued (a flood) cannot hold the others back; chats with a reply
+        token still valid (LINE) start first, so their answers go out as free replies. No chat
+        is started after `round_seconds`, so a new event of such a chat waits about that long.
         Rows whose conversation another process is working on are left to it (not counted), so
         a process that found only those waits for its next wake-up instead of spinning.
         """
+        now = self.clock()
         async with self.store.transaction() as uow:
-            batch = await uow.inbox_pending(limit, self.clock(), self.only_channels)
+            batch = await uow.inbox_pending(
+                limit, now, self.only_channels, per_chat=self.per_chat, reply_first=self.reply_first
+            )
         if not batch:
             return 0
         self._handled = 0
@@ -158,20 +174,40 @@ class Dispatcher:
         for item, chat_key in batch:
             by_chat.setdefault(chat_key, []).append(item)
 
+        deadline = time.monotonic() + self.round_seconds
+        cut = False
+
         async def one_chat(items: list[InboxItem]) -> None:
+            nonlocal cut
             async with self._sem:
                 for it in items:
                     if stop is not None and stop.is_set():
                         return  # shutting down: the rest stays pending for the next start
+                    if time.monotonic() > deadline:
+                        cut = True  # the rest stays pending for the next round, in order
+                        return
                     if not await self.process(it):
                         break  # keep later events of this chat behind the one that must wait
 
-        chats = list(by_chat.values())
+        def replying(items: list[InboxItem]) -> bool:
+            return any(
+                it.channel in self.reply_first
+                and it.occurred_at is not None
+                and now - it.occurred_at <= self.reply_first[it.channel]
+                for it in items
+            )
+
+        urgent = [items for items in by_chat.values() if replying(items)]
+        rest = [items for items in by_chat.values() if not replying(items)]
         # Several processes read the same pending rows; starting each on different chats keeps
         # them from queueing behind one another's chat locks (order within a chat is kept).
-        random.shuffle(chats)
-        await asyncio.gather(*(one_chat(items) for items in chats))
-        return self._handled
+        # Chats with a live reply token still take the semaphore first (it is first come, first
+        # served).
+        random.shuffle(urgent)
+        random.shuffle(rest)
+        await asyncio.gather(*(one_chat(items) for items in urgent + rest))
+        # a cut round left work behind: never report it as idle
+        return self._handled or int(cut)
 
     # ---- one event -----------------------------------------------------------------------------
     async def process(self, item: InboxItem) -> bool:
@@ -198,7 +234,16 @@ class Dispatcher:
 
         extra: list[Reply] = []
         stored_media: tuple[evidence.Evidence, str] | None = None
-        if inbound.kind == InboundKind.MEDIA and inbound.media is not None and inbound.chat_kind == "private":
+        # Evidence is downloaded only for a draft that takes it now; any other file is answered
+        # by the engine and nothing of it is fetched or stored (no consent, no draft: no file).
+        wants_media = (
+            inbound.kind == InboundKind.MEDIA
+            and inbound.media is not None
+            and inbound.chat_kind == "private"
+            and not inbound.standby
+            and await self._wants_media(inbound, now)
+        )
+        if wants_media and inbound.media is not None:
             try:
                 fetched = await channel.fetch_media(inbound.media)
                 if len(fetched.data) > self.max_media_bytes:
@@ -213,7 +258,9 @@ class Dispatcher:
                     return False
                 extra.append(Reply("media.failed"))
             except MediaTooLarge:
-                extra.append(Reply("media.too_large", {"mb": self.max_media_bytes // (1024 * 1024)}))
+                # the lower of ours and the platform's (Telegram's bots download at most 20 MB)
+                limit = min(self.max_media_bytes, getattr(channel, "max_media_bytes", self.max_media_bytes))
+                extra.append(Reply("media.too_large", {"mb": limit // (1024 * 1024)}))
             except MediaGone:
                 extra.append(Reply("media.failed"))
             except Exception as exc:  # network trouble: try again later, keep the chat's order
@@ -223,15 +270,16 @@ class Dispatcher:
                 extra.append(Reply("media.failed"))
 
         try:
-            forgotten = await self._commit(item, inbound, now, stored_media, extra)
+            forgotten = await self._commit_media(item, inbound, now, stored_media, extra, wants_media)
         except ConcurrentUpdate:
             await self._retry(item, "concurrent update", timedelta(seconds=0.2))
             return False
         except StorageUnavailable:
             raise
         except Exception as exc:  # a bug or a corrupted state: apologise, restart, never loop
-            log.exception("event %s failed", item.event_id)
-            await self._recover(item, inbound, now, f"{type(exc).__name__}: {exc}")
+            # Type names only: an exception's text can quote a row (a volunteer's words, chat ids).
+            log.error("event %s failed: %s", item.event_id, type(exc).__name__, exc_info=exc)
+            await self._recover(item, inbound, now, type(exc).__name__)
             return True
         if forgotten is None:
             return True  # not ours (yet): another process has the conversation, or it is done
@@ -246,6 +294,37 @@ class Dispatcher:
             self.on_broadcast()
         return True
 
+    async def _wants_media(self, inbound: Inbound, now: datetime) -> bool:
+        """Read the conversation before any download: does it take a file now?"""
+        async with self.store.transaction() as uow:
+            contact = await uow.contact_get(inbound.channel, inbound.chat_id)
+            if contact is None or contact.consented_at is None:
+                return False
+            state, _ = await uow.conversation_load(contact.id)
+        return self.engine.takes_media(state, consented=True, now=now, draft_ttl=self.draft_ttl)
+
+    async def _commit_media(
+        self,
+        item: InboxItem,
+        inbound: Inbound,
+        now: datetime,
+        stored_media: tuple[evidence.Evidence, str] | None,
+        extra: list[Reply],
+        wants_media: bool,
+    ) -> list[str] | None:
+        """`_commit`, removing the downloaded file again when its row was certainly not written."""
+        try:
+            forgotten = await self._commit(item, inbound, now, stored_media, extra, wants_media)
+        except StorageUnavailable:
+            raise  # the commit may or may not have happened: keep the file (the row may exist)
+        except Exception:
+            if stored_media is not None:
+                self.media.delete(stored_media[1])
+            raise
+        if forgotten is None and stored_media is not None:
+            self.media.delete(stored_media[1])
+        return forgotten
+
     async def _commit(
         self,
         item: InboxItem,
@@ -253,6 +332,7 @@ class Dispatcher:
         now: datetime,
         stored_media: tuple[evidence.Evidence, str] | None,
         extra: list[Reply],
+        wants_media: bool = False,
     ) -> list[str] | None:
         """Commit the Turn; None when the row was not claimed (done, or not this process's turn)."""
         forgotten: list[str] = []
@@ -277,6 +357,20 @@ class Dispatcher:
                 else None
             )
             tips = tuple(await uow.tips_of_contact(contact.id)) if contact else ()
+            if (
+                inbound.kind == InboundKind.MEDIA
+                and inbound.media is not None
+                and inbound.chat_kind == "private"
+                and not inbound.standby
+                and wants_media
+                != (
+                    contact is not None
+                    and contact.consented_at is not None
+                    and self.engine.takes_media(state, consented=True, now=now, draft_ttl=self.draft_ttl)
+                )
+            ):
+                # The conversation moved on between the look before the download and now.
+                raise ConcurrentUpdate("conversation changed while its file was fetched")
             if stored_media is not None and inbound.media is not None:
                 ev, name = stored_media
                 att_id = await uow.attachment_add(
@@ -347,18 +441,18 @@ class Dispatcher:
         elif isinstance(effect, SubmitTip) and contact is not None:
             await self._submit(uow, effect, inbound, contact, turn, now)
         elif isinstance(effect, JoinStaff):
-            redeemed = await uow.invite_redeem(effect.code, now)
-            if redeemed is None:
-                turn.replies.append(Reply("staff.join_invalid"))
-            else:
-                invite_id, region, role = redeemed
-                locale = contact.locale if contact else self.default_locale
-                staff = await uow.staff_join(inbound.channel, inbound.chat_id, region, role, locale, now)
-                await uow.invite_mark_used(invite_id, staff.id)
-                turn.replies.append(
-                    Reply("staff.joined", {"region": region_ref(region), "role": ref(f"role.{role}")})
-                )
-                log.info("staff chat %s joined region %s as %s", staff.id, region, role)
+            replies, changed = await self.desk.join(
+                uow,
+                channel=inbound.channel,
+                chat_id=inbound.chat_id,
+                pseudonym=contact.id if contact else None,
+                code=effect.code,
+                state=turn.state,
+                locale=contact.locale if contact else self.default_locale,
+                now=now,
+            )
+            turn.replies.extend(replies)
+            turn.save = turn.save or changed  # the failure count must reach the database
         elif isinstance(effect, LeaveStaff):
             member = await uow.staff_get(inbound.channel, inbound.chat_id)
             if member is not None and member.active:
@@ -484,7 +578,7 @@ class Dispatcher:
             metrics.EVENTS_PROCESSED.labels(item.channel, "failed").inc()
         except StorageUnavailable:
             raise
-        except Exception:  # even recovery failed: mark failed alone so we never loop
-            log.exception("recovery failed for %s", item.event_id)
+        except Exception as exc:  # even recovery failed: mark failed alone so we never loop
+            log.error("recovery failed for %s: %s", item.event_id, type(exc).__name__, exc_info=exc)
             await self._finish(item, "failed", reason)
         self.on_commit()

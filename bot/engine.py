@@ -48,7 +48,7 @@ from bot.model import (
     TipSummary,
 )
 from bot.routing import CENTRAL, RegionTable
-from bot.staff import AnswerQuestion, StaffAction
+from bot.staff import JOIN_GUARD, AnswerQuestion, StaffAction, join_guard_live
 
 # ---- what the engine needs to know and may ask for ------------------------------------------------
 
@@ -248,6 +248,35 @@ class Engine:
         self.form = form
 
     def advance(self, state: Mapping[str, Any], inbound: Inbound, ctx: Context) -> Turn:
+        turn = self._advance(state, inbound, ctx)
+        guard = state.get(JOIN_GUARD)
+        if guard and join_guard_live(state, ctx.now):
+            # The /join failure count outlives every reset of the conversation, declining consent
+            # included: otherwise "ไม่ยินยอม" would wipe it and the guessing could go on.
+            if any(isinstance(e, ForgetMe) for e in turn.effects):
+                turn.effects = [e for e in turn.effects if not isinstance(e, ForgetMe)]
+                turn.state.clear()
+                turn.save = True
+            turn.state.setdefault(JOIN_GUARD, guard)
+        return turn
+
+    def takes_media(
+        self, state: Mapping[str, Any], *, consented: bool, now: datetime, draft_ttl: timedelta
+    ) -> bool:
+        """Whether a file sent now would be kept: a consented volunteer's draft is in progress.
+
+        Evidence is asked for at its own step, but a photo sent earlier in the form is kept for
+        that step too (the volunteer means it for this report). Not before consent, not without
+        a draft, not while an idle draft waits for "continue?", not at the summary.
+        """
+        if not consented or state.get("flow") != "report":
+            return False
+        touched = state.get("touched")
+        if touched and now - datetime.fromisoformat(touched) > draft_ttl:
+            return False
+        return self.form.get(str(state.get("step"))) is not None
+
+    def _advance(self, state: Mapping[str, Any], inbound: Inbound, ctx: Context) -> Turn:
         st: dict[str, Any] = dict(state)
         turn = Turn(state=st)
         if inbound.standby:
@@ -288,6 +317,8 @@ class Engine:
             return turn
         if st.get("flow") == "broadcast":
             # An organizer's form, whether or not they ever consented as a volunteer.
+            if kind == InboundKind.MEDIA:
+                turn.replies.append(Reply("media.not_kept"))
             tap = parse_payload(inbound.button) if inbound.button else None
             if tap is not None and tap.stamp is not None and tap.stamp != st.get("stamp"):
                 self._stale(st, ctx, turn)
@@ -303,6 +334,12 @@ class Engine:
             turn.replies.append(Reply("onboarding.welcome_back", buttons=MENU_BUTTONS))
             if st.get("flow") == "report":
                 self._ask_resume(st, turn, expired=False)
+            return turn
+
+        if kind == InboundKind.MEDIA and not self.takes_media(
+            st, consented=True, now=ctx.now, draft_ttl=ctx.draft_ttl
+        ):
+            self._not_kept(st, ctx, turn)
             return turn
 
         question = st.get("question")
@@ -469,6 +506,28 @@ class Engine:
         if ok:
             turn.replies.append(Reply("report.edited", {"field": ref(f.label)}))
 
+    def _not_kept(self, st: dict[str, Any], ctx: Context, turn: Turn) -> None:
+        """A file outside a draft: nothing was downloaded; say so and how to attach evidence."""
+        flow = st.get("flow")
+        if flow in ("report", "resume"):
+            touched = st.get("touched")
+            idle = bool(touched) and ctx.now - datetime.fromisoformat(str(touched)) > ctx.draft_ttl
+            if flow == "resume" or idle:
+                # a paused or idle draft: it must be taken up again before it takes evidence
+                turn.replies.append(Reply("media.not_kept_paused"))
+                self._ask_resume(st, turn, expired=flow == "report")
+                return
+            turn.replies.append(Reply("media.not_kept_summary"))
+            turn.replies.append(self._question(st, ctx))
+            return
+        turn.replies.append(Reply("media.not_kept"))
+        if flow == "home":
+            turn.replies.append(self._home_question(st))
+        else:
+            st.setdefault("flow", "menu")
+            st.setdefault("stamp", _stamp(ctx, 0))
+            turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
+
     # ---- onboarding ---------------------------------------------------------------------------
     def _onboarding(self, inbound: Inbound, ctx: Context, turn: Turn) -> None:
         st = turn.state
@@ -497,6 +556,8 @@ class Engine:
         if inbound.kind == InboundKind.TEXT and len(inbound.text.strip()) > 30:
             # Nothing of what was said before consent is kept; tell them so they can resend.
             turn.replies.append(Reply("onboarding.not_kept"))
+        elif inbound.kind == InboundKind.MEDIA:
+            turn.replies.append(Reply("media.not_kept_consent"))
         turn.replies.append(Reply("onboarding.welcome"))
         turn.replies.append(
             Reply(
@@ -812,6 +873,14 @@ class Engine:
             # A sticker is not an answer: ask the same question again, changing nothing.
             turn.replies.append(self._question(st, ctx))
             return
+        if inbound.kind == InboundKind.MEDIA and inbound.media is not None and f.kind != Kind.EVIDENCE:
+            # Evidence sent early is kept for the evidence step rather than lost; it answers
+            # nothing, so a prefilled value waiting for confirmation stays as it is.
+            if inbound.media.attachment_id is not None:
+                self._add_evidence(inbound, draft)
+                turn.replies.append(Reply("report.evid.kept_early"))
+            turn.replies.append(self._question(st, ctx))
+            return
         if f.id in st["prefilled"] and f.id in draft:
             if value == "ok" or (value is None and word == "yes"):
                 st["prefilled"].remove(f.id)
@@ -857,13 +926,6 @@ class Engine:
                 return
             draft[f.id] = {"province": found[0], "district": found[1]}
             st["prefilled"].append(f.id)  # a guess from the address: confirm it
-            turn.replies.append(self._question(st, ctx))
-            return
-
-        if inbound.kind == InboundKind.MEDIA and inbound.media is not None:
-            # Evidence sent early is kept for the evidence step rather than lost.
-            self._add_evidence(inbound, draft)
-            turn.replies.append(Reply("report.evid.kept_early"))
             turn.replies.append(self._question(st, ctx))
             return
 
@@ -976,11 +1038,10 @@ class Engine:
             self._next(st, ctx, turn, after=f.id)
             return
         if inbound.kind == InboundKind.MEDIA and inbound.media is not None:
-            if inbound.media.attachment_id is None:
-                turn.replies.append(Reply("report.evid.failed"))
-            else:
-                self._add_evidence(inbound, draft)
-                turn.replies.append(self._question(st, ctx))
+            # No attachment: the download failed and the dispatcher already said why (too
+            # large, gone); one explanation is enough, so only the question follows.
+            self._add_evidence(inbound, draft)
+            turn.replies.append(self._question(st, ctx))
             return
         if inbound.kind == InboundKind.LOCATION and inbound.location is not None:
             loc = inbound.location
@@ -1018,8 +1079,10 @@ class Engine:
             else self.form.index(after) + 1
         )
         for f in self.form.fields[start:]:
-            if f.id in draft and f.id not in st["prefilled"]:
+            if f.id in draft and f.id not in st["prefilled"] and f.kind != Kind.EVIDENCE:
                 continue
+            # Evidence sent early does not answer the evidence step: it is still asked (showing
+            # what was received), so more can be added.
             st["step"] = f.id
             turn.replies.append(self._question(st, ctx))
             return
@@ -1196,6 +1259,13 @@ class Engine:
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
+
+
+def draft_attachment_ids(state: Mapping[str, Any]) -> set[int]:
+    """The attachments a conversation's draft still holds (kept by the orphan sweep)."""
+    draft = state.get("draft") or {}
+    return {int(e["id"]) for e in draft.get("evid") or () if isinstance(e, dict) and e.get("id") is not None}
+
 
 _JOIN = re.compile(r"^/(?:join|start)(?:@\w+)?\s+([A-Za-z0-9-]{6,40})$", re.IGNORECASE)
 

@@ -37,6 +37,8 @@ class Ingest(Protocol):
 
     Returns how many events were new. Raises `StorageUnavailable` when the database
     cannot take them: the webhook must then answer 503 so the platform redelivers.
+    Raises `EventRejected` when the database refused some of this request's events for what
+    they contain (the request's other events are stored): answer 4xx, a retry cannot help.
     """
 
     async def __call__(self, events: Sequence[InboxEvent]) -> int: ...
@@ -44,6 +46,10 @@ class Ingest(Protocol):
 
 class StorageUnavailable(Exception):
     """The database could not be reached or stayed locked."""
+
+
+class EventRejected(Exception):
+    """The database refused an event for its content; carries the error's type name only."""
 
 
 class Channel(Protocol):
@@ -101,8 +107,19 @@ class UnitOfWork(Protocol):
 
     # inbox
     async def inbox_pending(
-        self, limit: int, now: datetime, channels: Collection[str] | None = None
-    ) -> list[tuple[InboxItem, str]]: ...
+        self,
+        limit: int,
+        now: datetime,
+        channels: Collection[str] | None = None,
+        *,
+        per_chat: int | None = None,
+        reply_first: Mapping[str, timedelta] | None = None,
+    ) -> list[tuple[InboxItem, str]]:
+        """Due pending rows with their chat key: at most `per_chat` per conversation, chats
+        interleaved, chats with an event of a `reply_first` channel younger than its window
+        first; each chat's rows in arrival order."""
+        ...
+
     async def inbox_claim(self, item_id: int) -> InboxItem | None:
         """The row locked for this transaction, or None when it is done, another worker has its
         conversation, or an earlier event of its chat is still pending."""
@@ -114,6 +131,12 @@ class UnitOfWork(Protocol):
     async def inbox_retry_later(self, item_id: int, error: str, next_at: datetime) -> None: ...
     async def inbox_forget_payloads(self, channel: str, chat_id: str) -> None: ...
     async def inbox_counts(self) -> dict[str, int]: ...
+    async def inbox_purge(
+        self, payloads_before: datetime, rows_before: datetime, limit: int = 2000
+    ) -> tuple[int, int]:
+        """Clear payloads / delete rows of processed events finished before the given times;
+        returns (payloads cleared, rows deleted), at most `limit` of each."""
+        ...
 
     # contacts and conversations
     async def contact_get(self, channel: str, chat_id: str) -> ContactRecord | None: ...
@@ -172,6 +195,8 @@ class UnitOfWork(Protocol):
     async def attachment_forget(self, contact_id: int, message_ref: str) -> tuple[int, str] | None: ...
     async def attachments_of(self, tip_id: int) -> list[tuple[int, str]]: ...
     async def attachment_file(self, attachment_id: int) -> tuple[str, str] | None: ...
+    async def attachments_unlinked(self, before: datetime, limit: int) -> list[tuple[int, int | None]]: ...
+    async def attachments_delete_unlinked(self, attachment_ids: Sequence[int]) -> list[str]: ...
 
     # staff
     async def staff_for_region(self, region: str) -> list[StaffChatRecord]: ...
@@ -189,9 +214,14 @@ class UnitOfWork(Protocol):
     # outbox
     async def outbox_add(self, item: OutboxItem, now: datetime) -> None: ...
     async def outbox_due(
-        self, now: datetime, limit: int, scope: Sequence[tuple[str, str | None]]
+        self, now: datetime, limit: int, scope: Sequence[tuple[str, str | None]], holder: str | None = None
     ) -> list[OutboxItem]:
-        """Due rows, leased to the caller for a while so no other relay sends them meanwhile."""
+        """Due rows, leased to `holder` (a process incarnation) so no other relay sends them
+        while it lives."""
+        ...
+
+    async def outbox_start(self, item_ids: Sequence[int], holder: str, now: datetime) -> set[int]:
+        """Mark leased rows as being sent; returns the ones still leased to `holder`."""
         ...
 
     async def outbox_settle(
@@ -206,8 +236,15 @@ class UnitOfWork(Protocol):
         possible_duplicate: bool = False,
     ) -> None: ...
     async def outbox_retarget(self, item_id: int, chat_id: str) -> None: ...
-    async def outbox_release(self, item_ids: Sequence[int], now: datetime | None) -> None:
-        """Leased rows that were never attempted: no longer in doubt; due at `now` when given."""
+    async def outbox_release(
+        self,
+        item_ids: Sequence[int],
+        now: datetime | None,
+        *,
+        holder: str | None = None,
+        behind: int | None = None,
+    ) -> None:
+        """Leased rows that were not attempted: freed, due at `now`, or together with row `behind`."""
         ...
 
     # broadcasts
@@ -234,6 +271,7 @@ class UnitOfWork(Protocol):
         lease: timedelta,
         limit: int = 1,
         batch_key: str | None = None,
+        holder: str | None = None,
     ) -> tuple[str | None, list[Recipient]]: ...
     async def recipients_settle(
         self,
@@ -258,6 +296,23 @@ class UnitOfWork(Protocol):
     async def notices_of_contact(self, contact_id: int, limit: int = 3) -> list[BroadcastRecord]: ...
     async def line_usage(self, since: datetime) -> int: ...
 
+    # processes: heartbeats of process incarnations, and the leases they hold
+    async def process_register(
+        self, incarnation: str, *, instance: str, role: str, host: str, pid: int, now: datetime
+    ) -> list[tuple[str, str, int]]: ...
+    async def process_beat(self, incarnation: str, now: datetime) -> bool: ...
+    async def processes_silent(self, before: datetime) -> list[str]: ...
+    async def processes_stop(
+        self,
+        incarnations: Sequence[str],
+        now: datetime,
+        reason: str,
+        *,
+        silent_before: datetime | None = None,
+    ) -> list[str]: ...
+    async def leases_free(self, now: datetime) -> tuple[int, int]: ...
+    async def processes_forget(self, stopped_before: datetime) -> int: ...
+
     # small durable values
     async def kv_get(self, key: str) -> str | None: ...
     async def kv_set(self, key: str, value: str) -> None: ...
@@ -267,6 +322,10 @@ class Store(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
 
     async def ping(self) -> bool: ...
+
+    async def reclaim_space(self) -> None:
+        """Return space freed by purges to the file system where the database needs asking."""
+        ...
 
 
 class MediaStore(Protocol):

@@ -10,16 +10,18 @@ import asyncio
 import dataclasses
 import logging
 import random
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from aiolimiter import AsyncLimiter
 
-from bot import evidence, metrics
+from bot import metrics
 from bot.catalog import Catalog
-from bot.model import Address, Outbound, OutboxItem, SendResult, SendStatus, reply_from_data
+from bot.model import Address, Outbound, OutboxItem, Reply, SendResult, SendStatus, reply_from_data
 from bot.ports import Channel, MediaStore, StorageUnavailable, Store
+from bot.scrubber import Scrubber
 from bot.worker import work_loop
 
 log = logging.getLogger("tipbot.relay")
@@ -27,6 +29,8 @@ log = logging.getLogger("tipbot.relay")
 MAX_ATTEMPTS = 15
 MAX_BACKOFF = 600.0
 PAUSE = timedelta(hours=1)
+#: what staff get instead of an evidence file that has no safe copy
+HELD_NOTICE = "staff.attachment_held"
 
 
 def backoff(attempts: int, rnd: Callable[[], float] = random.random) -> float:
@@ -82,15 +86,21 @@ class Relay:
         catalog: Catalog,
         scope: Sequence[tuple[str, str | None]] | None = None,
         media: MediaStore | None = None,
+        scrubber: Scrubber | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rnd: Callable[[], float] = random.random,
         concurrency: int = 8,
         pacing: Pacing | None = None,
+        holder: str | None = None,
     ) -> None:
         self.store = store
+        #: the process incarnation the rows are leased to (`bot.heartbeat.Heartbeat.incarnation`)
+        self.holder = holder or uuid.uuid4().hex
         self.channels = channels
         self.catalog = catalog
         self.media = media
+        # Image work never runs on the event loop; without a configured worker, a thread does it.
+        self.scrubber = scrubber or Scrubber(processes=0)
         self.scope = list(scope) if scope is not None else [(name, None) for name in channels]
         self.clock = clock
         self.rnd = rnd
@@ -99,6 +109,10 @@ class Relay:
         self._sem = asyncio.Semaphore(concurrency)
         self.pacing = pacing or Pacing()
         self._stop: asyncio.Event | None = None
+        self._starting: list[tuple[int, asyncio.Future[bool]]] = []
+        self._starter: asyncio.Task[None] | None = None
+        #: rows left leased to this process when the database went away mid-drain
+        self._unreleased: list[int] = []
 
     async def run(self, stop: asyncio.Event, fallback_poll: float = 1.0) -> None:
         """Send until `stop` (between sends, never in the middle of one)."""
@@ -113,14 +127,18 @@ class Relay:
 
     async def drain(self, stop: asyncio.Event | None = None, limit: int = 100) -> int:
         async with self.store.transaction() as uow:
-            due = await uow.outbox_due(self.clock(), limit, self.scope)
+            if self._unreleased:
+                await uow.outbox_release(self._unreleased, self.clock(), holder=self.holder)
+                self._unreleased = []
+            due = await uow.outbox_due(self.clock(), limit, self.scope, self.holder)
         if not due:
             return 0
         by_chat: OrderedDict[tuple[str, str], list[OutboxItem]] = OrderedDict()
         for item in due:
             by_chat.setdefault((item.channel, item.chat_id), []).append(item)
         stopped: list[int] = []
-        blocked: list[int] = []
+        blocked: list[tuple[int, list[int]]] = []
+        outage: list[StorageUnavailable] = []
 
         async def one_chat(items: list[OutboxItem]) -> None:
             async with self._sem:
@@ -129,20 +147,62 @@ class Relay:
                         # stop between sends, never in the middle of one
                         stopped.extend(i.id for i in items[n:] if i.id is not None)
                         return
-                    if not await self.deliver(it):
-                        # keep the chat's order: later rows wait (their lease) for this one
-                        blocked.extend(i.id for i in items[n + 1 :] if i.id is not None)
+                    try:
+                        go_on = await self.deliver(it)
+                    except StorageUnavailable as exc:
+                        # free the rest now rather than at the lease cap (a send that went out
+                        # unrecorded keeps its in-flight mark, so its resend is recorded)
+                        outage.append(exc)
+                        stopped.extend(i.id for i in items[n:] if i.id is not None)
+                        return
+                    if not go_on:
+                        # keep the chat's order: later rows become due with this one
+                        assert it.id is not None
+                        later = [i.id for i in items[n + 1 :] if i.id is not None]
+                        if later:
+                            blocked.append((it.id, later))
                         return
 
         await asyncio.gather(*(one_chat(v) for v in by_chat.values()))
         if stopped or blocked:
-            # Never attempted: not "in doubt". Rows left by a stop are free for any relay now.
-            async with self.store.transaction() as uow:
-                if stopped:
-                    await uow.outbox_release(stopped, self.clock())
-                if blocked:
-                    await uow.outbox_release(blocked, None)
+            # Rows never attempted are not in doubt; rows left by a stop are free for any relay now.
+            try:
+                async with self.store.transaction() as uow:
+                    if stopped:
+                        await uow.outbox_release(stopped, self.clock(), holder=self.holder)
+                    for behind, later in blocked:
+                        await uow.outbox_release(later, None, holder=self.holder, behind=behind)
+            except StorageUnavailable:
+                self._unreleased += stopped + [i for _, later in blocked for i in later]
+                raise
+        if outage:
+            raise outage[0]
         return len(due)
+
+    async def _begin_send(self, item_id: int) -> bool:
+        """Mark the row as being sent; False when it is no longer leased to this process.
+
+        Marks of sends that start together (one per chat) share one transaction."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._starting.append((item_id, future))
+        if self._starter is None or self._starter.done():
+            self._starter = asyncio.create_task(self._mark_starts())
+        return await future
+
+    async def _mark_starts(self) -> None:
+        while self._starting:
+            batch, self._starting = self._starting, []
+            try:
+                async with self.store.transaction() as uow:
+                    ours = await uow.outbox_start([i for i, _ in batch], self.holder, self.clock())
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for i, future in batch:
+                if not future.done():
+                    future.set_result(i in ours)
 
     async def deliver(self, item: OutboxItem) -> bool:
         """Send one row. True when the chat may go on to its next row."""
@@ -155,8 +215,12 @@ class Relay:
         now = self.clock()
         token = item.reply_token if item.reply_token_expires and item.reply_token_expires > now else None
         await self.pacing.wait(channel, item)
+        # Only from here may the row go out: a crash before this leaves it not in doubt.
+        if not await self._begin_send(item.id):
+            log.warning("outbox %s was taken over by another process; not sent here", item.id)
+            return False
         try:
-            files = await self._files(messages)
+            messages, files = await self._files(item, messages, locale)
             result = await channel.send(
                 Address(item.channel, item.chat_id),
                 messages,
@@ -165,7 +229,7 @@ class Relay:
                 attachments=files,
             )
         except Exception as exc:  # an adapter bug must not kill the relay: treat as retryable
-            log.exception("send raised for outbox %s", item.id)
+            log.error("send raised for outbox %s: %s", item.id, type(exc).__name__, exc_info=exc)
             result = SendResult(SendStatus.RETRY, error=type(exc).__name__)
         if item.in_doubt and not result.possible_duplicate:
             # The previous sender of this row never recorded an outcome: it may have sent it
@@ -201,19 +265,39 @@ class Relay:
                 delay = min(delay * 2, 5.0)
         return await self._settle(item, result)
 
-    async def _files(self, messages: Sequence[Outbound]) -> dict[int, bytes] | None:
-        """Evidence files a message carries, as copies without EXIF/GPS (the original stays stored)."""
+    async def _files(
+        self, item: OutboxItem, messages: list[Outbound], locale: str
+    ) -> tuple[list[Outbound], dict[int, bytes] | None]:
+        """Evidence files the messages carry, as copies without metadata (the original stays stored).
+
+        A file with no safe copy (unreadable, too large, not an image) is not sent: its message
+        becomes the notice that the file is held and an operator can fetch it.
+        """
         wanted = [m.attachment_id for m in messages if m.attachment_id is not None]
         if not wanted or self.media is None:
-            return None
+            return messages, None
         files: dict[int, bytes] = {}
         async with self.store.transaction() as uow:
             found = {i: await uow.attachment_file(i) for i in wanted}
+        held: set[int] = set()
         for attachment_id, stored in found.items():
             if stored is not None:
                 name, mime = stored
-                files[attachment_id] = evidence.strip_metadata(self.media.get(name), mime)
-        return files
+                copy = await self.scrubber.scrub(self.media.get(name), mime)
+                if copy.data is None:
+                    log.info("evidence %s held for outbox %s: %s", attachment_id, item.id, copy.outcome)
+                    held.add(attachment_id)
+                else:
+                    files[attachment_id] = copy.data
+        if held:
+            replies = item.payload.get("replies", [])
+            messages = [
+                self.catalog.render(Reply(HELD_NOTICE, reply_from_data(replies[n]).params), locale)
+                if m.attachment_id in held and n < len(replies)
+                else m
+                for n, m in enumerate(messages)
+            ]
+        return messages, files
 
     async def _settle(self, item: OutboxItem, result: SendResult) -> bool:
         assert item.id is not None

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     default_locale: Literal["th", "en"] = "th"
     draft_ttl: timedelta = timedelta(hours=24)
     media_dir: Path = Path("./var/media")
+    #: evidence of no tip that no draft holds any more (cancelled, declined, unsent) is deleted,
+    #: row and file, by the scheduler this long after it arrived
+    orphan_grace: timedelta = Field(default=timedelta(hours=1), ge=timedelta(0))
     max_media_bytes: int = 20 * 1024 * 1024
     regions_file: Path | None = None
     max_body_bytes: int = 1024 * 1024
@@ -46,16 +49,58 @@ class Settings(BaseSettings):
     broadcast_in_flight: int = Field(default=1, ge=1, le=32)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
-    #: how long a relay owns the outbox rows it took; a process that dies keeps them that long
-    outbox_lease: timedelta = timedelta(minutes=2)
+    #: the longest a relay holds the outbox rows it took, even while alive (a safety net: the
+    #: rows of a process that stops beating are free again after `heartbeat_timeout`)
+    outbox_lease: timedelta = timedelta(minutes=10)
+    #: a process whose heartbeat is older than this is taken for dead and its leases are freed
+    heartbeat_timeout: timedelta = Field(default=timedelta(seconds=8), ge=timedelta(seconds=1))
+    #: stable name of this process (default: host and role/port), so a restarted process takes
+    #: back its own leases at once; give each process on a host its own
+    instance: str | None = Field(default=None, max_length=200)
     #: when set, webhook events are written here while the database is unreachable
     spool_dir: Path | None = None
     #: serve the web chat from this process (its mailboxes live in process memory)
     webchat: bool = True
+    #: web-chat posts one session (one browser) may send per second, and at once after a pause
+    webchat_session_rate: float = Field(default=1.0, gt=0)
+    webchat_session_burst: int = Field(default=5, ge=1)
+    #: web-chat posts one client address may send per second, and at once: an address may carry
+    #: many people (a school's or an office's NAT, a mobile carrier's)
+    webchat_address_rate: float = Field(default=5.0, gt=0)
+    webchat_address_burst: int = Field(default=30, ge=1)
+    #: sessions and addresses the web-chat limiter remembers (each table; least recently used go)
+    webchat_limiter_keys: int = Field(default=10_000, ge=100)
+    #: reverse proxies in front of `tipbot serve` that append to X-Forwarded-For; 0: the client
+    #: address is the socket's peer and X-Forwarded-For is ignored (a client could write anything)
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
+    #: raw payloads of processed inbox rows (done, ignored, failed) are cleared this long after
+    inbox_payload_ttl: timedelta = timedelta(hours=24)
+    #: processed inbox rows (their event ids, which recognise redeliveries) are deleted this long
+    #: after; at least 7 days (Telegram picks update ids anew after a week of silence)
+    inbox_keep: timedelta = Field(default=timedelta(days=30), ge=timedelta(days=7))
     #: run the dispatcher, relay, broadcaster and scheduler in `tipbot serve`; false makes a
     #: process that only takes webhooks into the inbox (with `tipbot worker` processes beside it)
     workers: bool = True
     shutdown_timeout: float = 30.0
+    #: seconds a request's body may take to arrive in full; a slower one gets 408 and its
+    #: connection is closed (also how long an early-answered request's leftover body is read)
+    http_body_timeout: float = Field(default=10.0, gt=0)
+    #: seconds an idle connection is kept open; aiohttp counts a connection whose request head
+    #: has not arrived in full as idle, so this also bounds a slow request head
+    http_keepalive_timeout: float = Field(default=15.0, gt=0)
+    #: host:port of the Prometheus /metrics listener, never the public port; empty: no metrics
+    metrics_bind: str = "127.0.0.1:9108"
+    #: images with more pixels are not copied to staff (a JPEG is first decoded at 1/2 to 1/8 size)
+    evidence_max_pixels: int = Field(default=50_000_000, ge=1)
+    #: image worker processes; 0 does image work in a thread of the server (no memory cap)
+    evidence_workers: int = Field(default=1, ge=0, le=16)
+    #: address-space cap of each image worker process, in MB (0: no cap)
+    evidence_worker_memory_mb: int = Field(default=1024, ge=0)
+    #: seconds one file may take in the image worker before it is killed and the file held
+    evidence_timeout: float = Field(default=30.0, gt=0)
+    #: send non-image evidence (PDF, office files, video, audio) to staff as stored; they may carry
+    #: the author's name or where and on which device they were recorded
+    evidence_send_files: bool = False
     #: fault injection for the kill tests only: "after_ingest" SIGKILLs the server right after an
     #: inbox commit, before the event is processed or acknowledged
     crash_at: Literal["", "after_ingest"] = ""

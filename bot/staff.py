@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -34,6 +34,15 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 ACTING_ROLES = frozenset({"staff", "admin"})
 
+#: `/join` guessing: a chat that gives JOIN_MAX_FAILURES wrong codes within JOIN_WINDOW is
+#: refused every attempt, the right code included, for JOIN_LOCKOUT. The record lives in the
+#: chat's conversation state (the database), so every process sees the same count.
+JOIN_MAX_FAILURES = 5
+JOIN_WINDOW = timedelta(minutes=10)
+JOIN_LOCKOUT = timedelta(minutes=30)
+#: the conversation state key of that record: {"fails": [iso times], "until": iso time | None}
+JOIN_GUARD = "join_guard"
+
 
 @dataclass(frozen=True, slots=True)
 class StaffAction:
@@ -52,6 +61,39 @@ class AnswerQuestion:
     code: str
     staff_chat_id: int
     text: str
+
+
+def join_locked_until(state: Mapping[str, Any], now: datetime) -> datetime | None:
+    """When the chat's `/join` lock-out ends; None when it may try a code now."""
+    record = state.get(JOIN_GUARD) or {}
+    until = record.get("until")
+    if until and datetime.fromisoformat(until) > now:
+        return datetime.fromisoformat(until)
+    return None
+
+
+def join_guard_live(state: Mapping[str, Any], now: datetime) -> bool:
+    """True while the record still matters: a lock-out running or failures inside the window."""
+    record = state.get(JOIN_GUARD) or {}
+    if join_locked_until(state, now) is not None:
+        return True
+    return any(now - datetime.fromisoformat(at) < JOIN_WINDOW for at in record.get("fails") or ())
+
+
+def join_failed(state: dict[str, Any], now: datetime) -> bool:
+    """Count a wrong code in `state`; True when this failure starts a lock-out."""
+    record = state.get(JOIN_GUARD) or {}
+    fails = [at for at in record.get("fails") or () if now - datetime.fromisoformat(at) < JOIN_WINDOW]
+    fails.append(now.isoformat())
+    if len(fails) >= JOIN_MAX_FAILURES:
+        state[JOIN_GUARD] = {"fails": [], "until": (now + JOIN_LOCKOUT).isoformat()}
+        return True
+    state[JOIN_GUARD] = {"fails": fails, "until": None}
+    return False
+
+
+def _minutes_left(until: datetime, now: datetime) -> int:
+    return max(1, -(-int((until - now).total_seconds()) // 60))
 
 
 def parse_status(arg: str) -> tuple[str, str | None] | None:
@@ -136,6 +178,50 @@ class StaffDesk:
                 staff_chat_id=chat.id,
             )
         return len(chats)
+
+    # ---- joining -----------------------------------------------------------------------------
+    async def join(
+        self,
+        uow: UnitOfWork,
+        *,
+        channel: str,
+        chat_id: str,
+        pseudonym: int | None,
+        code: str,
+        state: dict[str, Any],
+        locale: str,
+        now: datetime,
+    ) -> tuple[list[Reply], bool]:
+        """Redeem an invite code for this chat, within the chat's failure limit.
+
+        Returns the replies and whether `state` changed (it must then be saved). Logs name the
+        channel and the chat's pseudonym (its contact number), never the code or the platform id.
+        """
+        until = join_locked_until(state, now)
+        if until is not None:
+            log.info("join refused on %s chat #%s: locked out", channel, pseudonym)
+            return [Reply("staff.join_locked", {"minutes": _minutes_left(until, now)})], False
+        redeemed = await uow.invite_redeem(code, now)
+        if redeemed is None:
+            locked = join_failed(state, now)
+            log.warning("join failed on %s chat #%s: wrong invite code", channel, pseudonym)
+            if locked:
+                log.warning(
+                    "join locked out on %s chat #%s for %d min after %d wrong codes",
+                    channel,
+                    pseudonym,
+                    JOIN_LOCKOUT // timedelta(minutes=1),
+                    JOIN_MAX_FAILURES,
+                )
+                minutes = _minutes_left(now + JOIN_LOCKOUT, now)
+                return [Reply("staff.join_invalid"), Reply("staff.join_locked", {"minutes": minutes})], True
+            return [Reply("staff.join_invalid")], True
+        invite_id, region, role = redeemed
+        staff = await uow.staff_join(channel, chat_id, region, role, locale, now)
+        await uow.invite_mark_used(invite_id, staff.id)
+        log.info("staff chat %s joined region %s as %s", staff.id, region, role)
+        changed = state.pop(JOIN_GUARD, None) is not None
+        return [Reply("staff.joined", {"region": region_ref(region), "role": ref(f"role.{role}")})], changed
 
     # ---- alerts ------------------------------------------------------------------------------
     def alert(self, tip: TipDetail, note: Any = "") -> Reply:

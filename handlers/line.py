@@ -63,7 +63,7 @@ from bot.model import (
     SendResult,
     SendStatus,
 )
-from bot.ports import Ingest, StorageUnavailable
+from bot.ports import EventRejected, Ingest, StorageUnavailable
 from handlers.line_richmenu import MENU_HEIGHT, MENU_PAYLOADS, MENU_WIDTH, draw_menu_image
 from handlers.text import split_text, truncate_graphemes, utf16_len
 
@@ -714,6 +714,10 @@ def webhook_routes(
             # Non-2xx makes LINE redeliver (when redelivery is on); a 200 here would lose the events.
             log.warning("line webhook: storage unavailable, %d events refused", len(inbox))
             return web.Response(status=503, text="storage unavailable", headers={"Retry-After": "5"})
+        except EventRejected as exc:
+            # the request's other events are stored; a redelivery could not store this one either
+            log.warning("line webhook: %s", exc)
+            return web.Response(status=422, text="event refused")
         log.info("line webhook: %d events stored", len(inbox))
         return web.Response(status=200, text="OK")
 

@@ -69,7 +69,7 @@ from bot.model import (
     SendResult,
     SendStatus,
 )
-from bot.ports import Ingest, KeyValueStore, StorageUnavailable
+from bot.ports import EventRejected, Ingest, KeyValueStore, StorageUnavailable
 from handlers.text import split_text as split_units
 
 log = logging.getLogger(__name__)
@@ -786,6 +786,9 @@ def webhook_routes(
         except StorageUnavailable:
             log.warning("telegram %s: storage unavailable, Telegram will redeliver", event.event_id)
             return web.Response(status=503)
+        except EventRejected as exc:
+            log.warning("telegram %s: refused by the database (%s)", event.event_id, exc)
+            return web.Response(status=422)
         log.debug("telegram %s: stored", event.event_id)
         return web.Response(status=200)
 
@@ -915,6 +918,15 @@ async def poll_updates(
             if newest is not None and newest != last:
                 await offsets.set(OFFSET_KEY, str(newest))
                 last = newest
+        except EventRejected as exc:
+            # the batch's other updates are stored; refetching cannot store the refused one
+            log.warning("telegram polling: %s", exc)
+            if newest is not None and newest != last:
+                try:
+                    await offsets.set(OFFSET_KEY, str(newest))
+                    last = newest
+                except StorageUnavailable:
+                    pass  # fetched again next round; the stored ones dedupe
         except StorageUnavailable:
             log.warning("telegram polling: storage unavailable, fetching the same updates again")
             if await _sleep_or_stop(stop, backoff.next()):

@@ -5,12 +5,13 @@ inbox → engine → outbox → relay path as LINE and Telegram. No business rul
 from __future__ import annotations
 
 import asyncio
-import json
+import hashlib
 import re
 import time
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -30,11 +31,43 @@ from bot.model import (
     SendResult,
     SendStatus,
 )
-from bot.ports import Ingest, StorageUnavailable
+from bot.ports import EventRejected, Ingest, StorageUnavailable
+from handlers.ratelimit import WebChatLimits, refused
 
 SESSION = re.compile(r"^[0-9a-f]{32}$")
 EVENT_ID = re.compile(r"^[0-9A-Za-z-]{8,64}$")
 MAILBOX_LIMIT = 500
+#: the chat page loads only from this server, talks only to it, is never framed and posts
+#: nowhere else; its script and style are files (below), so no inline code is allowed
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+#: the page's own files under /chat/static/ and their types: nothing else there is served
+ASSETS = {"chat.js": "text/javascript", "chat.css": "text/css"}
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    kind: str
+    etag: str
+
+
+def _asset(name: str, kind: str) -> Asset:
+    body = resources.files("handlers").joinpath("static", name).read_bytes()
+    return Asset(body, kind, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+
+def session_event_id(session: str, event_id: str) -> str:
+    """The inbox key of a web chat message: the page's id within its session.
+
+    The inbox is unique per channel and event id; a bare page id would let one browser's id
+    suppress another's message. The session is hashed (the tag is not a credential: logs
+    carry event ids, and a session id is the only proof of a web chat identity); the page's
+    retries of one message keep their id and still dedupe.
+    """
+    return hashlib.sha256(session.encode("ascii")).hexdigest()[:16] + ":" + event_id
 
 
 class WebChatChannel:
@@ -144,39 +177,62 @@ def routes(
     strings: Mapping[str, Mapping[str, str]],
     *,
     max_text_chars: int = 5000,
+    limits: WebChatLimits | None = None,
 ) -> list[web.RouteDef]:
-    """`strings` maps a locale to the page's own labels (the `webchat.*` catalog keys)."""
+    """`strings` maps a locale to the page's own labels (the `webchat.*` catalog keys);
+    `limits`, when given, refuses posts beyond the per-session and per-address rates (429)."""
+
+    html = resources.files("handlers").joinpath("static/chat.html").read_text("utf-8")
+    assets = {name: _asset(name, kind) for name, kind in ASSETS.items()}
 
     async def page(request: web.Request) -> web.StreamResponse:
-        html = resources.files("handlers").joinpath("static/chat.html").read_text("utf-8")
         return web.Response(
             text=html,
             content_type="text/html",
             headers={
-                "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-                "style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+                "Content-Security-Policy": PAGE_POLICY,
                 "X-Content-Type-Options": "nosniff",
                 "Referrer-Policy": "no-referrer",
+                "X-Frame-Options": "DENY",
+                "Cache-Control": "no-cache",
             },
         )
+
+    async def asset(request: web.Request) -> web.StreamResponse:
+        found = assets.get(request.match_info["name"])
+        if found is None:
+            raise web.HTTPNotFound()
+        # Revalidated on every load (a cheap 304): a new release's page never runs an old script.
+        headers = {"ETag": found.etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+        asked = request.headers.get("If-None-Match", "")
+        if any(tag.strip().removeprefix("W/") in (found.etag, "*") for tag in asked.split(",")):
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=found.body, content_type=found.kind, charset="utf-8", headers=headers)
 
     async def send(request: web.Request) -> web.StreamResponse:
         try:
             body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
             return web.json_response({"error": "bad_json"}, status=400)
         if not isinstance(body, dict):
             return web.json_response({"error": "bad_json"}, status=400)
         session = str(body.get("session", ""))
         if not SESSION.match(session):
             return web.json_response({"error": "bad_session"}, status=400)
+        if limits is not None and (refusal := await limits.check(request, session)) is not None:
+            return refused(refusal)
         event_id = str(body.get("id") or uuid.uuid4())
         if not EVENT_ID.match(event_id):
             return web.json_response({"error": "bad_id"}, status=400)
         text = body.get("text")
         if isinstance(text, str) and len(text) > max_text_chars:
             return web.json_response({"error": "too_long", "max": max_text_chars}, status=413)
-        payload = {k: body[k] for k in ("type", "text", "button", "lat", "lon", "locale") if k in body}
+        # Scalars only: nothing a browser nests reaches the database (or its JSON encoder).
+        payload = {
+            k: body[k]
+            for k in ("type", "text", "button", "lat", "lon", "locale")
+            if k in body and isinstance(body[k], str | int | float | bool)
+        }
         payload["session"] = session
         payload["at"] = datetime.now(UTC).isoformat()
         try:
@@ -184,7 +240,7 @@ def routes(
                 [
                     InboxEvent(
                         channel="webchat",
-                        event_id=event_id,
+                        event_id=session_event_id(session, event_id),
                         chat_id=session,
                         occurred_at=datetime.now(UTC),
                         payload=payload,
@@ -193,6 +249,8 @@ def routes(
             )
         except StorageUnavailable:
             return web.json_response({"error": "unavailable"}, status=503)
+        except EventRejected:
+            return web.json_response({"error": "rejected"}, status=422)
         return web.json_response({"ok": True, "id": event_id})
 
     async def poll(request: web.Request) -> web.StreamResponse:
@@ -212,6 +270,7 @@ def routes(
 
     return [
         web.get("/chat", page),
+        web.get("/chat/static/{name}", asset),
         web.get("/chat/api/strings", labels),
         web.post("/chat/api/send", send),
         web.get("/chat/api/messages", poll),

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import LargeBinary, TypeDecorator
 
+from bot.cleantext import without_surrogates
+
 
 def _derive(secret: str, purpose: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"tipbot/v1", info=purpose).derive(
@@ -48,10 +50,19 @@ class Keyring:
         return self._fernet.rotate(token)
 
     def lookup_hash(self, value: str) -> str:
-        return hmac.new(self._hmac_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.new(self._hmac_key, _utf8(value), hashlib.sha256).hexdigest()
 
     def old_lookup_hashes(self, value: str) -> list[str]:
-        return [hmac.new(k, value.encode("utf-8"), hashlib.sha256).hexdigest() for k in self._old_hmac_keys]
+        return [hmac.new(k, _utf8(value), hashlib.sha256).hexdigest() for k in self._old_hmac_keys]
+
+
+def _utf8(value: str) -> bytes:
+    """UTF-8 that cannot raise: a lone surrogate (valid in a Python str, not in UTF-8) becomes
+    U+FFFD. Events are cleaned where they enter; this keeps any other path from failing a write."""
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        return without_surrogates(value).encode("utf-8")
 
 
 _keyring: Keyring | None = None
@@ -78,7 +89,7 @@ class EncryptedText(TypeDecorator[str]):
     def process_bind_param(self, value: str | None, dialect: Dialect) -> bytes | None:
         if value is None:
             return None
-        return keyring().encrypt(value.encode("utf-8"))
+        return keyring().encrypt(_utf8(value))
 
     def process_result_value(self, value: bytes | None, dialect: Dialect) -> str | None:
         if value is None:
@@ -98,7 +109,7 @@ class EncryptedJSON(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
         if value is None:
             return None
-        raw = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        raw = _utf8(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
         return keyring().encrypt(raw)
 
     def process_result_value(self, value: bytes | None, dialect: Dialect) -> Any:

@@ -48,7 +48,10 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, connect_timeout: flo
         path = sqlite_path(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+        # hide_parameters: an error's text must never quote a row (message text, chat ids)
+        engine = create_async_engine(
+            url, connect_args={"timeout": busy_timeout_ms / 1000}, hide_parameters=True
+        )
         _tune_sqlite(engine, busy_timeout_ms)
         return engine
     # Several processes share one server: a modest pool each (about 12 connections), and a
@@ -60,6 +63,7 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, connect_timeout: flo
         pool_timeout=10,
         pool_pre_ping=True,
         connect_args={"timeout": connect_timeout},
+        hide_parameters=True,
     )
 
 
@@ -69,7 +73,12 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         # pysqlite's implicit BEGIN is deferred; take control of transactions instead
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
+        # Before WAL (which writes the header): lets a new database file give purged pages back
+        # (`SqlStore.reclaim_space`); an existing file keeps its mode until a one-time VACUUM.
+        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cur.execute("PRAGMA journal_mode=WAL")
+        # a flood's big write transactions must not leave a WAL file that size for good
+        cur.execute("PRAGMA journal_size_limit=67108864")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")

@@ -113,6 +113,20 @@ async def status_summary(store: SqlStore) -> dict[str, Any]:
                 select(func.count()).select_from(t.OutboxRow).where(t.OutboxRow.possible_duplicate.is_(True))
             )
         ).scalar_one()
+        processes = (
+            (await s.execute(select(t.ProcessRow).order_by(t.ProcessRow.started_at.desc()).limit(20)))  # type: ignore[union-attr]
+            .scalars()
+            .all()
+        )
+        held: dict[Any, Any] = dict(
+            (
+                await s.execute(
+                    select(t.OutboxRow.lease_holder, func.count())
+                    .where(t.OutboxRow.lease_holder.is_not(None))  # type: ignore[union-attr]
+                    .group_by(t.OutboxRow.lease_holder)
+                )
+            ).all()  # type: ignore[arg-type]
+        )
         failures = (
             await s.execute(
                 select(t.OutboxRow.channel, t.OutboxRow.last_error, func.count())
@@ -132,6 +146,19 @@ async def status_summary(store: SqlStore) -> dict[str, Any]:
         "outbox": [{"channel": c, "status": st, "count": n} for c, st, n in outbox],
         "failed_sends": [{"channel": c, "error": e, "count": n} for c, e, n in failures],
         "routing_gaps": int(gaps),
+        "processes": [
+            {
+                "instance": p.instance,
+                "role": p.role,
+                "pid": p.pid,
+                "incarnation": p.id,
+                "started_at": utc(p.started_at),
+                "heartbeat_seconds": (now - hb).total_seconds() if (hb := utc(p.heartbeat_at)) else None,
+                "stopped": p.stop_reason if p.stopped_at is not None else None,
+                "outbox_leased": int(held.get(p.id, 0)),
+            }
+            for p in processes
+        ],
         "staff_chats": {str(r): int(n) for r, n in staff},
         "paused": {
             kv.key.removeprefix("paused."): kv.value

@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, text, update
+from sqlalchemy import and_, case, delete, exists, func, literal_column, or_, select, text, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -36,17 +37,21 @@ from bot.model import (
     TipRecord,
     TipSummary,
 )
-from bot.ports import ConcurrentUpdate, DuplicateTip, StorageUnavailable
+from bot.ports import ConcurrentUpdate, DuplicateTip, EventRejected, StorageUnavailable
 from storage import tables as t
 from storage.crypto import keyring
 from storage.database import ping
 
 #: the PostgreSQL notification channel a commit to the inbox signals
 INBOX_CHANNEL = "tipbot_inbox"
-OUTBOX_LEASE = timedelta(seconds=120)
-#: `last_error` of an outbox row while it is leased: still there at the next lease means the
-#: previous sender never recorded an outcome (it died, or its lease ran out mid-send)
+#: the longest a process holds an outbox row, however alive it looks: a safety net only (a
+#: process that stops beating loses its leases long before, see `processes_silent`)
+OUTBOX_LEASE = timedelta(minutes=10)
+#: `last_error` of an outbox row from the moment its send starts until its outcome is recorded:
+#: still there when the row is taken again means the previous sender may have sent it
 IN_FLIGHT = "in flight"
+#: inbox states after processing, whose payloads and rows the scheduler purges
+PROCESSED = ("done", "ignored", "failed")
 #: namespaces of PostgreSQL advisory locks (first key of the two-key form)
 LOCK_CHAT = 0x7462
 LOCK_NAMED = 0x7463
@@ -57,6 +62,45 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: PostgreSQL error classes that mean "the server cannot work now", whatever the rows: connection,
+#: insufficient resources, operator intervention (shutdown, cancel), system error, internal error
+_OUTAGE_SQLSTATES = ("08", "53", "57", "58", "XX")
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Whether a write failed because the database is unavailable (retry later, every row) rather
+    than because of the rows it was given (a retry of those rows fails again)."""
+    if isinstance(exc, OSError | ConnectionError | TimeoutError | sa_exc.TimeoutError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False  # e.g. a value a column type cannot bind
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    if isinstance(state, str) and state:
+        return state[:2] in _OUTAGE_SQLSTATES
+    # SQLite (no SQLSTATE): locked, busy, I/O are OperationalError; constraints are IntegrityError
+    return not isinstance(exc, IntegrityError | sa_exc.DataError | sa_exc.ProgrammingError)
+
+
+#: SQLSTATE classes of errors caused by the rows themselves: data exception, integrity constraint,
+#: syntax or access rule (a bug), and an error raised by a trigger or function
+_ROW_SQLSTATES = ("22", "23", "42", "P0")
+
+
+def _refused_rows(exc: BaseException) -> bool:
+    """Whether the database refused what it was given (never an outage, a lock timeout or a
+    serialization failure, which a later retry of the same work can pass)."""
+    if isinstance(exc, IntegrityError | sa_exc.DataError):
+        return True
+    if not isinstance(exc, DBAPIError) or exc.connection_invalidated:
+        return False
+    state = getattr(exc.orig, "sqlstate", None)
+    if isinstance(state, str) and state:
+        return state[:2] in _ROW_SQLSTATES
+    return isinstance(exc, sa_exc.ProgrammingError)
 
 
 def chat_hash(channel: str, chat_id: str) -> str:
@@ -185,33 +229,50 @@ class SqlUnitOfWork:
 
     # ---- inbox -------------------------------------------------------------------------------
     async def inbox_pending(
-        self, limit: int, now: datetime, channels: Collection[str] | None = None
+        self,
+        limit: int,
+        now: datetime,
+        channels: Collection[str] | None = None,
+        *,
+        per_chat: int | None = None,
+        reply_first: Mapping[str, timedelta] | None = None,
     ) -> list[tuple[InboxItem, str]]:
-        q = (
-            select(t.InboxRow)
-            .where(t.InboxRow.status == "pending")
-            .where((t.InboxRow.next_attempt_at.is_(None)) | (t.InboxRow.next_attempt_at <= now))  # type: ignore[union-attr,operator]
-            .order_by(t.InboxRow.occurred_at, t.InboxRow.id)  # type: ignore[arg-type]
-            .limit(limit)
-        )
+        """Due pending rows, fairly: at most `per_chat` of each conversation (its oldest), the
+        conversations interleaved (every chat's first row, then every chat's second, ...), and
+        conversations holding an event of a `reply_first` channel younger than its window (a
+        reply token still valid) before all others. A chat's rows come in arrival order.
+        """
+        r = t.InboxRow
+        chat = (r.channel, r.chat_hash)
+        arrival = (r.occurred_at, r.id)
         # A row waiting for a retry (e.g. a photo not ready yet) holds back the later events of
-        # its chat, so a conversation is never processed out of arrival order.
-        earlier = aliased(t.InboxRow)
-        waiting = exists().where(
-            earlier.channel == t.InboxRow.channel,
-            earlier.chat_hash == t.InboxRow.chat_hash,
-            earlier.status == "pending",
-            earlier.next_attempt_at > now,
-            or_(
-                earlier.occurred_at < t.InboxRow.occurred_at,
-                and_(earlier.occurred_at == t.InboxRow.occurred_at, earlier.id < t.InboxRow.id),
-            ),
-        )
-        q = q.where(~waiting)
+        # its chat, so a conversation is never processed out of arrival order: a running max
+        # over the chat marks that row and every later one.
+        # inlined constants: as bind parameters PostgreSQL could not type max(CASE ... $1 ...)
+        one: Any = literal_column("1")
+        zero: Any = literal_column("0")
+        not_due = case((and_(r.next_attempt_at.is_not(None), r.next_attempt_at > now), one), else_=zero)
+        fresh = [
+            (and_(r.channel == name, r.occurred_at >= now - window), one)
+            for name, window in (reply_first or {}).items()
+        ]
+        urgent: Any = case(*fresh, else_=zero) if fresh else zero
+        ranked = select(
+            r.id.label("id"),
+            r.occurred_at.label("occurred_at"),
+            func.row_number().over(partition_by=chat, order_by=arrival).label("rank"),
+            func.max(not_due).over(partition_by=chat, order_by=arrival).label("held"),
+            func.max(urgent).over(partition_by=chat).label("urgent"),
+        ).where(r.status == "pending")
         if channels is not None:
-            q = q.where(t.InboxRow.channel.in_(list(channels)))  # type: ignore[attr-defined]
+            ranked = ranked.where(r.channel.in_(list(channels)))
+        w = ranked.subquery("ranked")
+        q = select(r).join(w, w.c.id == r.id).where(w.c.held == 0)
+        if per_chat is not None:
+            q = q.where(w.c.rank <= per_chat)
+        q = q.order_by(w.c.urgent.desc(), w.c.rank, w.c.occurred_at, w.c.id).limit(limit)
         rows = (await self.session.execute(q)).scalars().all()
-        return [(self._inbox_item(r), r.chat_hash) for r in rows]
+        return [(self._inbox_item(row), row.chat_hash) for row in rows]
 
     @staticmethod
     def _inbox_item(r: t.InboxRow) -> InboxItem:
@@ -300,6 +361,27 @@ class SqlUnitOfWork:
             select(t.InboxRow.status, func.count()).group_by(t.InboxRow.status)  # type: ignore[call-overload]
         )
         return {str(s): int(n) for s, n in rows.all()}
+
+    async def inbox_purge(
+        self, payloads_before: datetime, rows_before: datetime, limit: int = 2000
+    ) -> tuple[int, int]:
+        """Forget processed events: clear the raw payload of rows finished before
+        `payloads_before`, delete rows finished before `rows_before` (the event id goes with
+        them, so keep rows as long as a platform may still redeliver the event). At most `limit`
+        rows of each, oldest first, so one run never holds the database for long.
+        Returns (payloads cleared, rows deleted).
+        """
+        r = t.InboxRow
+        finished = r.status.in_(PROCESSED)
+        at = func.coalesce(r.processed_at, r.received_at)
+        doomed = select(r.id).where(finished, at < rows_before).order_by(r.id).limit(limit)
+        deleted = await self.session.execute(delete(r).where(r.id.in_(doomed)))
+        stale = select(r.id).where(finished, r.payload.is_not(None), at < payloads_before)
+        stale = stale.order_by(r.id).limit(limit)
+        cleared = await self.session.execute(
+            update(r).where(r.id.in_(stale)).values(payload=None).execution_options(synchronize_session=False)
+        )
+        return int(cleared.rowcount or 0), int(deleted.rowcount or 0)
 
     # ---- contacts and conversations --------------------------------------------------------
     async def _contact_row(self, channel: str, chat_id: str) -> t.Contact | None:
@@ -586,6 +668,31 @@ class SqlUnitOfWork:
         row = await self.session.get(t.Attachment, attachment_id)
         return (row.storage_name, row.mime) if row is not None else None
 
+    async def attachments_unlinked(self, before: datetime, limit: int) -> list[tuple[int, int | None]]:
+        """(id, contact id) of attachments of no tip, stored before `before`, oldest first."""
+        q = (
+            select(t.Attachment.id, t.Attachment.contact_id)
+            .where(t.Attachment.tip_id.is_(None), t.Attachment.created_at < before)  # type: ignore[union-attr,operator]
+            .order_by(t.Attachment.id)  # type: ignore[arg-type]
+            .limit(limit)
+        )
+        return [(int(i), c) for i, c in (await self.session.execute(q)).all()]
+
+    async def attachments_delete_unlinked(self, attachment_ids: Sequence[int]) -> list[str]:
+        """Delete those of these attachments that still belong to no tip; their file names.
+
+        The tip check is repeated in the DELETE itself: a tip submitted meanwhile keeps its
+        evidence (PostgreSQL re-reads the row after waiting for the submitting transaction).
+        """
+        if not attachment_ids:
+            return []
+        q = (
+            delete(t.Attachment)
+            .where(t.Attachment.id.in_(list(attachment_ids)), t.Attachment.tip_id.is_(None))  # type: ignore[union-attr]
+            .returning(t.Attachment.storage_name)
+        )
+        return [str(name) for name in (await self.session.execute(q)).scalars().all()]
+
     # ---- staff ---------------------------------------------------------------------------------
     async def staff_for_region(self, region: str) -> list[StaffChatRecord]:
         q = (
@@ -697,7 +804,7 @@ class SqlUnitOfWork:
         )
 
     async def outbox_due(
-        self, now: datetime, limit: int, scope: Sequence[tuple[str, str | None]]
+        self, now: datetime, limit: int, scope: Sequence[tuple[str, str | None]], holder: str | None = None
     ) -> list[OutboxItem]:
         if not scope:
             return []
@@ -723,16 +830,33 @@ class SqlUnitOfWork:
         rows = (await self.session.execute(q)).scalars().all()
         items = [_outbox(r) for r in rows]
         if rows:
-            # A lease, not a lock: another relay (or this one after a crash) sees the row again
-            # only when the lease runs out; the send's retry key keeps a resend harmless, and
-            # the IN_FLIGHT mark lets the next sender record a possible duplicate.
+            # A lease, not a lock: it names the holder, so the rows are free again as soon as
+            # that process is known to be gone (`processes_stop`, `leases_free`); the absolute
+            # cap only catches a holder that beats but never gets on. Taking a row is not yet
+            # sending it: `outbox_start` marks the send, so only rows that may have gone out are
+            # in doubt after a crash.
             await self.session.execute(
                 update(t.OutboxRow)
                 .where(t.OutboxRow.id.in_([r.id for r in rows]))  # type: ignore[union-attr]
-                .values(next_attempt_at=now + self.outbox_lease, last_error=IN_FLIGHT)
+                .values(next_attempt_at=now + self.outbox_lease, lease_holder=holder)
                 .execution_options(synchronize_session=False)
             )
         return items
+
+    async def outbox_start(self, item_ids: Sequence[int], holder: str, now: datetime) -> set[int]:
+        """Mark leased rows as being sent now; returns those still leased to `holder` (others
+        were taken over meanwhile and must not be sent by it)."""
+        if not item_ids:
+            return set()
+        o = t.OutboxRow
+        res = await self.session.execute(
+            update(o)
+            .where(o.id.in_(list(item_ids)), o.status == "pending", o.lease_holder == holder)  # type: ignore[union-attr,arg-type]
+            .values(last_error=IN_FLIGHT, next_attempt_at=now + self.outbox_lease)
+            .returning(o.id)
+            .execution_options(synchronize_session=False)
+        )
+        return {int(i) for i in res.scalars().all()}
 
     async def outbox_settle(
         self,
@@ -745,7 +869,12 @@ class SqlUnitOfWork:
         error: str | None = None,
         possible_duplicate: bool = False,
     ) -> None:
-        values: dict[str, Any] = {"status": status, "attempts": attempts, "last_error": error and error[:500]}
+        values: dict[str, Any] = {
+            "status": status,
+            "attempts": attempts,
+            "last_error": error and error[:500],
+            "lease_holder": None,
+        }
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
         if status == "sent":
@@ -754,16 +883,28 @@ class SqlUnitOfWork:
             values["possible_duplicate"] = True
         await self.session.execute(update(t.OutboxRow).where(t.OutboxRow.id == item_id).values(**values))  # type: ignore[arg-type]
 
-    async def outbox_release(self, item_ids: Sequence[int], now: datetime | None) -> None:
-        values: dict[str, Any] = {"last_error": None}
-        if now is not None:
+    async def outbox_release(
+        self,
+        item_ids: Sequence[int],
+        now: datetime | None,
+        *,
+        holder: str | None = None,
+        behind: int | None = None,
+    ) -> None:
+        if not item_ids:
+            return
+        o = t.OutboxRow
+        values: dict[str, Any] = {"lease_holder": None}
+        if behind is not None:
+            # due together with the row that held them back, so the chat keeps its order
+            values["next_attempt_at"] = select(o.next_attempt_at).where(o.id == behind).scalar_subquery()
+        elif now is not None:
             values["next_attempt_at"] = now
-        await self.session.execute(
-            update(t.OutboxRow)
-            .where(t.OutboxRow.id.in_(list(item_ids)), t.OutboxRow.last_error == IN_FLIGHT)  # type: ignore[union-attr]
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        # An IN_FLIGHT mark stays: it may be a dead sender's, and the next send must record it.
+        q = update(o).where(o.id.in_(list(item_ids)), o.status == "pending")  # type: ignore[union-attr,arg-type]
+        if holder is not None:
+            q = q.where(o.lease_holder == holder)  # type: ignore[arg-type]
+        await self.session.execute(q.values(**values).execution_options(synchronize_session=False))
 
     async def outbox_retarget(self, item_id: int, chat_id: str) -> None:
         row = await self.session.get(t.OutboxRow, item_id)
@@ -894,6 +1035,7 @@ class SqlUnitOfWork:
         lease: timedelta,
         limit: int = 1,
         batch_key: str | None = None,
+        holder: str | None = None,
     ) -> tuple[str | None, list[Recipient]]:
         """Lease due deliveries of one broadcast on one channel.
 
@@ -961,7 +1103,9 @@ class SqlUnitOfWork:
         values: dict[str, Any] = {
             "status": "sending",
             "attempts": r.attempts + 1,
+            # freed at once when the holder is known to be gone; `lease` is the cap
             "next_attempt_at": now + lease,
+            "lease_holder": holder,
         }
         if key is not None:
             values["batch"] = key
@@ -986,7 +1130,7 @@ class SqlUnitOfWork:
         if not ids:
             return
         r = t.BroadcastRecipient
-        values: dict[str, Any] = {"status": status, "error": error and error[:300]}
+        values: dict[str, Any] = {"status": status, "error": error and error[:300], "lease_holder": None}
         if status == "sent":
             values["sent_at"] = now
         if next_attempt_at is not None:
@@ -1105,6 +1249,106 @@ class SqlUnitOfWork:
         )
         return int(copies.scalar_one()) + int(pushes.scalar_one())
 
+    # ---- processes and their leases --------------------------------------------------------------
+    async def process_register(
+        self, incarnation: str, *, instance: str, role: str, host: str, pid: int, now: datetime
+    ) -> list[tuple[str, str, int]]:
+        """Record this process as beating; returns (incarnation, host, pid) of earlier
+        incarnations of the same instance that are not known to be stopped."""
+        row = await self.session.get(t.ProcessRow, incarnation)
+        if row is None:
+            self.session.add(
+                t.ProcessRow(
+                    id=incarnation,
+                    instance=instance[:200],
+                    role=role,
+                    host=host[:200],
+                    pid=pid,
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+            )
+        else:
+            row.heartbeat_at, row.stopped_at, row.stop_reason = now, None, None
+        p = t.ProcessRow
+        earlier = await self.session.execute(
+            select(p.id, p.host, p.pid).where(
+                p.instance == instance[:200],  # type: ignore[arg-type]
+                p.id != incarnation,  # type: ignore[arg-type]
+                p.stopped_at.is_(None),  # type: ignore[union-attr]
+            )
+        )
+        return [(str(i), str(h), int(n)) for i, h, n in earlier.all()]
+
+    async def process_beat(self, incarnation: str, now: datetime) -> bool:
+        """Refresh the heartbeat. False when the row was gone or marked stopped (another process
+        took this one for dead and freed its leases); it is marked alive again."""
+        row = await self.session.get(t.ProcessRow, incarnation)
+        if row is None:
+            return False
+        was_live = row.stopped_at is None
+        row.heartbeat_at, row.stopped_at, row.stop_reason = now, None, None
+        return was_live
+
+    async def processes_silent(self, before: datetime) -> list[str]:
+        """Processes not stopped whose last heartbeat is older than `before`."""
+        p = t.ProcessRow
+        q = select(p.id).where(p.stopped_at.is_(None), p.heartbeat_at < before)  # type: ignore[union-attr,operator]
+        return [str(i) for i in (await self.session.execute(q)).scalars().all()]
+
+    async def processes_stop(
+        self,
+        incarnations: Sequence[str],
+        now: datetime,
+        reason: str,
+        *,
+        silent_before: datetime | None = None,
+    ) -> list[str]:
+        """Mark processes stopped (only those not already; with `silent_before`, only if still
+        silent since then) and free every lease they held; returns the ones marked here."""
+        if not incarnations:
+            return []
+        p = t.ProcessRow
+        q = update(p).where(p.id.in_(list(incarnations)), p.stopped_at.is_(None))  # type: ignore[attr-defined,union-attr]
+        if silent_before is not None:
+            q = q.where(p.heartbeat_at < silent_before)  # type: ignore[arg-type,operator]
+        res = await self.session.execute(
+            q.values(stopped_at=now, stop_reason=reason[:16])
+            .returning(p.id)
+            .execution_options(synchronize_session=False)
+        )
+        stopped = [str(i) for i in res.scalars().all()]
+        if stopped:
+            await self.leases_free(now)
+        return stopped
+
+    async def leases_free(self, now: datetime) -> tuple[int, int]:
+        """Free the outbox rows and broadcast copies whose holder is stopped (due now, holder
+        cleared; an IN_FLIGHT mark or a "sending" copy stays, so the resend is recorded).
+        Returns (outbox rows, copies). Walks only leased rows (partial indexes)."""
+        o, r, p = t.OutboxRow, t.BroadcastRecipient, t.ProcessRow
+        gone = select(p.id).where(p.stopped_at.is_not(None))  # type: ignore[union-attr]
+        rows = await self.session.execute(
+            update(o)
+            .where(o.lease_holder.is_not(None), o.lease_holder.in_(gone), o.status == "pending")  # type: ignore[union-attr,arg-type]
+            .values(lease_holder=None, next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        open_copies = text("broadcast_recipient." + t.OPEN_COPIES)
+        copies = await self.session.execute(
+            update(r)
+            .where(r.lease_holder.is_not(None), r.lease_holder.in_(gone), open_copies)  # type: ignore[union-attr]
+            .values(lease_holder=None, next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(rows.rowcount or 0), int(copies.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def processes_forget(self, stopped_before: datetime) -> int:
+        """Delete rows of processes stopped before then (their leases were freed when they stopped)."""
+        p = t.ProcessRow
+        res = await self.session.execute(delete(p).where(p.stopped_at < stopped_before))  # type: ignore[arg-type,operator]
+        return int(res.rowcount or 0)  # type: ignore[attr-defined]
+
     # ---- kv --------------------------------------------------------------------------------------
     async def kv_get(self, key: str) -> str | None:
         row = await self.session.get(t.KeyValue, key)
@@ -1142,17 +1386,46 @@ class SqlStore:
             async with self._sessions() as session, session.begin():
                 yield SqlUnitOfWork(session, self.outbox_lease)
         except (OperationalError, DBAPIError, OSError, ConnectionError) as exc:
-            if isinstance(exc, IntegrityError):
-                raise
+            if _refused_rows(exc):
+                raise  # the rows' own fault: the caller isolates them, retrying would fail again
             raise StorageUnavailable(type(exc).__name__) from exc
 
     async def ping(self) -> bool:
         return await ping(self.engine)
 
+    async def reclaim_space(self) -> None:
+        """Give the pages of purged rows back to the file system (SQLite with incremental
+        auto-vacuum; elsewhere nothing: PostgreSQL's autovacuum reuses the space)."""
+        if self._writer is None:
+            return
+        async with self._writer, self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            # executescript steps the pragma to the end; a plain execute frees one page per call
+            await raw.driver_connection.executescript("PRAGMA incremental_vacuum;")  # type: ignore[union-attr]
+
     async def ingest(self, events: Sequence[InboxEvent], now: datetime) -> int:
-        """Insert events once each (UNIQUE channel+event_id); returns how many were new."""
+        """Insert events once each (UNIQUE channel+event_id); returns how many were new.
+
+        Raises `StorageUnavailable` when the database cannot be reached, `EventRejected` when it
+        refused the rows for their content (a constraint, a value it cannot store): the caller
+        can then store the events one by one. Neither carries the database's message, which may
+        quote a row.
+        """
         if not events:
             return 0
+        try:
+            return await self._ingest(events, now)
+        except StorageUnavailable as exc:
+            cause = exc.__cause__
+            if cause is None or _unavailable(cause):
+                raise
+            raise EventRejected(type(cause).__name__) from None
+        except Exception as exc:  # bind errors, constraint violations: the rows, not the database
+            if _unavailable(exc):
+                raise StorageUnavailable(type(exc).__name__) from None
+            raise EventRejected(type(exc).__name__) from None
+
+    async def _ingest(self, events: Sequence[InboxEvent], now: datetime) -> int:
         rows = [
             {
                 "channel": e.channel,

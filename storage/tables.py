@@ -132,11 +132,24 @@ class TipEvent(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
 
 
+#: rows some process holds a lease on (literal, for the partial indexes below)
+LEASED = "lease_holder IS NOT NULL"
+
+
 class OutboxRow(SQLModel, table=True):
     """Every message we promise to send, written with the state change that caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # Only leased rows: freeing a dead process's leases stays quick however long the table.
+        Index(
+            "ix_outbox_lease_holder",
+            "lease_holder",
+            postgresql_where=text(LEASED),
+            sqlite_where=text(LEASED),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
@@ -156,6 +169,8 @@ class OutboxRow(SQLModel, table=True):
     possible_duplicate: bool = False
     created_at: datetime | None = _ts()
     sent_at: datetime | None = _ts()
+    #: the process incarnation (`process.id`) that has leased the row; NULL when nobody has
+    lease_holder: str | None = Field(default=None, max_length=32)
 
 
 class StaffChat(SQLModel, table=True):
@@ -247,6 +262,12 @@ class BroadcastRecipient(SQLModel, table=True):
             postgresql_where=text(OPEN_COPIES + " AND batch IS NOT NULL"),
             sqlite_where=text(OPEN_COPIES + " AND batch IS NOT NULL"),
         ),
+        Index(
+            "ix_recipient_lease_holder",
+            "lease_holder",
+            postgresql_where=text(LEASED),
+            sqlite_where=text(LEASED),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -264,3 +285,26 @@ class BroadcastRecipient(SQLModel, table=True):
     rsvp: str | None = Field(default=None, max_length=8)
     rsvp_at: datetime | None = _ts()
     question: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
+    #: the process incarnation (`process.id`) sending the copy; NULL when nobody is
+    lease_holder: str | None = Field(default=None, max_length=32)
+
+
+class ProcessRow(SQLModel, table=True):
+    """One run of a tipbot process (an incarnation): who holds leases, and whether it still beats.
+
+    `instance` is stable across restarts (host and role/port, or TIPBOT_INSTANCE), so a
+    restarted process recognises the leases of its own previous incarnation.
+    """
+
+    __tablename__ = "process"
+
+    id: str = Field(primary_key=True, max_length=32)
+    instance: str = Field(max_length=200, index=True)
+    role: str = Field(max_length=16)
+    host: str = Field(max_length=200)
+    pid: int
+    started_at: datetime | None = _ts()
+    heartbeat_at: datetime | None = _ts()
+    #: set at a clean stop, or by whoever found the process silent or restarted
+    stopped_at: datetime | None = _ts(index=True)
+    stop_reason: str | None = Field(default=None, max_length=16)

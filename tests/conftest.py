@@ -59,6 +59,11 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def make_settings(url: str, tmp_path: Path, **extra: object) -> Settings:
+    # Transcripts post far faster than a person types, all from 127.0.0.1: the web-chat limits
+    # are lifted here; tests/test_fairness.py sets its own.
+    extra = {"webchat_session_burst": 100_000, "webchat_address_burst": 100_000, **extra}
+    # No /metrics listener unless a test asks for one on a free port (runs in parallel collide).
+    extra.setdefault("metrics_bind", "")
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=url,

@@ -11,6 +11,8 @@ Transcript lines (actor defaults to `volunteer`; any other name is another chat)
     = alerts 2             alert rows queued for staff chats
     = opted_out 1          contacts that stopped notices
     = copies 2             broadcast copies delivered (all broadcasts)
+    = attachments 1        evidence rows stored (any tip or none)
+    = media_files 1        files in the media folder
     @clock +25h            time passes (the injected clock moves on)
     @clock at 2030-01-07 09:00   the clock jumps to that Thai time
     @tick                  the scheduler runs once (reminders, escalations, digests)
@@ -263,6 +265,14 @@ class Runner:
             async with store.transaction() as uow:
                 n = (await uow.session.execute(select(func.count()).select_from(t.Contact))).scalar_one()
             assert n == int(words[1]), f"expected {words[1]} contacts, found {n}"
+        elif what == "attachments":
+            async with store.transaction() as uow:
+                n = (await uow.session.execute(select(func.count()).select_from(t.Attachment))).scalar_one()
+            assert n == int(words[1]), f"expected {words[1]} attachment rows, found {n}"
+        elif what == "media_files":
+            media_dir = self.driver.services.settings.media_dir
+            n = sum(1 for p in media_dir.rglob("*") if p.is_file()) if media_dir.exists() else 0
+            assert n == int(words[1]), f"expected {words[1]} files in the media folder, found {n}"
         else:
             raise TranscriptError(f"unknown check {what}")
 

@@ -167,6 +167,7 @@ def base_env(db_url: str, tmp: Path, line: FakeLine | None, tg: FakeTelegram | N
             "TIPBOT_MEDIA_DIR": str(tmp / "media"),
             "TIPBOT_LOG_LEVEL": "INFO",
             "TIPBOT_WEBCHAT": "false",
+            "TIPBOT_METRICS_BIND": "",  # several servers on one host: no shared metrics port
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -230,10 +230,11 @@ async def test_a_row_whose_sender_died_mid_send_is_sent_again_and_recorded_as_po
     a, b = stores
     async with a.transaction() as uow:
         await uow.outbox_add(_row("k-1", "c" * 32), NOW)
-        # process A leases the row and dies before recording what happened
-        assert len(await uow.outbox_due(NOW, 10, [("webchat", None)])) == 1
+        # process A leases the row, starts sending it and dies before recording what happened
+        [taken] = await uow.outbox_due(NOW, 10, [("webchat", None)], "process-a")
+        assert taken.id is not None and await uow.outbox_start([taken.id], "process-a", NOW)
     channel = RecordingChannel()
-    later = NOW + timedelta(minutes=5)  # after the lease
+    later = NOW + timedelta(minutes=11)  # after the lease cap (tests/test_leases.py: sooner)
     relay = Relay(store=b, channels={"webchat": channel}, catalog=Catalog.load(), clock=lambda: later)
     assert await relay.drain() == 1
     assert channel.sent == ["k-1"]

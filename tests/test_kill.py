@@ -34,6 +34,10 @@ class Server:
             "TIPBOT_SECRET_KEY": SECRET,
             "TIPBOT_MEDIA_DIR": str(tmp / "media"),
             "TIPBOT_LOG_LEVEL": "WARNING",
+            "TIPBOT_METRICS_BIND": "",
+            # scripted volunteers post faster than people type, all from 127.0.0.1
+            "TIPBOT_WEBCHAT_SESSION_BURST": "100000",
+            "TIPBOT_WEBCHAT_ADDRESS_BURST": "100000",
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
