@@ -135,3 +135,13 @@ def tokenizer() -> Callable[[str], list[str]]:
         return list(tok.word_tokenize(text))
 
     return tokenize
+
+
+def token_bounds(text: str) -> set[int]:
+    """The offsets where the tokenizer cuts ``text`` into words, its two ends included."""
+    bounds = {0, len(text)}
+    pos = 0
+    for tok in tokenizer()(text):
+        pos += len(tok)
+        bounds.add(pos)
+    return bounds

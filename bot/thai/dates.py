@@ -10,23 +10,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 
-from bot.thai import lexicon
+from bot.thai import lexicon, numeral
 from bot.thai.normalize import normalize
 
 _BE_OFFSET = 543
 _EARLIEST_YEAR = 1950
-_NUMBER_WORDS = {
-    "หนึ่ง": 1,
-    "สอง": 2,
-    "สาม": 3,
-    "สี่": 4,
-    "ห้า": 5,
-    "หก": 6,
-    "เจ็ด": 7,
-    "แปด": 8,
-    "เก้า": 9,
-    "สิบ": 10,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +37,8 @@ def _month_alternation() -> str:
     return "|".join(f"(?:{_month_regex(k)})" for k in keys)
 
 
-def _month_of(written: str) -> int | None:
+def month_of(written: str) -> int | None:
+    """The month number of a written Thai month ("มี.ค.", "มีนาคม"); None when it is no month."""
     compact = re.sub(r"[\s.]", "", written)
     for key, month in lexicon.THAI_MONTHS.items():
         if key.replace(".", "") == compact:
@@ -65,7 +54,8 @@ _YEAR_TAIL = r"(?:\s*(?:พ\.?\s?ศ\.?|ปี|ค\.?\s?ศ\.?)?\s*(\d{4}|\d{2})
 
 
 @cache
-def _patterns() -> dict[str, re.Pattern[str]]:
+def date_patterns() -> dict[str, re.Pattern[str]]:
+    """The written shapes of a calendar date, by name; `bot.thai.when` reads them forward."""
     months = _month_alternation()
     return {
         "iso": re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)"),
@@ -90,7 +80,7 @@ _RELATIVE_DAYS: tuple[tuple[re.Pattern[str], int], ...] = (
 )
 _N_DAYS_AGO = re.compile(
     r"(?:เมื่อ\s*)?(?<![\d,.])(?<!หมื่น)(?<!แสน)(?<!พัน)(?<!ล้าน)(?<!ร้อย)(?<!หมื่น )(?<!แสน )(?<!พัน )"
-    r"(\d{1,3}|หนึ่ง|สอง|สาม|สี่|ห้า|หก|เจ็ด|แปด|เก้า|สิบ)\s*วัน\s*(?:ก่อน|ที่แล้ว|ที่ผ่านมา)"
+    r"(\d{1,3}|" + numeral.count_alternation(10) + r")\s*วัน\s*(?:ก่อน|ที่แล้ว|ที่ผ่านมา)"
 )
 _WEEKDAY = re.compile(
     r"(?:เมื่อ\s*)?วัน(จันทร์|จันทน์|อังคาร|พุธ|พฤหัสบดี|พฤหัสฯ|พฤหัส|ศุกร์|เสาร์|อาทิตย์)\s*(ที่แล้ว|ที่ผ่านมา|ก่อน)?"
@@ -98,7 +88,7 @@ _WEEKDAY = re.compile(
 _VAGUE = re.compile(
     r"(?:เมื่อ\s*|ช่วง\s*|ตอน\s*)?(?:"
     r"(?<![\d,.])(?<!หมื่น)(?<!แสน)(?<!พัน)(?<!ล้าน)(?<!ร้อย)(?<!หมื่น )(?<!แสน )(?<!พัน )(?<!ล้าน )"
-    r"(?:\d{1,3}|หนึ่ง|สอง|สาม|สี่|ห้า|หก|เจ็ด|แปด|เก้า|สิบ|หลาย|สองสาม|สามสี่)\s*"
+    r"(?:\d{1,3}|" + numeral.count_alternation(10) + r"|หลาย|สองสาม|สามสี่)\s*"
     r"(?:วัน|อาทิตย์|สัปดาห์|เดือน|ปี)\s*(?:ก่อน|ที่แล้ว|ที่ผ่านมา)"
     r"|(?:อาทิตย์|สัปดาห์|เดือน|ปี)\s*(?:ที่แล้ว|ก่อน|ที่ผ่านมา|นี้)"
     r"|(?:ต้น|กลาง|ปลาย)\s*(?:เดือน|ปี)(?:\s*(?:ที่แล้ว|ก่อน|นี้))?"
@@ -111,7 +101,8 @@ _BARE_YEAR = re.compile(r"^(?:พ\.?\s?ศ\.?|ปี)?\s*(25\d\d|19\d\d|20\d\d)$
 _BARE_DAY_MONTH = re.compile(r"^(\d{1,2})\s?[/\-.]\s?(\d{1,2})$")
 
 
-def _year(written: str, today: date) -> int | None:
+def year_of(written: str, today: date) -> int | None:
+    """The Christian-era year of a written year (Buddhist or Christian era, two or four digits)."""
     y = int(written)
     if len(written) == 2:
         be = 2500 + y - _BE_OFFSET
@@ -151,14 +142,14 @@ def _clean_span(text: str) -> str:
 
 def find_date(text: str, today: date) -> DateFind:
     """The incident date in normalised text: a single date, or the vague period as text."""
-    pats = _patterns()
+    pats = date_patterns()
     spans: list[tuple[int, int]] = []
     exact: list[tuple[int, date]] = []
     vague: list[tuple[int, str]] = []
 
     for m in pats["iso"].finditer(text):
         spans.append(m.span())
-        y = _year(m.group(1), today)
+        y = year_of(m.group(1), today)
         if y is not None:
             d = _make(y, int(m.group(2)), int(m.group(3)), today, True)
             if d:
@@ -167,17 +158,17 @@ def find_date(text: str, today: date) -> DateFind:
         if any(s <= m.start() < e for s, e in spans):
             continue
         spans.append(m.span())
-        y = _year(m.group(4), today)
+        y = year_of(m.group(4), today)
         if y is not None:
             d = _make(y, int(m.group(3)), int(m.group(1)), today, True)
             if d:
                 exact.append((m.start(), d))
     for m in pats["day_month"].finditer(text):
-        month = _month_of(m.group(2))
+        month = month_of(m.group(2))
         if month is None:
             continue
         spans.append(m.span())
-        year = _year(m.group(3), today) if m.group(3) else None
+        year = year_of(m.group(3), today) if m.group(3) else None
         if m.group(3) and year is None:
             continue
         d = _make(year, month, int(m.group(1)), today, m.group(3) is not None)
@@ -198,7 +189,7 @@ def find_date(text: str, today: date) -> DateFind:
     for m in _N_DAYS_AGO.finditer(text):
         spans.append(m.span())
         n_text = m.group(1)
-        n = int(n_text) if n_text.isdigit() else _NUMBER_WORDS[n_text]
+        n = int(n_text) if n_text.isdigit() else numeral.COUNT_WORDS[n_text]
         if n <= 400:
             relative.append((m.start(), today - timedelta(days=n)))
     for pattern, back in _RELATIVE_DAYS:
@@ -257,7 +248,7 @@ def parse_date(answer: str, today: date) -> tuple[date | None, str | None] | Non
         return (d, None) if d else None
     m = _BARE_YEAR.match(stripped)
     if m:
-        y = _year(m.group(1), today)
+        y = year_of(m.group(1), today)
         if y is not None and _EARLIEST_YEAR <= y <= today.year:
             return None, stripped
     return None

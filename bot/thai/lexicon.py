@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Final
 
 # Slang, short and old forms of province names -> official Thai name (as in pacc_regions.csv).
-# A name that is also an everyday word is not listed here; see AMBIGUOUS_PROVINCES.
+# A name that is also an everyday word is not listed here; see STRICT_PROVINCES.
 PROVINCE_ALIASES: Final[dict[str, str]] = {
     "กทม.": "กรุงเทพมหานคร",
     "กทม": "กรุงเทพมหานคร",
@@ -85,12 +85,8 @@ ENGLISH_ALIASES: Final[dict[str, str]] = {
     "cnx": "เชียงใหม่",
 }
 
-# Province names that are also common words (เลย "at all", ตาก "to dry", แพร่ "to spread"...):
-# accepted in free text only after a place marker.
-AMBIGUOUS_PROVINCES: Final[frozenset[str]] = frozenset(
-    {"เลย", "ตาก", "แพร่", "น่าน", "ตรัง", "กระบี่", "ชุมพร", "สุรินทร์", "ระนอง", "พังงา", "สตูล"}
-)
-# These of the above read as a place after ที่/ใน/แถว; the rest are clear enough bare.
+# Province names that are also common words (เลย "at all", ตาก "to dry", แพร่ "to spread"): in free
+# text they read as a place only after ที่/ใน/แถว or a province marker.
 STRICT_PROVINCES: Final[frozenset[str]] = frozenset({"เลย", "ตาก", "แพร่"})
 
 # Words before a place name that make it a place rather than a word.

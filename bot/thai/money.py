@@ -13,24 +13,10 @@ from fractions import Fraction
 from bot.thai import _resources
 from bot.thai.dates import find_date
 from bot.thai.normalize import normalize
+from bot.thai.numeral import DIGIT_WORDS, UNIT_WORDS
 
-_DIGIT_WORDS = {
-    "ศูนย์": 0,
-    "หนึ่ง": 1,
-    "เอ็ด": 1,
-    "สอง": 2,
-    "ยี่": 2,
-    "สาม": 3,
-    "สี่": 4,
-    "ห้า": 5,
-    "หก": 6,
-    "เจ็ด": 7,
-    "แปด": 8,
-    "เก้า": 9,
-}
-_UNIT_WORDS = {"สิบ": 10, "ร้อย": 100, "พัน": 1_000, "หมื่น": 10_000, "แสน": 100_000, "ล้าน": 1_000_000}
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
-_WORD = "|".join(sorted([*_DIGIT_WORDS, *_UNIT_WORDS, "ครึ่ง"], key=len, reverse=True))
+_WORD = "|".join(sorted([*DIGIT_WORDS, *UNIT_WORDS, "ครึ่ง"], key=len, reverse=True))
 _ATOM = rf"(?:{_NUM})\s?[kK](?![A-Za-z])|(?:{_NUM})|(?:{_WORD})"
 _SPAN = re.compile(rf"(?:{_ATOM})(?:\s?(?:{_ATOM}))*")
 _ATOM_RE = re.compile(rf"({_NUM})\s?([kK])(?![A-Za-z])|({_NUM})|({_WORD})")
@@ -88,10 +74,10 @@ def _atoms(span: str) -> list[_Atom] | None:
             word = m.group(4)
             if word == "ครึ่ง":
                 out.append(_Atom("half", Fraction(1, 2), False))
-            elif word in _UNIT_WORDS:
-                out.append(_Atom("unit", Fraction(_UNIT_WORDS[word]), False))
+            elif word in UNIT_WORDS:
+                out.append(_Atom("unit", Fraction(UNIT_WORDS[word]), False))
             else:
-                out.append(_Atom("num", Fraction(_DIGIT_WORDS[word]), True))
+                out.append(_Atom("num", Fraction(DIGIT_WORDS[word]), True))
     return out
 
 
@@ -227,7 +213,7 @@ def find_amounts(text: str, skip: tuple[tuple[int, int], ...] = (), need_context
             if _LAUGHTER.match(span):
                 continue
         if bounds is None:
-            bounds = _token_bounds(text)
+            bounds = _resources.token_bounds(text)
         # A number word glued inside a longer word (แสนดี, พันธุ์, ร้อยละ, ร้อยเอ็ด) is no amount.
         if not span[0].isdigit() and start not in bounds:
             continue
@@ -241,26 +227,13 @@ def find_amounts(text: str, skip: tuple[tuple[int, int], ...] = (), need_context
             if not (currency or large or money_word):
                 continue
             # A lone digit word ("สามเจ้า") is a count unless baht follows.
-            if (
-                not currency
-                and not any(c.isdigit() for c in span)
-                and not any(u in span for u in _UNIT_WORDS)
-            ):
+            if not currency and not any(c.isdigit() for c in span) and not any(u in span for u in UNIT_WORDS):
                 continue
             # A bare Buddhist-era year next to a money word ("งบปี 2567") is still a year.
             if not currency and not large and 2400 <= value <= 2700 and "," not in span:
                 continue
         found.append(value)
     return found
-
-
-def _token_bounds(text: str) -> set[int]:
-    bounds = {0, len(text)}
-    pos = 0
-    for tok in _resources.tokenizer()(text):
-        pos += len(tok)
-        bounds.add(pos)
-    return bounds
 
 
 _NO_AMOUNT = re.compile(r"^(?:ไม่มี|ไม่ทราบ|ไม่รู้|ไม่แน่ใจ|ไม่ได้|ไม่เกี่ยว|ข้าม|-)")

@@ -1,6 +1,6 @@
 """Normalisation of volunteer Thai text: Unicode clean-up, digits, repeats, keyboard slips, typos.
 
-Knows nothing of what is extracted afterwards; abbreviations stay as written (see expand_abbreviations).
+Knows nothing of what is extracted afterwards; abbreviations stay as written.
 """
 
 from __future__ import annotations
@@ -191,15 +191,3 @@ def normalize(text: str) -> str:
             return nxt
         current = nxt
     return current
-
-
-@cache
-def _abbreviation_pattern() -> re.Pattern[str]:
-    keys = sorted(lexicon.ABBREVIATIONS, key=len, reverse=True)
-    # A dotted abbreviation must not be glued to a preceding Thai letter (e.g. "ต." inside "อบต.").
-    return re.compile(r"(?<![\u0e01-\u0e2e.])(" + "|".join(re.escape(k) for k in keys) + ")")
-
-
-def expand_abbreviations(text: str) -> str:
-    """A reading view of normalised text with our abbreviations spelled out (อบต. -> องค์การบริหารส่วนตำบล)."""
-    return _abbreviation_pattern().sub(lambda m: lexicon.ABBREVIATIONS[m.group(1)], text)

@@ -85,15 +85,6 @@ def _honorific(before: str) -> bool:
     return any(stripped.endswith(h) for h in _HONORIFICS)
 
 
-def _boundaries(text: str) -> set[int]:
-    bounds = {0, len(text)}
-    pos = 0
-    for tok in _resources.tokenizer()(text):
-        pos += len(tok)
-        bounds.add(pos)
-    return bounds
-
-
 def _hits(text: str, regions: RegionTable, *, whole_answer: bool) -> list[_Hit]:
     tables = _tables(regions)
     index = _resources.district_index()
@@ -117,7 +108,7 @@ def _hits(text: str, regions: RegionTable, *, whole_answer: bool) -> list[_Hit]:
                     if not (lead and _TAIL_AFTER.match(text[end:])):
                         continue
                 if bounds is None:
-                    bounds = _boundaries(text)
+                    bounds = _resources.token_bounds(text)
                 if start not in bounds and not dist_marked:
                     continue
             hits.append(_Hit(province, index.get(key, ()), start, end, prov_marked))
@@ -133,7 +124,7 @@ def _hits(text: str, regions: RegionTable, *, whole_answer: bool) -> list[_Hit]:
             if len(key) < 4:
                 continue
             if bounds is None:
-                bounds = _boundaries(text)
+                bounds = _resources.token_bounds(text)
             if start not in bounds or end not in bounds:
                 continue
         hits.append(_Hit(None, districts, start, end, dist_marked))

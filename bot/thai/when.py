@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from bot.thai import lexicon
-from bot.thai.dates import _NUMBER_WORDS, _month_of, _patterns, _year
+from bot.thai import lexicon, numeral
+from bot.thai.dates import date_patterns, month_of, year_of
 from bot.thai.normalize import normalize
 
-_NUMBERS = {**_NUMBER_WORDS, "สิบเอ็ด": 11, "สิบสอง": 12}
-_N = r"(\d{1,2}|สิบเอ็ด|สิบสอง|หนึ่ง|สอง|สาม|สี่|ห้า|หก|เจ็ด|แปด|เก้า|สิบ)"
+_N = r"(\d{1,2}|" + numeral.count_alternation(12) + ")"
 _CLOCK = re.compile(r"(?<![\d/\-])(\d{1,2})\s*[:.]\s*(\d{2})(?![\d/\-.]\d)\s*(?:น\.?|นาฬิกา)?")
 _HOUR_ONLY = re.compile(r"(?<![\d/\-.])(\d{1,2})\s*(?:น\.|นาฬิกา)")
 _AFTERNOON = re.compile(r"บ่าย\s*" + _N + r"?\s*(?:โมง)?(?:\s*ครึ่ง)?")
@@ -34,7 +33,7 @@ _WEEKDAY = re.compile(r"วัน(จันทร์|จันทน์|อั�
 def _number(text: str | None, default: int) -> int:
     if not text:
         return default
-    return int(text) if text.isdigit() else _NUMBERS[text]
+    return int(text) if text.isdigit() else numeral.COUNT_WORDS[text]
 
 
 def find_time(text: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
@@ -80,18 +79,18 @@ def _ahead(y: int | None, month: int, day: int, today: date) -> date | None:
 
 
 def find_day(text: str, today: date) -> date | None:
-    pats = _patterns()
+    pats = date_patterns()
     m = pats["iso"].search(text)
     if m:
-        y = _year(m.group(1), today)
+        y = year_of(m.group(1), today)
         return _ahead(y, int(m.group(2)), int(m.group(3)), today) if y else None
     m = pats["numeric"].search(text)
     if m:
-        y = _year(m.group(4), today)
+        y = year_of(m.group(4), today)
         return _ahead(y, int(m.group(3)), int(m.group(1)), today) if y else None
     m = pats["day_month"].search(text)
     if m:
-        month = _month_of(m.group(2))
+        month = month_of(m.group(2))
         if month is not None:
             year = _future_year(m.group(3), today) if m.group(3) else None
             return _ahead(year, month, int(m.group(1)), today)
@@ -118,7 +117,7 @@ def _future_year(written: str, today: date) -> int | None:
     y = int(written)
     if len(written) == 2:
         return 2500 + y - 543  # two digits ahead of us are a Buddhist-era year ("69" = 2026)
-    return _year(written, today)
+    return year_of(written, today)
 
 
 def parse_when(answer: str, today: date) -> tuple[date | None, tuple[int, int] | None]:

@@ -180,15 +180,6 @@ def _cue_words() -> frozenset[str]:
     return _resources.domain_terms() - set(_resources.district_index()) - _resources.subdistrict_names()
 
 
-def _bounds(text: str) -> set[int]:
-    bounds = {0, len(text)}
-    pos = 0
-    for tok in _resources.tokenizer()(text):
-        pos += len(tok)
-        bounds.add(pos)
-    return bounds
-
-
 def _name_after(text: str, pos: int, head: str) -> str:
     rest = text[pos:]
     lead = ""
@@ -227,7 +218,7 @@ def find_agency(text: str) -> str | None:
     for m in _agency_pattern().finditer(text):
         head = m.group(0)
         if bounds is None:
-            bounds = _bounds(text)
+            bounds = _resources.token_bounds(text)
         if m.start() not in bounds:
             continue
         name = _name_after(text, m.end(), head) if takes_name.get(head, False) else ""
@@ -251,7 +242,7 @@ def find_official(text: str) -> str | None:
         if head.startswith("นายก") and before.endswith("นคร"):
             continue
         if bounds is None:
-            bounds = _bounds(text)
+            bounds = _resources.token_bounds(text)
         if m.start() not in bounds:
             continue
         if not qual and m.end() not in bounds and not head.endswith((".", "ฯ")):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from bot.thai import normalize
-from bot.thai.normalize import expand_abbreviations
 
 
 @pytest.mark.parametrize(
@@ -62,16 +61,3 @@ def test_digits_are_never_collapsed() -> None:
 
 def test_number_word_is_not_swallowed_by_a_correction() -> None:
     assert normalize("เรียกเงินหกหมื่น") == "เรียกเงินหกหมื่น"
-
-
-@pytest.mark.parametrize(
-    ("text", "expanded"),
-    [
-        ("อบต.หนองบัว", "องค์การบริหารส่วนตำบลหนองบัว"),
-        ("ผญบ. เรียกเงิน", "ผู้ใหญ่บ้าน เรียกเงิน"),
-        ("รพ.สต.บ้านนา", "โรงพยาบาลส่งเสริมสุขภาพตำบลบ้านนา"),
-        ("สภ.เมือง", "สถานีตำรวจภูธรเมือง"),
-    ],
-)
-def test_expand_abbreviations(text: str, expanded: str) -> None:
-    assert expand_abbreviations(text) == expanded
