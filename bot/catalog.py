@@ -5,8 +5,6 @@ Owns the loading of `locales/*.toml` and rendering; knows nothing of platforms.
 
 from __future__ import annotations
 
-import re
-import string
 import tomllib
 from collections.abc import Iterator, Mapping
 from datetime import date
@@ -17,7 +15,6 @@ from typing import Any
 from bot.model import Outbound, RenderedButton, Reply
 
 LOCALES = ("th", "en")
-_FIELD = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)")
 
 
 def _flatten(prefix: str, table: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -27,10 +24,6 @@ def _flatten(prefix: str, table: Mapping[str, Any]) -> Iterator[tuple[str, str]]
             yield from _flatten(key, v)
         else:
             yield key, str(v)
-
-
-def placeholders(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
 class Catalog:
@@ -48,9 +41,6 @@ class Catalog:
                 raw = (directory / f"{loc}.toml").read_text("utf-8")
             messages[loc] = dict(_flatten("", tomllib.loads(raw)))
         return cls(messages, default_locale)
-
-    def has(self, key: str) -> bool:
-        return key in self.messages.get(self.default_locale, {})
 
     def text(self, key: str, locale: str | None = None, params: Mapping[str, Any] | None = None) -> str:
         loc = locale if locale in self.messages else self.default_locale

@@ -60,8 +60,6 @@ class Channel(Protocol):
     """
 
     name: str
-    #: the most messages one send call may carry (LINE 5), and whether reply tokens exist
-    max_batch: int
 
     def to_inbound(self, event_id: str, payload: Mapping[str, Any]) -> Inbound | None: ...
 

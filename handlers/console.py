@@ -33,7 +33,6 @@ _MEDIA = re.compile(r"^@(image|file|video|audio)\s+(.+)$")
 
 class ConsoleChannel:
     name = "console"
-    max_batch = 20
 
     def __init__(self, out: TextIO, *, max_text_chars: int = 5000) -> None:
         self.out = out

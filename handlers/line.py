@@ -202,7 +202,6 @@ class LineChannel:
     """The LINE Messaging API as a `bot.ports.Channel`."""
 
     name: str = "line"
-    max_batch: int = MAX_MESSAGES_PER_CALL
     #: LINE's rate limit for the multicast endpoint (requests per second, per channel)
     multicast_per_second: float = 200.0
     #: user ids per multicast call

@@ -107,7 +107,6 @@ class TelegramChannel:
     """The Telegram Bot API as a `bot.ports.Channel`, built on a PTB `Bot` used as a plain client."""
 
     name: str = CHANNEL
-    max_batch: int = 1
     #: Telegram's flood guidance: about 30 messages/s overall and 1/s per chat for bulk sends
     rate_per_second: float = 30.0
     rate_per_chat: float = 1.0

@@ -74,7 +74,6 @@ class WebChatChannel:
     """Delivers bot messages to per-browser mailboxes that the page long-polls."""
 
     name = "webchat"
-    max_batch = 20
 
     def __init__(self, max_text_chars: int = 5000) -> None:
         self.max_text_chars = max_text_chars

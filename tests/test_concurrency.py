@@ -175,7 +175,6 @@ async def test_scheduler_ticks_of_several_processes_queue_each_reminder_once(
 
 class RecordingChannel:
     name = "webchat"
-    max_batch = 20
 
     def __init__(self) -> None:
         self.sent: list[str] = []

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ast
 import re
+import string
 from pathlib import Path
 
 import pytest
 
-from bot.catalog import Catalog, placeholders
+from bot.catalog import Catalog
 from bot.forms import Kind
 from bot.forms.report import CATEGORIES, REFERRALS, REPORT
 from bot.staff import CLOSE_AS, FORWARD_TO
@@ -64,6 +65,10 @@ def test_both_locales_have_the_same_keys() -> None:
 
 #: keys whose languages pick different parameters on purpose (Thai writes Buddhist-era years)
 DIFFERENT_PARAMS = {"common.date": ({"day", "month", "year_be"}, {"day", "month", "year"})}
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
 @pytest.mark.parametrize("key", sorted(CATALOG.messages["th"]))

@@ -32,7 +32,6 @@ NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 
 class ScriptedChannel:
     name = "scripted"
-    max_batch = 5
 
     def __init__(self, results: list[SendResult]) -> None:
         self.results = results
