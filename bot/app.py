@@ -806,7 +806,9 @@ DRAINING = web.AppKey("draining", Draining)
 
 
 async def _start_telegram(services: Services, *, polling: bool) -> None:
-    from handlers.telegram import TelegramChannel, poll_updates, set_commands
+    from handlers.telegram import TelegramChannel
+    from handlers.telegram_polling import poll_updates
+    from handlers.telegram_setup import set_commands
 
     tg = services.channels["telegram"]
     assert isinstance(tg, TelegramChannel)

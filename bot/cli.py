@@ -239,7 +239,8 @@ def _line(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     from bot.app import RICH_MENU_LABELS
     from bot.catalog import Catalog
-    from handlers.line import LineChannel, install_rich_menu
+    from handlers.line import LineChannel
+    from handlers.line_richmenu import install_rich_menu
 
     catalog = Catalog.load(default_locale=settings.default_locale)
     labels = [catalog.text(k) for k in RICH_MENU_LABELS]
@@ -263,7 +264,8 @@ def _telegram(settings: Settings, args: argparse.Namespace) -> int:
     if settings.telegram_bot_token is None:
         print("set TIPBOT_TELEGRAM_BOT_TOKEN first", file=sys.stderr)
         return 2
-    from handlers.telegram import TelegramChannel, delete_webhook, set_webhook
+    from handlers.telegram import TelegramChannel
+    from handlers.telegram_setup import delete_webhook, set_webhook
 
     secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
     if args.telegram_command == "set-webhook" and not args.url.startswith("https://"):

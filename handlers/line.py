@@ -2,6 +2,7 @@
 
 Owns everything LINE-specific (signatures, event shapes, message limits, retry keys, error classes).
 Must not know conversations, storage, or any user-facing wording: text arrives already rendered.
+The rich menu lives in `handlers.line_richmenu`.
 """
 
 from __future__ import annotations
@@ -34,10 +35,6 @@ from linebot.v3.messaging import (
     QuickReply,
     QuickReplyItem,
     ReplyMessageRequest,
-    RichMenuArea,
-    RichMenuBounds,
-    RichMenuRequest,
-    RichMenuSize,
     ShowLoadingAnimationRequest,
     TextMessage,
 )
@@ -64,7 +61,6 @@ from bot.model import (
     SendStatus,
 )
 from bot.ports import EventRejected, Ingest, StorageUnavailable
-from handlers.line_richmenu import MENU_HEIGHT, MENU_PAYLOADS, MENU_WIDTH, draw_menu_image
 from handlers.text import split_text, truncate_graphemes, utf16_len
 
 log = logging.getLogger(__name__)
@@ -721,49 +717,3 @@ def webhook_routes(
         return web.Response(status=200, text="OK")
 
     return [web.post(WEBHOOK_PATH, receive)]
-
-
-# ---------------------------------------------------------------------------------------------
-# Rich menu
-
-
-async def install_rich_menu(
-    channel: LineChannel, labels: Sequence[str], *, chat_bar_text: str = "☰", name: str = "tipbot-main"
-) -> str:
-    """Create the four-button menu, upload its image, make it every user's default; return its id.
-
-    ``labels`` (report, my tips, notices, help) come from the catalog; LINE shows them as the
-    text a user "says" on tap and to screen readers, while the image itself carries only icons.
-    """
-    if len(labels) != len(MENU_PAYLOADS):
-        raise ValueError(f"need {len(MENU_PAYLOADS)} labels, got {len(labels)}")
-    width = MENU_WIDTH // len(MENU_PAYLOADS)
-    areas = []
-    for index, (payload, label) in enumerate(zip(MENU_PAYLOADS, labels, strict=True)):
-        short = truncate_graphemes(label.strip(), MAX_LABEL_GRAPHEMES) or payload
-        area_width = MENU_WIDTH - width * index if index == len(MENU_PAYLOADS) - 1 else width
-        areas.append(
-            RichMenuArea(
-                bounds=RichMenuBounds(x=width * index, y=0, width=area_width, height=MENU_HEIGHT),
-                action=PostbackAction(label=short, data=payload, display_text=label.strip() or short),
-            )
-        )
-    request = RichMenuRequest(
-        size=RichMenuSize(width=MENU_WIDTH, height=MENU_HEIGHT),
-        selected=False,
-        name=name,
-        chat_bar_text=truncate_graphemes(chat_bar_text, MAX_CHAT_BAR_TEXT),
-        areas=areas,
-    )
-    created = await channel.api.create_rich_menu(request, _request_timeout=channel.request_timeout)
-    menu_id: str = created.rich_menu_id
-    # The SDK's upload method sets no Content-Type, and would then JSON-encode the bytes.
-    await channel.blob_api.set_rich_menu_image(
-        menu_id,
-        draw_menu_image(),
-        _headers={"Content-Type": "image/png"},
-        _request_timeout=channel.request_timeout,
-    )
-    await channel.api.set_default_rich_menu(menu_id, _request_timeout=channel.request_timeout)
-    log.info("line rich menu %s installed as default", menu_id)
-    return menu_id

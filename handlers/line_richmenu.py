@@ -1,14 +1,23 @@
-"""The LINE rich menu's layout and picture: four tappable panels drawn as icons.
+"""The LINE rich menu: four tappable panels drawn as icons, and their installation as every user's default.
 
-Owns the panel payloads and the PNG; knows no wording (labels come from the catalog through
-`handlers.line.install_rich_menu`), because Pillow's bundled font has no Thai glyphs anyway.
+Owns the panel payloads, the PNG and the rich menu API calls; knows no wording (the labels come from the
+catalog through `install_rich_menu`), because Pillow's bundled font has no Thai glyphs anyway.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+from collections.abc import Sequence
 
+from linebot.v3.messaging import PostbackAction, RichMenuArea, RichMenuBounds, RichMenuRequest, RichMenuSize
 from PIL import Image, ImageDraw
+
+from handlers.line import MAX_CHAT_BAR_TEXT, MAX_LABEL_GRAPHEMES, LineChannel
+from handlers.text import truncate_graphemes
+
+# the channel's logger, so that operators filter one name for everything LINE
+log = logging.getLogger("handlers.line")
 
 MENU_WIDTH = 2500
 MENU_HEIGHT = 843
@@ -72,3 +81,45 @@ def draw_menu_image() -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+async def install_rich_menu(
+    channel: LineChannel, labels: Sequence[str], *, chat_bar_text: str = "☰", name: str = "tipbot-main"
+) -> str:
+    """Create the four-button menu, upload its image, make it every user's default; return its id.
+
+    ``labels`` (report, my tips, notices, help) come from the catalog; LINE shows them as the
+    text a user "says" on tap and to screen readers, while the image itself carries only icons.
+    """
+    if len(labels) != len(MENU_PAYLOADS):
+        raise ValueError(f"need {len(MENU_PAYLOADS)} labels, got {len(labels)}")
+    width = MENU_WIDTH // len(MENU_PAYLOADS)
+    areas = []
+    for index, (payload, label) in enumerate(zip(MENU_PAYLOADS, labels, strict=True)):
+        short = truncate_graphemes(label.strip(), MAX_LABEL_GRAPHEMES) or payload
+        area_width = MENU_WIDTH - width * index if index == len(MENU_PAYLOADS) - 1 else width
+        areas.append(
+            RichMenuArea(
+                bounds=RichMenuBounds(x=width * index, y=0, width=area_width, height=MENU_HEIGHT),
+                action=PostbackAction(label=short, data=payload, display_text=label.strip() or short),
+            )
+        )
+    request = RichMenuRequest(
+        size=RichMenuSize(width=MENU_WIDTH, height=MENU_HEIGHT),
+        selected=False,
+        name=name,
+        chat_bar_text=truncate_graphemes(chat_bar_text, MAX_CHAT_BAR_TEXT),
+        areas=areas,
+    )
+    created = await channel.api.create_rich_menu(request, _request_timeout=channel.request_timeout)
+    menu_id: str = created.rich_menu_id
+    # The SDK's upload method sets no Content-Type, and would then JSON-encode the bytes.
+    await channel.blob_api.set_rich_menu_image(
+        menu_id,
+        draw_menu_image(),
+        _headers={"Content-Type": "image/png"},
+        _request_timeout=channel.request_timeout,
+    )
+    await channel.api.set_default_rich_menu(menu_id, _request_timeout=channel.request_timeout)
+    log.info("line rich menu %s installed as default", menu_id)
+    return menu_id

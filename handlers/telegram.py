@@ -1,12 +1,12 @@
-"""Telegram channel: webhook and polling intake, Update → Inbound, Outbound → Bot API calls.
+"""Telegram channel: webhook intake, Update → Inbound, Outbound → Bot API calls.
 
 Owns the Bot API wire details (secret header, update_id, keyboards, error classes, file limits).
-Must not know business rules, conversation state, storage or user-facing text.
+Must not know business rules, conversation state, storage or user-facing text. Long polling lives in
+`handlers.telegram_polling`, webhook and command-menu setup in `handlers.telegram_setup`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -14,7 +14,6 @@ import os
 import re
 import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 from urllib.parse import urlencode
@@ -22,8 +21,6 @@ from urllib.parse import urlencode
 from aiohttp import web
 from telegram import (
     Bot,
-    BotCommand,
-    BotCommandScopeAllGroupChats,
     CallbackQuery,
     ChatMemberUpdated,
     InlineKeyboardButton,
@@ -39,11 +36,9 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import (
     BadRequest,
     ChatMigrated,
-    Conflict,
     EndPointNotFound,
     Forbidden,
     InvalidToken,
-    NetworkError,
     RetryAfter,
     TelegramError,
     TimedOut,
@@ -69,7 +64,7 @@ from bot.model import (
     SendResult,
     SendStatus,
 )
-from bot.ports import EventRejected, Ingest, KeyValueStore, StorageUnavailable
+from bot.ports import EventRejected, Ingest, StorageUnavailable
 from handlers.text import split_text as split_units
 
 log = logging.getLogger(__name__)
@@ -77,7 +72,6 @@ log = logging.getLogger(__name__)
 CHANNEL: Final = "telegram"
 WEBHOOK_PATH: Final = "/webhooks/telegram"
 SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
-OFFSET_KEY: Final = "telegram.offset"
 ALLOWED_UPDATES: Final = ("message", "edited_message", "callback_query", "my_chat_member")
 
 #: sendMessage text limit. Counted in UTF-16 code units, the stricter reading of "characters"
@@ -99,8 +93,6 @@ _MEMBER_KEYS = ("my_chat_member", "chat_member", "chat_join_request")
 _JOINED = {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 _GONE = {ChatMemberStatus.LEFT, ChatMemberStatus.BANNED}
 _PHOTO_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
-
-T = TypeVar("T")
 
 
 class TelegramChannel:
@@ -808,177 +800,3 @@ async def _read_capped(request: web.Request, limit: int) -> bytes | None:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-# -- webhook and command setup --------------------------------------------------------------------
-
-
-async def set_webhook(
-    channel: TelegramChannel,
-    url: str,
-    secret: str,
-    allowed_updates: Sequence[str] = ALLOWED_UPDATES,
-) -> bool:
-    """Point Telegram at our webhook, keeping the updates queued while we were away."""
-    return await channel.bot.set_webhook(
-        url=url,
-        secret_token=secret,
-        allowed_updates=list(allowed_updates),
-        drop_pending_updates=False,
-    )
-
-
-async def delete_webhook(channel: TelegramChannel) -> bool:
-    # never drop pending updates: they may be tips sent while we were down
-    return await channel.bot.delete_webhook(drop_pending_updates=False)
-
-
-async def set_commands(
-    channel: TelegramChannel, commands: Mapping[str, Sequence[tuple[str, str]]], *, groups: bool = False
-) -> None:
-    """Publish the command menu per language. Keys are language codes; "" or "default" is the fallback.
-
-    `groups=True` publishes the menu shown in group chats (staff groups) instead of the default one.
-    """
-    scope = BotCommandScopeAllGroupChats() if groups else None
-    for locale, entries in commands.items():
-        language = None if locale in ("", "default") else locale
-        await channel.bot.set_my_commands(
-            [BotCommand(command, description) for command, description in entries],
-            scope=scope,
-            language_code=language,
-        )
-
-
-# -- polling --------------------------------------------------------------------------------------
-
-
-class _Stopped(Exception):
-    pass
-
-
-async def poll_updates(
-    channel: TelegramChannel,
-    ingest: Ingest,
-    offsets: KeyValueStore,
-    *,
-    stop: asyncio.Event,
-    timeout: int = 30,
-    allowed_updates: Sequence[str] | None = ALLOWED_UPDATES,
-    max_backoff: float = 30.0,
-) -> None:
-    """Long-poll getUpdates into `ingest` (development without a public URL) until `stop` is set.
-
-    The offset is stored only after `ingest` returns, so a crash re-fetches rather than loses.
-    """
-    backoff = _Backoff(max_backoff)
-    while True:
-        try:
-            await _unless_stopped(stop, delete_webhook(channel))
-            break
-        except _Stopped:
-            return
-        except TelegramError as exc:
-            log.warning("telegram polling: deleteWebhook failed (%s)", type(exc).__name__)
-            if await _sleep_or_stop(stop, backoff.next()):
-                return
-    last = await _stored_offset(offsets)
-    while not stop.is_set():
-        offset = None if last is None else last + 1
-        try:
-            raw = await _unless_stopped(stop, channel.get_updates_raw(offset, timeout, allowed_updates))
-        except _Stopped:
-            return
-        except RetryAfter as exc:
-            if await _sleep_or_stop(stop, retry_after_seconds(exc)):
-                return
-            continue
-        except TelegramError as exc:
-            # Conflict: a webhook was set again or another poller runs; back off and retry
-            level = logging.WARNING if isinstance(exc, Conflict | NetworkError) else logging.ERROR
-            log.log(level, "telegram polling: getUpdates failed (%s)", type(exc).__name__)
-            if await _sleep_or_stop(stop, backoff.next()):
-                return
-            continue
-        events: list[InboxEvent] = []
-        newest = last
-        for item in raw:
-            try:
-                event = channel.inbox_event(item)
-            except ValueError:
-                log.warning("telegram polling: skipped an item that is not an Update")
-                continue
-            events.append(event)
-            update_id = item["update_id"]
-            newest = update_id if newest is None else max(newest, update_id)
-        try:
-            if events:
-                await ingest(events)
-            if newest is not None and newest != last:
-                await offsets.set(OFFSET_KEY, str(newest))
-                last = newest
-        except EventRejected as exc:
-            # the batch's other updates are stored; refetching cannot store the refused one
-            log.warning("telegram polling: %s", exc)
-            if newest is not None and newest != last:
-                try:
-                    await offsets.set(OFFSET_KEY, str(newest))
-                    last = newest
-                except StorageUnavailable:
-                    pass  # fetched again next round; the stored ones dedupe
-        except StorageUnavailable:
-            log.warning("telegram polling: storage unavailable, fetching the same updates again")
-            if await _sleep_or_stop(stop, backoff.next()):
-                return
-            continue
-        backoff.reset()
-
-
-async def _stored_offset(offsets: KeyValueStore) -> int | None:
-    stored = await offsets.get(OFFSET_KEY)
-    if stored is None:
-        return None
-    try:
-        return int(stored)
-    except ValueError:
-        log.error("telegram polling: stored offset is not a number; starting from the queue head")
-        return None
-
-
-class _Backoff:
-    def __init__(self, ceiling: float) -> None:
-        self._ceiling = ceiling
-        self._delay = 0.5
-
-    def next(self) -> float:
-        self._delay = min(self._delay * 2, self._ceiling)
-        return self._delay
-
-    def reset(self) -> None:
-        self._delay = 0.5
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep, waking early when stopped; True when stopped."""
-    with suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    return stop.is_set()
-
-
-async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T:
-    """Await `work`, abandoning it when `stop` is set first (a long poll may take 30 s)."""
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for pending in (task, stopper):
-            if not pending.done():
-                pending.cancel()
-        with suppress(asyncio.CancelledError):
-            await stopper
-    if not task.done() or task.cancelled():
-        with suppress(asyncio.CancelledError, TelegramError):
-            await task
-        raise _Stopped
-    return task.result()

@@ -24,7 +24,9 @@ from pydantic import SecretStr
 from bot.app import SERVICES, Services, StoreKeyValue, build_services, create_app
 from bot.model import LOCATION_PAYLOAD
 from bot.settings import Settings
-from handlers.telegram import WEBHOOK_PATH, TelegramChannel, poll_updates, set_webhook
+from handlers.telegram import WEBHOOK_PATH, TelegramChannel
+from handlers.telegram_polling import poll_updates
+from handlers.telegram_setup import set_webhook
 from tests.fakes.telegram import Delivery, FakeTelegram, FakeTelegramUser
 from tests.harness import FakeClock, Msg
 

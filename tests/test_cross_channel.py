@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import SERVICES, Services, build_services, create_app
 from bot.settings import Settings
-from handlers.telegram import TelegramChannel, set_webhook
+from handlers.telegram import TelegramChannel
+from handlers.telegram_setup import set_webhook
 from tests.drivers_line import LineDriver, line_settings
 from tests.drivers_telegram import WEBHOOK_PATH, WEBHOOK_SECRET, TelegramDriver, telegram_settings
 from tests.fakes.line import FakeLine

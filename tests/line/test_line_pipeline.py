@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 
 from bot.model import LOCATION_PAYLOAD, Outbound, RenderedButton
 from bot.settings import Settings
-from handlers.line import LineChannel, install_rich_menu
+from handlers.line import LineChannel
+from handlers.line_richmenu import install_rich_menu
 from storage import tables as t
 from tests.drivers_line import LineDriver, as_msg, line_driver
 from tests.fakes.line import count_graphemes, sign

@@ -7,8 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from handlers.line import LineChannel, install_rich_menu
-from handlers.line_richmenu import MENU_PAYLOADS, draw_menu_image
+from handlers.line import LineChannel
+from handlers.line_richmenu import MENU_PAYLOADS, draw_menu_image, install_rich_menu
 from tests.fakes.line import FakeLine, count_graphemes
 
 LABELS = ["แจ้งเบาะแสการทุจริตในหน่วยงานรัฐ", "เรื่องของฉัน", "ข่าวสาร", "ช่วยเหลือ"]

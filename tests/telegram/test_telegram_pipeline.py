@@ -26,7 +26,8 @@ from sqlalchemy import func, select
 
 from bot.app import Services, StoreKeyValue, build_services, create_app
 from bot.settings import Settings
-from handlers.telegram import OFFSET_KEY, SECRET_HEADER
+from handlers.telegram import SECRET_HEADER
+from handlers.telegram_polling import OFFSET_KEY
 from storage import tables as t
 from storage.media import FileMediaStore
 from storage.repositories import utc

@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 
 from bot.ports import StorageUnavailable
-from handlers.telegram import OFFSET_KEY, TelegramChannel, delete_webhook, poll_updates, set_webhook
+from handlers.telegram import TelegramChannel
+from handlers.telegram_polling import OFFSET_KEY, poll_updates
+from handlers.telegram_setup import delete_webhook, set_webhook
 from tests.fakes.telegram import FakeTelegram, WebhookState
 from tests.ports import RecordingIngest
 from tests.telegram.support import SECRET, MemoryStore

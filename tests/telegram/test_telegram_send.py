@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.model import LOCATION_PAYLOAD, Address, Outbound, RenderedButton, SendResult, SendStatus
-from handlers.telegram import MAX_TEXT_UNITS, TelegramChannel, set_commands, split_text
+from handlers.telegram import MAX_TEXT_UNITS, TelegramChannel, split_text
+from handlers.telegram_setup import set_commands
 from tests.fakes.telegram import FakeTelegram
 from tests.telegram.support import make_channel
 

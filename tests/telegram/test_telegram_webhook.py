@@ -13,7 +13,8 @@ from aiohttp import ClientSession, web
 
 from bot.model import Address, InboundKind, Outbound
 from bot.ports import StorageUnavailable
-from handlers.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel, set_webhook, webhook_routes
+from handlers.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel, webhook_routes
+from handlers.telegram_setup import set_webhook
 from tests.fakes.telegram import FakeTelegram
 from tests.ports import RecordingIngest
 from tests.telegram.support import SECRET, make_channel, serve
