@@ -62,6 +62,7 @@ from bot.model import (
 )
 from bot.ports import EventRejected, Ingest, StorageUnavailable
 from handlers.text import split_text, truncate_graphemes, utf16_len
+from handlers.webhook import parse_json, read_capped
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +135,6 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
-
-
-def _reject_constant(name: str) -> Any:
-    # NaN/Infinity are not JSON; PostgreSQL's jsonb would refuse them later, inside the dispatcher.
-    raise ValueError(f"non-standard JSON constant {name}")
 
 
 def _canonical_hash(raw: Any) -> str:
@@ -665,17 +661,6 @@ def _classify(exc: BaseException) -> SendResult:
 # Webhook
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def webhook_routes(
     channel: LineChannel, ingest: Ingest, *, max_body_bytes: int = 1024 * 1024
 ) -> list[web.RouteDef]:
@@ -684,7 +669,7 @@ def webhook_routes(
     async def receive(request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > max_body_bytes:
             return web.Response(status=413, text="body too large")
-        body = await _read_limited(request, max_body_bytes)
+        body = await read_capped(request, max_body_bytes)
         if body is None:
             return web.Response(status=413, text="body too large")
         # Verified on the raw bytes before any parsing: a re-serialised body would never match,
@@ -693,7 +678,7 @@ def webhook_routes(
             log.warning("line webhook: bad or missing signature (%d bytes)", len(body))
             return web.Response(status=401, text="invalid signature")
         try:
-            document = json.loads(body, parse_constant=_reject_constant)
+            document = parse_json(body)
         except (ValueError, RecursionError):
             return web.Response(status=400, text="invalid JSON")
         events = document.get("events") if isinstance(document, dict) else None

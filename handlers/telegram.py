@@ -66,6 +66,7 @@ from bot.model import (
 )
 from bot.ports import EventRejected, Ingest, StorageUnavailable
 from handlers.text import split_text as split_units
+from handlers.webhook import parse_json, read_capped
 
 log = logging.getLogger(__name__)
 
@@ -763,11 +764,11 @@ def webhook_routes(
         # with no secret configured every request is refused (fail closed)
         if not channel.secret_matches(request.headers.get(SECRET_HEADER)):
             return web.Response(status=403)
-        body = await _read_capped(request, max_body_bytes)
+        body = await read_capped(request, max_body_bytes)
         if body is None:
             return web.Response(status=413)
         try:
-            update = json.loads(body, parse_constant=_reject_constant)
+            update = parse_json(body)
             event = channel.inbox_event(update)
         except (ValueError, RecursionError):
             log.warning("telegram webhook: body is not an Update")
@@ -784,19 +785,3 @@ def webhook_routes(
         return web.Response(status=200)
 
     return [web.post(WEBHOOK_PATH, receive)]
-
-
-async def _read_capped(request: web.Request, limit: int) -> bytes | None:
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    body = bytearray()
-    # read the stream ourselves: chunked bodies have no Content-Length to check up front
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
