@@ -60,7 +60,7 @@ from bot.model import (
     SendStatus,
     StaffChatRecord,
 )
-from bot.ports import Channel, Store, UnitOfWork
+from bot.ports import BroadcastsRepo, Channel, Store, UnitOfWork
 from bot.relay import MAX_ATTEMPTS, PAUSE, Pacing, backoff
 from bot.routing import RegionTable
 from bot.worker import work_loop
@@ -452,10 +452,10 @@ class Broadcaster:
         senders = [self._deliver_one_by_one(bc, name, channel, stop) for _ in range(self.in_flight)]
         return sum(await asyncio.gather(*senders))
 
-    async def _line_room(self, uow: UnitOfWork, now: datetime) -> int | None:
+    async def _line_room(self, broadcasts: BroadcastsRepo, now: datetime) -> int | None:
         if self.line_quota <= 0:
             return None
-        return max(0, self.line_quota - await uow.broadcasts.line_usage(month_start(now)))
+        return max(0, self.line_quota - await broadcasts.line_usage(month_start(now)))
 
     async def _deliver_batches(
         self, bc: BroadcastRecord, name: str, channel: Multicast, stop: asyncio.Event | None
@@ -467,7 +467,7 @@ class Broadcaster:
             async with self.store.transaction() as uow:
                 limit = channel.max_multicast
                 if name == "line":
-                    room = await self._line_room(uow, now)
+                    room = await self._line_room(uow.broadcasts, now)
                     if room is not None:
                         limit = min(limit, room)
                 if limit <= 0:

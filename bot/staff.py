@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from bot.catalog import ref, region_ref, thai_date
 from bot.model import Button, OutboxItem, Reply, StaffChatRecord, TipDetail
-from bot.ports import UnitOfWork
+from bot.ports import OutboxRepo, UnitOfWork
 from bot.routing import CENTRAL, REGIONS
 
 log = logging.getLogger("tipbot.staff")
@@ -144,7 +144,7 @@ class StaffDesk:
 
     async def _send(
         self,
-        uow: UnitOfWork,
+        outbox: OutboxRepo,
         channel: str,
         chat_id: str,
         locale: str,
@@ -153,13 +153,13 @@ class StaffDesk:
         **kw: Any,
     ) -> None:
         kind = kw.pop("kind", "alert")
-        await uow.outbox.add(
+        await outbox.add(
             OutboxItem.of(channel, chat_id, locale, replies, kind=kind, key=self._key(), **kw), now
         )
 
     async def _to_chats(
         self,
-        uow: UnitOfWork,
+        outbox: OutboxRepo,
         chats: list[StaffChatRecord],
         replies: list[Reply],
         now: datetime,
@@ -168,7 +168,7 @@ class StaffDesk:
         """Queue the same messages to each staff chat, each in its own language."""
         for chat in chats:
             await self._send(
-                uow,
+                outbox,
                 chat.channel,
                 chat.chat_id,
                 chat.locale,
@@ -273,7 +273,7 @@ class StaffDesk:
             note = ref("alert.reassigned_note", region=region_ref(reassigned_from))
         elif gap and tip.region != CENTRAL:
             note = ref("alert.gap_note", region=region_ref(tip.region))
-        return await self._to_chats(uow, chats, [self.alert(tip, note)], now, tip_id=tip.id)
+        return await self._to_chats(uow.outbox, chats, [self.alert(tip, note)], now, tip_id=tip.id)
 
     # ---- actions -------------------------------------------------------------------------------
     async def handle(
@@ -445,7 +445,14 @@ class StaffDesk:
         if address is None or not address.reachable:
             return False
         await self._send(
-            uow, address.channel, address.chat_id, address.locale, [reply], now, kind="notice", tip_id=tip.id
+            uow.outbox,
+            address.channel,
+            address.chat_id,
+            address.locale,
+            [reply],
+            now,
+            kind="notice",
+            tip_id=tip.id,
         )
         return True
 
@@ -487,7 +494,7 @@ class StaffDesk:
             {"case_code": tip.case_code, "answer": answer.text[:4000]},
             buttons=staff_buttons(tip.case_code),
         )
-        await self._to_chats(uow, chats, [reply], now, tip_id=tip.id)
+        await self._to_chats(uow.outbox, chats, [reply], now, tip_id=tip.id)
         return [Reply("question.answer_sent", {"case_code": tip.case_code})]
 
     async def _reassign(
@@ -515,7 +522,7 @@ class StaffDesk:
         # confirmation instead.
         old_chats = [c for c in await uow.staff.for_region(old) if c.id != staff.id]
         moved_out = Reply("staff.moved_out", {"case_code": tip.case_code, "region": region_ref(region)})
-        await self._to_chats(uow, old_chats, [moved_out], now, tip_id=tip.id)
+        await self._to_chats(uow.outbox, old_chats, [moved_out], now, tip_id=tip.id)
         return [Reply("staff.reassigned", {"case_code": tip.case_code, "region": region_ref(region)})]
 
     # ---- reminders and digests -----------------------------------------------------------------
@@ -544,7 +551,7 @@ class StaffDesk:
                 {"case_code": tip.case_code, "hours": hours, "region": region_ref(tip.region)},
                 buttons=staff_buttons(tip.case_code),
             )
-            sent += await self._to_chats(uow, targets, [reply], now, tip_id=tip.id)
+            sent += await self._to_chats(uow.outbox, targets, [reply], now, tip_id=tip.id)
             await mark(tip.id, now)
         return sent
 
@@ -562,7 +569,7 @@ class StaffDesk:
             reply = Reply(
                 "staff.digest", {"region": region_ref(region), "date": thai_date(local.date()), **counts}
             )
-            sent += await self._to_chats(uow, await uow.staff.for_region(region), [reply], now)
+            sent += await self._to_chats(uow.outbox, await uow.staff.for_region(region), [reply], now)
             await uow.kv.set(f"digest.{region}", today)
         return sent
 

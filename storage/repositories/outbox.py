@@ -97,9 +97,9 @@ class SqlOutbox(Repository):
         items = [_outbox(r) for r in rows]
         if rows:
             # A lease, not a lock: it names the holder, so the rows are free again as soon as
-            # that process is known to be gone (`processes_stop`, `leases_free`); the absolute
+            # that process is known to be gone (`SqlProcesses.stop`, `free_leases`); the absolute
             # cap only catches a holder that beats but never gets on. Taking a row is not yet
-            # sending it: `outbox_start` marks the send, so only rows that may have gone out are
+            # sending it: `start` marks the send, so only rows that may have gone out are
             # in doubt after a crash.
             await self.session.execute(
                 update(t.OutboxRow)
