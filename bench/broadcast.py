@@ -187,7 +187,7 @@ async def _run_tipbot(sc: Scenario, db_url: str, urls: dict[str, str]) -> dict[s
                 title="อบรมอาสาสมัครเฝ้าระวังการทุจริต", body="ขอเชิญร่วมอบรมออนไลน์", audience=Audience()
             )
             async with services.store.transaction() as uow:
-                bc_id = await uow.broadcast_add(record, datetime.now(UTC))
+                bc_id = await uow.broadcasts.add(record, datetime.now(UTC))
 
             broadcaster = services.broadcaster
             gc.collect()
@@ -214,7 +214,7 @@ async def _run_tipbot(sc: Scenario, db_url: str, urls: dict[str, str]) -> dict[s
             while not stop.is_set():
                 worked = await broadcaster.drain(stop)
                 async with services.store.transaction() as uow:
-                    bc = await uow.broadcast_get(bc_id)
+                    bc = await uow.broadcasts.get(bc_id)
                 assert bc is not None
                 if bc.status == "done":
                     break
@@ -226,7 +226,7 @@ async def _run_tipbot(sc: Scenario, db_url: str, urls: dict[str, str]) -> dict[s
             if sc.trace:
                 tracemalloc.stop()
             async with services.store.transaction() as uow:
-                totals = await uow.broadcast_totals(bc_id)
+                totals = await uow.broadcasts.totals(bc_id)
         finally:
             await services.close()
     return {

@@ -139,7 +139,7 @@ async def backlog(url: str, size: int) -> SqlStore:
 
 async def pending(store: SqlStore) -> int:
     async with store.transaction() as uow:
-        return (await uow.inbox_counts()).get("pending", 0)
+        return (await uow.inbox.counts()).get("pending", 0)
 
 
 async def bench(root: Path, url: str, args: argparse.Namespace, tmp: str) -> list[Phase]:

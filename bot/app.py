@@ -531,11 +531,11 @@ class StoreKeyValue:
 
     async def get(self, key: str) -> str | None:
         async with self.store.transaction() as uow:
-            return await uow.kv_get(key)
+            return await uow.kv.get(key)
 
     async def set(self, key: str, value: str) -> None:
         async with self.store.transaction() as uow:
-            await uow.kv_set(key, value)
+            await uow.kv.set(key, value)
 
 
 def telegram_commands(catalog: Catalog) -> dict[str, list[tuple[str, str]]]:

@@ -60,7 +60,7 @@ from bot.model import (
     SendStatus,
     StaffChatRecord,
 )
-from bot.ports import Channel, Store, UnitOfWork
+from bot.ports import BroadcastsRepo, Channel, Store, UnitOfWork
 from bot.relay import MAX_ATTEMPTS, PAUSE, Pacing, backoff
 from bot.routing import RegionTable
 from bot.worker import work_loop
@@ -86,13 +86,13 @@ async def tell_organizer(uow: UnitOfWork, bc: BroadcastRecord, reply: Reply, key
     """Queue a message to the chat that composed the broadcast, if it is still an active staff chat."""
     if bc.staff_chat_id is None:
         return
-    chat = await uow.staff_by_id(bc.staff_chat_id)
+    chat = await uow.staff.by_id(bc.staff_chat_id)
     if chat is None or not chat.active:
         return
     item = OutboxItem.of(
         chat.channel, chat.chat_id, chat.locale, [reply], kind="notice", key=key, staff_chat_id=chat.id
     )
-    await uow.outbox_add(item, now)
+    await uow.outbox.add(item, now)
 
 
 def month_start(now: datetime) -> datetime:
@@ -131,12 +131,14 @@ async def plan(
     line_quota: int,
     now: datetime,
 ) -> Plan:
-    found = [m for m in await uow.audience(provinces_for(bc.audience, regions)) if m.channel in channels]
+    found = [
+        m for m in await uow.broadcasts.audience(provinces_for(bc.audience, regions)) if m.channel in channels
+    ]
     members = choose(found)
     left: int | None = None
     moved = 0
     if line_quota > 0:
-        left = max(0, line_quota - await uow.line_usage(month_start(now)))
+        left = max(0, line_quota - await uow.broadcasts.line_usage(month_start(now)))
         if sum(m.channel == "line" for m in members) > left:
             # Volunteers who linked LINE and Telegram get this one on Telegram: it costs no quota.
             spared = choose(found, avoid=("line",))
@@ -229,7 +231,7 @@ class BroadcastDesk:
             return [Reply("broadcast.denied")]
         assert staff is not None
         bc = draft_record(effect.draft, staff_chat_id=staff.id, created_by="chat")
-        bc_id = await uow.broadcast_add(bc, now)
+        bc_id = await uow.broadcasts.add(bc, now)
         log.info("broadcast %s created in chat by staff chat %s", bc_id, staff.id)
         when = when_ref(bc.send_at) if bc.send_at else ref("broadcast.send_now")
         return [Reply("broadcast.created", {"id": bc_id, "title": bc.title, "send": when})]
@@ -240,7 +242,7 @@ class BroadcastDesk:
         if not self.allowed(staff):
             return [Reply("broadcast.denied")]
         if command.action == "list":
-            items = await uow.broadcast_list(10)
+            items = await uow.broadcasts.recent(10)
             if not items:
                 return [Reply("broadcast.list_empty")]
             lines = [
@@ -255,14 +257,14 @@ class BroadcastDesk:
             ]
             return [Reply("broadcast.list", {"items": lines})]
         if command.action in ("report", "cancel") and command.bc_id is not None:
-            bc = await uow.broadcast_get(command.bc_id)
+            bc = await uow.broadcasts.get(command.bc_id)
             if bc is None:
                 return [Reply("broadcast.not_found", {"id": command.bc_id})]
             if command.action == "cancel":
-                if not await uow.broadcast_cancel(bc.id or 0, now):
+                if not await uow.broadcasts.cancel(bc.id or 0, now):
                     return [Reply("broadcast.cannot_cancel", {"id": bc.id})]
-                bc = await uow.broadcast_get(command.bc_id) or bc
-            totals = await uow.broadcast_totals(bc.id or 0)
+                bc = await uow.broadcasts.get(command.bc_id) or bc
+            totals = await uow.broadcasts.totals(bc.id or 0)
             key = "broadcast.cancelled_one" if command.action == "cancel" else "broadcast.report"
             return [Reply(key, totals_params(bc, totals))]
         return [Reply("broadcast.help")]
@@ -272,7 +274,7 @@ class BroadcastDesk:
     ) -> list[Reply]:
         if effect.bc_id == 0:
             return [Reply("broadcast.preview_tap")]
-        bc = await uow.rsvp_set(effect.bc_id, contact.id, effect.answer, now) if contact else None
+        bc = await uow.broadcasts.set_rsvp(effect.bc_id, contact.id, effect.answer, now) if contact else None
         if bc is None:
             return [Reply("broadcast.rsvp_unknown")]
         return [Reply(f"broadcast.rsvp_thanks.{effect.answer}", {"title": bc.title})]
@@ -280,7 +282,9 @@ class BroadcastDesk:
     async def question(
         self, uow: UnitOfWork, contact: ContactRecord | None, effect: AskOrganizer, now: datetime
     ) -> list[Reply]:
-        bc = await uow.rsvp_question(effect.bc_id, contact.id, effect.text, now) if contact else None
+        bc = (
+            await uow.broadcasts.add_question(effect.bc_id, contact.id, effect.text, now) if contact else None
+        )
         if bc is None:
             return [Reply("broadcast.rsvp_unknown")]
         reply = Reply(
@@ -290,7 +294,7 @@ class BroadcastDesk:
         return [Reply("broadcast.question_sent", {"title": bc.title})]
 
     async def notices(self, uow: UnitOfWork, contact: ContactRecord | None) -> list[Reply]:
-        recent = await uow.notices_of_contact(contact.id, 3) if contact else []
+        recent = await uow.broadcasts.of_contact(contact.id, 3) if contact else []
         opted_out = contact is not None and contact.opted_out
         if opted_out:
             setting = Reply("notices.settings_off", buttons=(Button("button.notices_on", "g:optin"),))
@@ -313,14 +317,14 @@ class BroadcastDesk:
         self, uow: UnitOfWork, contact: ContactRecord | None, effect: LinkStart, now: datetime
     ) -> None:
         if contact is not None:
-            await uow.kv_set(self._link_key(effect.code), f"{contact.id}|{(now + LINK_TTL).isoformat()}")
+            await uow.kv.set(self._link_key(effect.code), f"{contact.id}|{(now + LINK_TTL).isoformat()}")
 
     async def link_with(
         self, uow: UnitOfWork, contact: ContactRecord | None, effect: LinkWith, now: datetime
     ) -> list[Reply]:
         if contact is None or contact.consented_at is None:
             return [Reply("link.invalid")]
-        held = await uow.kv_get(self._link_key(effect.code))
+        held = await uow.kv.get(self._link_key(effect.code))
         if not held or "|" not in held:
             return [Reply("link.invalid")]
         other, _, until = held.partition("|")
@@ -328,9 +332,9 @@ class BroadcastDesk:
             return [Reply("link.invalid")]
         if int(other) == contact.id:
             return [Reply("link.same_chat")]
-        if not await uow.contacts_link(int(other), contact.id, uuid.UUID(bytes=self.entropy(16)).hex):
+        if not await uow.contacts.link(int(other), contact.id, uuid.UUID(bytes=self.entropy(16)).hex):
             return [Reply("link.invalid")]
-        await uow.kv_set(self._link_key(effect.code), "used")
+        await uow.kv.set(self._link_key(effect.code), "used")
         log.info("contacts %s and %s linked", other, contact.id)
         return [Reply("link.done")]
 
@@ -387,7 +391,7 @@ class Broadcaster:
         worked = await self.start_due()
         worked += await self.remind()
         async with self.store.transaction() as uow:
-            active = await uow.broadcasts_in("sending")
+            active = await uow.broadcasts.in_status("sending")
         for bc in active:
             sent = await asyncio.gather(*(self._deliver(bc, name, stop) for name in self.channels))
             worked += sum(sent)
@@ -399,7 +403,7 @@ class Broadcaster:
         now = self.clock()
         started = 0
         async with self.store.transaction() as uow:
-            for bc in await uow.broadcasts_due(now):
+            for bc in await uow.broadcasts.due(now):
                 assert bc.id is not None
                 p = await plan(
                     uow,
@@ -409,10 +413,8 @@ class Broadcaster:
                     line_quota=self.line_quota,
                     now=now,
                 )
-                await uow.recipients_add(bc.id, p.members, now)
-                if not await uow.broadcast_transition(
-                    bc.id, ("scheduled",), status="sending", started_at=now, recipients=p.total
-                ):
+                await uow.broadcasts.add_recipients(bc.id, p.members, now)
+                if not await uow.broadcasts.start(bc.id, p.total, now):
                     raise RuntimeError(f"broadcast {bc.id} changed while it was being queued")
                 await self._tell_organizer(
                     uow,
@@ -450,10 +452,10 @@ class Broadcaster:
         senders = [self._deliver_one_by_one(bc, name, channel, stop) for _ in range(self.in_flight)]
         return sum(await asyncio.gather(*senders))
 
-    async def _line_room(self, uow: UnitOfWork, now: datetime) -> int | None:
+    async def _line_room(self, broadcasts: BroadcastsRepo, now: datetime) -> int | None:
         if self.line_quota <= 0:
             return None
-        return max(0, self.line_quota - await uow.line_usage(month_start(now)))
+        return max(0, self.line_quota - await broadcasts.line_usage(month_start(now)))
 
     async def _deliver_batches(
         self, bc: BroadcastRecord, name: str, channel: Multicast, stop: asyncio.Event | None
@@ -465,14 +467,14 @@ class Broadcaster:
             async with self.store.transaction() as uow:
                 limit = channel.max_multicast
                 if name == "line":
-                    room = await self._line_room(uow, now)
+                    room = await self._line_room(uow.broadcasts, now)
                     if room is not None:
                         limit = min(limit, room)
                 if limit <= 0:
-                    await uow.kv_set(f"paused.{name}", "quota")
+                    await uow.kv.set(f"paused.{name}", "quota")
                     log.warning("broadcast %s waits: the LINE monthly quota is used up", bc.id)
                     return done
-                key, batch = await uow.recipients_claim(
+                key, batch = await uow.broadcasts.claim_recipients(
                     bc.id,
                     name,
                     now,
@@ -512,7 +514,7 @@ class Broadcaster:
                     last = None
                 if stop is not None and stop.is_set():
                     return done
-                _, claimed = await uow.recipients_claim(
+                _, claimed = await uow.broadcasts.claim_recipients(
                     bc.id, name, now, lease=self.lease, limit=1, holder=self.holder
                 )
             if not claimed:
@@ -547,7 +549,7 @@ class Broadcaster:
         attempts = max(r.attempts for r in batch)
         if result.status == SendStatus.SENT:
             repeat = result.possible_duplicate or (not keyed and any(r.in_flight for r in batch))
-            await uow.recipients_settle(ids, status="sent", now=now, possible_duplicate=repeat)
+            await uow.broadcasts.settle_recipients(ids, status="sent", now=now, possible_duplicate=repeat)
             if repeat:
                 log.warning("broadcast copy %s may have been delivered twice", ids[0])
             return
@@ -555,32 +557,34 @@ class Broadcaster:
             wait = result.retry_after if result.retry_after is not None else backoff(attempts, self.rnd)
             # A send that may have got through (timeout) stays "sending": its resend is recorded.
             status = "sending" if result.possible_duplicate else "pending"
-            await uow.recipients_settle(
+            await uow.broadcasts.settle_recipients(
                 ids, status=status, now=now, next_attempt_at=now + timedelta(seconds=wait), error=result.error
             )
             return
         if result.status == SendStatus.PAUSED:
-            await uow.recipients_settle(
+            await uow.broadcasts.settle_recipients(
                 ids, status="pending", now=now, next_attempt_at=now + PAUSE, error=result.error
             )
-            await uow.kv_set(f"paused.{batch[0].channel}", (now + PAUSE).isoformat())
+            await uow.kv.set(f"paused.{batch[0].channel}", (now + PAUSE).isoformat())
             return
         if result.status == SendStatus.UNREACHABLE:
             for r in batch:
-                await uow.contact_update(r.contact_id, reachable=False)
-        await uow.recipients_settle(ids, status="failed", now=now, error=result.error or result.status.value)
+                await uow.contacts.mark_unreachable(r.contact_id)
+        await uow.broadcasts.settle_recipients(
+            ids, status="failed", now=now, error=result.error or result.status.value
+        )
 
     # ---- finishing and reminding --------------------------------------------------------------
     async def _finish(self, bc: BroadcastRecord) -> None:
         assert bc.id is not None
         now = self.clock()
         async with self.store.transaction() as uow:
-            totals = await uow.broadcast_totals(bc.id)
+            totals = await uow.broadcasts.totals(bc.id)
             if totals.get("pending", 0) + totals.get("sending", 0):
                 return
-            if not await uow.broadcast_transition(bc.id, ("sending",), status="done", finished_at=now):
+            if not await uow.broadcasts.finish(bc.id, now):
                 return
-            done = await uow.broadcast_get(bc.id) or bc
+            done = await uow.broadcasts.get(bc.id) or bc
             await self._tell_organizer(
                 uow, done, Reply("broadcast.finished", totals_params(done, totals)), now
             )
@@ -592,13 +596,11 @@ class Broadcaster:
         now = self.clock()
         queued = 0
         async with self.store.transaction() as uow:
-            for bc in await uow.broadcasts_to_remind(now + self.rsvp_reminder, now):
+            for bc in await uow.broadcasts.to_remind(now + self.rsvp_reminder, now):
                 assert bc.id is not None
-                if not await uow.broadcast_transition(
-                    bc.id, ("sending", "done"), unless_set="reminded_at", reminded_at=now
-                ):
+                if not await uow.broadcasts.mark_reminded(bc.id, now):
                     continue
-                for contact_id, address in await uow.rsvp_accepted(bc.id):
+                for contact_id, address in await uow.broadcasts.accepted(bc.id):
                     if not address.reachable:
                         continue
                     key = str(uuid.uuid5(NAMESPACE, f"remind:{bc.id}:{contact_id}"))
@@ -606,7 +608,7 @@ class Broadcaster:
                     item = OutboxItem.of(
                         address.channel, address.chat_id, address.locale, reminder, kind="notice", key=key
                     )
-                    await uow.outbox_add(item, now)
+                    await uow.outbox.add(item, now)
                     queued += 1
         if queued:
             self.on_commit()

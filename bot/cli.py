@@ -193,7 +193,7 @@ def _staff(settings: Settings, args: argparse.Namespace) -> int:
             code = new_invite_code()
             now = datetime.now(UTC)
             async with store.transaction() as uow:
-                await uow.invite_create(
+                await uow.staff.create_invite(
                     code, args.region, args.role, now + timedelta(hours=args.ttl_hours), now
                 )
             return code
@@ -216,14 +216,14 @@ async def _staff_manage(settings: Settings, args: argparse.Namespace) -> int:
     try:
         async with store.transaction() as uow:
             if args.staff_command == "revoke":
-                chats = {c.id: c for c in await uow.staff_list()}
+                chats = {c.id: c for c in await uow.staff.chats()}
                 if args.id not in chats:
                     print(f"no staff chat {args.id}", file=sys.stderr)
                     return 1
-                await uow.staff_deactivate(args.id, datetime.now(UTC))
+                await uow.staff.deactivate(args.id, datetime.now(UTC))
                 print(f"staff chat {args.id} revoked: it gets no more alerts")
                 return 0
-            chats_list = await uow.staff_list(args.region)
+            chats_list = await uow.staff.chats(args.region)
         print(f"{'id':>4}  {'channel':<9} {'region':<8} {'role':<10} active")
         for c in chats_list:
             # The chat id itself stays out of the listing: it identifies a person or group.
@@ -387,19 +387,19 @@ def _evidence(settings: Settings, args: argparse.Namespace) -> int:
         store = await open_store(settings)
         try:
             async with store.transaction() as uow:
-                tip = await uow.tip_get(args.case_code.strip().upper())
+                tip = await uow.tips.get(args.case_code.strip().upper())
                 if tip is None:
                     return f"no case {args.case_code}"
-                files = await uow.attachments_of(tip.id)
+                files = await uow.attachments.of_tip(tip.id)
                 if not 1 <= args.n <= len(files):
                     return f"case {tip.case_code} has {len(files)} evidence file(s), not a number {args.n}"
-                stored = await uow.attachment_file(files[args.n - 1][0])
+                stored = await uow.attachments.file(files[args.n - 1][0])
                 if stored is None:
                     return f"evidence {args.n} of case {tip.case_code} is gone"
                 data = FileMediaStore(settings.media_dir).get(stored[0])
                 # Every read of evidence is in the audit log, the operator's too.
                 now = datetime.now(UTC)
-                await uow.tip_event_add(
+                await uow.tips.add_event(
                     tip.id, actor="operator", action="evidence_fetched", at=now, note=str(args.n)
                 )
                 return data

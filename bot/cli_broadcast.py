@@ -142,7 +142,7 @@ async def _create(settings: Settings, args: argparse.Namespace, stdin: TextIO, s
                 print("not sent", file=stdout)
                 return 1
         async with store.transaction() as uow:
-            bc_id = await uow.broadcast_add(bc, datetime.now(UTC))
+            bc_id = await uow.broadcasts.add(bc, datetime.now(UTC))
         when = (
             "now" if bc.send_at is None else f"at {bc.send_at.astimezone(BANGKOK):%Y-%m-%d %H:%M} (Thai time)"
         )
@@ -159,7 +159,7 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
     store = await open_store(settings)
     try:
         async with store.transaction() as uow:
-            items = [(b, await uow.broadcast_totals(b.id or 0)) for b in await uow.broadcast_list(50)]
+            items = [(b, await uow.broadcasts.totals(b.id or 0)) for b in await uow.broadcasts.recent(50)]
     finally:
         await store.engine.dispose()
     print(f"{'id':>4}  {'status':<10} {'send (Thai time)':<17} {'sent':>7}/{'of':<7} title")
@@ -181,10 +181,10 @@ async def _report(settings: Settings, bc_id: int) -> tuple[BroadcastRecord | Non
     store = await open_store(settings)
     try:
         async with store.transaction() as uow:
-            bc = await uow.broadcast_get(bc_id)
+            bc = await uow.broadcasts.get(bc_id)
             if bc is None:
                 return None, {}, []
-            return bc, await uow.broadcast_totals(bc_id), await uow.broadcast_questions(bc_id)
+            return bc, await uow.broadcasts.totals(bc_id), await uow.broadcasts.questions(bc_id)
     finally:
         await store.engine.dispose()
 
@@ -237,13 +237,13 @@ async def _cancel(settings: Settings, args: argparse.Namespace) -> int:
     store = await open_store(settings)
     try:
         async with store.transaction() as uow:
-            if await uow.broadcast_get(args.id) is None:
+            if await uow.broadcasts.get(args.id) is None:
                 print(f"no broadcast {args.id}", file=sys.stderr)
                 return 1
-            if not await uow.broadcast_cancel(args.id, datetime.now(UTC)):
+            if not await uow.broadcasts.cancel(args.id, datetime.now(UTC)):
                 print(f"broadcast {args.id} has already gone out or was cancelled", file=sys.stderr)
                 return 1
-            totals = await uow.broadcast_totals(args.id)
+            totals = await uow.broadcasts.totals(args.id)
     finally:
         await store.engine.dispose()
     print(f"broadcast {args.id} cancelled; {totals.get('sent', 0)} copies had gone out")

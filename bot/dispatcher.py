@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot import evidence, metrics
 from bot.broadcast import BroadcastDesk
@@ -61,8 +62,10 @@ from bot.model import (
 from bot.ports import (
     Channel,
     ConcurrentUpdate,
+    ContactsRepo,
     DuplicateTip,
     MediaStore,
+    Redactable,
     StorageUnavailable,
     Store,
     UnitOfWork,
@@ -73,7 +76,10 @@ from bot.worker import work_loop
 
 log = logging.getLogger("tipbot.dispatcher")
 
-_CONTACT_FIELDS = {"locale", "home_province", "opted_out"}
+#: the version of the privacy notice a volunteer accepts today
+CONSENT_VERSION = "1"
+#: the tip field each redactable form field fills (see `bot.engine.REDACTABLE`)
+_REDACTED: dict[str, Redactable] = {"story": "narrative", "agency": "agency", "official": "official"}
 #: how stale a contact's last-seen time may get before an event refreshes it (one write per hour)
 SEEN_EVERY = timedelta(hours=1)
 
@@ -163,7 +169,7 @@ class Dispatcher:
         """
         now = self.clock()
         async with self.store.transaction() as uow:
-            batch = await uow.inbox_pending(
+            batch = await uow.inbox.pending(
                 limit, now, self.only_channels, per_chat=self.per_chat, reply_first=self.reply_first
             )
         if not batch:
@@ -297,10 +303,10 @@ class Dispatcher:
     async def _wants_media(self, inbound: Inbound, now: datetime) -> bool:
         """Read the conversation before any download: does it take a file now?"""
         async with self.store.transaction() as uow:
-            contact = await uow.contact_get(inbound.channel, inbound.chat_id)
+            contact = await uow.contacts.get(inbound.channel, inbound.chat_id)
             if contact is None or contact.consented_at is None:
                 return False
-            state, _ = await uow.conversation_load(contact.id)
+            state, _ = await uow.conversations.load(contact.id)
         return self.engine.takes_media(state, consented=True, now=now, draft_ttl=self.draft_ttl)
 
     async def _commit_media(
@@ -337,26 +343,26 @@ class Dispatcher:
         """Commit the Turn; None when the row was not claimed (done, or not this process's turn)."""
         forgotten: list[str] = []
         async with self.store.transaction() as uow:
-            claimed = await uow.inbox_claim(item.id)
+            claimed = await uow.inbox.claim(item.id)
             if claimed is None:
                 return None
-            contact = await uow.contact_get(inbound.channel, inbound.chat_id)
+            contact = await uow.contacts.get(inbound.channel, inbound.chat_id)
             if contact is None and inbound.kind not in (InboundKind.UNFOLLOW, InboundKind.LEFT_GROUP):
                 locale = inbound.locale_hint if inbound.locale_hint in ("th", "en") else self.default_locale
-                contact = await uow.contact_create(inbound.channel, inbound.chat_id, locale, now)
+                contact = await uow.contacts.create(inbound.channel, inbound.chat_id, locale, now)
             elif contact is not None and (
                 contact.last_seen_at is None or now - contact.last_seen_at > SEEN_EVERY
             ):
-                await uow.contact_update(contact.id, last_seen_at=now)
-            state, version = await uow.conversation_load(contact.id) if contact else ({}, 0)
+                await uow.contacts.seen(contact.id, now)
+            state, version = await uow.conversations.load(contact.id) if contact else ({}, 0)
             # Group chats and organizer commands need the staff record up front; staff actions
             # load it themselves.
             staff = (
-                await uow.staff_get(inbound.channel, inbound.chat_id)
+                await uow.staff.get(inbound.channel, inbound.chat_id)
                 if inbound.chat_kind == "group" or wants_staff(state, inbound)
                 else None
             )
-            tips = tuple(await uow.tips_of_contact(contact.id)) if contact else ()
+            tips = tuple(await uow.tips.of_contact(contact.id)) if contact else ()
             if (
                 inbound.kind == InboundKind.MEDIA
                 and inbound.media is not None
@@ -373,7 +379,7 @@ class Dispatcher:
                 raise ConcurrentUpdate("conversation changed while its file was fetched")
             if stored_media is not None and inbound.media is not None:
                 ev, name = stored_media
-                att_id = await uow.attachment_add(
+                att_id = await uow.attachments.add(
                     contact_id=contact.id if contact else None,
                     message_ref=inbound.message_id,
                     kind=ev.kind,
@@ -406,11 +412,11 @@ class Dispatcher:
             if turn.replies and not inbound.standby:
                 # event_at: for the event → reply latency metric (wall clock, any process)
                 received = {"event_at": item.received_at.isoformat() if item.received_at else None}
-                await uow.outbox_add(self._reply(inbound, locale, turn.replies, received), now)
+                await uow.outbox.add(self._reply(inbound, locale, turn.replies, received), now)
             if alive is not None and turn.save:
-                await uow.conversation_save(alive.id, turn.state, version, now)
+                await uow.conversations.save(alive.id, turn.state, version, now)
             status = "done"
-            await uow.inbox_finish(item.id, status, now)
+            await uow.inbox.finish(item.id, status, now)
         return forgotten
 
     async def _apply(
@@ -425,19 +431,17 @@ class Dispatcher:
     ) -> ContactRecord | None:
         if isinstance(effect, Consent) and contact is not None:
             if effect.accepted:
-                await uow.contact_update(contact.id, consented_at=now, consent_version="1")
+                await uow.contacts.consent(contact.id, CONSENT_VERSION, now)
                 contact = replace(contact, consented_at=now)
         elif isinstance(effect, UpdateContact) and contact is not None:
-            fields = {k: v for k, v in effect.fields.items() if k in _CONTACT_FIELDS}
-            await uow.contact_update(contact.id, **fields)
-            contact = replace(contact, **fields)
+            contact = await _update_contact(uow.contacts, contact, effect.fields)
         elif isinstance(effect, ForgetMe):
             if contact is not None:
-                await uow.contact_delete(contact.id)
-            await uow.inbox_forget_payloads(inbound.channel, inbound.chat_id)
+                await uow.contacts.delete(contact.id)
+            await uow.inbox.forget_payloads(inbound.channel, inbound.chat_id)
             return None
         elif isinstance(effect, MarkUnreachable) and contact is not None:
-            await uow.contact_update(contact.id, reachable=False, opted_out=True)
+            await uow.contacts.mark_unfollowed(contact.id)
         elif isinstance(effect, SubmitTip) and contact is not None:
             await self._submit(uow, effect, inbound, contact, turn, now)
         elif isinstance(effect, JoinStaff):
@@ -454,33 +458,28 @@ class Dispatcher:
             turn.replies.extend(replies)
             turn.save = turn.save or changed  # the failure count must reach the database
         elif isinstance(effect, LeaveStaff):
-            member = await uow.staff_get(inbound.channel, inbound.chat_id)
+            member = await uow.staff.get(inbound.channel, inbound.chat_id)
             if member is not None and member.active:
-                await uow.staff_deactivate(member.id, now)
+                await uow.staff.deactivate(member.id, now)
                 if inbound.kind != InboundKind.LEFT_GROUP:
                     turn.replies.append(Reply("staff.left"))
             elif inbound.kind != InboundKind.LEFT_GROUP:
                 turn.replies.append(Reply("staff.not_member"))
         elif isinstance(effect, StaffAction):
-            desk_chat = await uow.staff_get(inbound.channel, inbound.chat_id)
+            desk_chat = await uow.staff.get(inbound.channel, inbound.chat_id)
             turn.replies.extend(await self.desk.handle(uow, desk_chat, effect, now))
         elif isinstance(effect, AnswerQuestion):
             turn.replies.extend(await self.desk.answer(uow, effect, now))
         elif isinstance(effect, RedactTip) and contact is not None:
-            tip = await uow.tip_get(effect.case_code)
+            tip = await uow.tips.get(effect.case_code)
             if tip is not None and tip.contact_id == contact.id:
-                column = {"story": "narrative_enc", "agency": "agency", "official": "official"}.get(
-                    effect.field, "contact_how"
-                )
-                await uow.tip_update(
-                    tip.id, **{column: "" if column == "narrative_enc" else None, "updated_at": now}
-                )
-                await uow.tip_event_add(
+                await uow.tips.redact(tip.id, _REDACTED.get(effect.field, "contact_how"), now)
+                await uow.tips.add_event(
                     tip.id, actor="volunteer", action="redacted", at=now, note=effect.field
                 )
                 turn.replies.append(Reply("report.unsent_removed_tip", {"case_code": tip.case_code}))
         elif isinstance(effect, BroadcastCommand | PreviewBroadcast | CreateBroadcast):
-            organizer = await uow.staff_get(inbound.channel, inbound.chat_id)
+            organizer = await uow.staff.get(inbound.channel, inbound.chat_id)
             if isinstance(effect, BroadcastCommand):
                 turn.replies.extend(await self.broadcasts.handle(uow, organizer, effect, now))
             elif isinstance(effect, PreviewBroadcast):
@@ -499,10 +498,10 @@ class Dispatcher:
         elif isinstance(effect, LinkWith):
             turn.replies.extend(await self.broadcasts.link_with(uow, contact, effect, now))
         elif isinstance(effect, Unlink) and contact is not None:
-            await uow.contact_update(contact.id, link_key=None)
+            await uow.contacts.unlink(contact.id)
             turn.replies.append(Reply("link.removed"))
         elif isinstance(effect, ForgetAttachment) and contact is not None:
-            gone = await uow.attachment_forget(contact.id, effect.message_ref)
+            gone = await uow.attachments.forget(contact.id, effect.message_ref)
             if gone is not None:
                 forgotten.append(gone[1])
         return contact
@@ -518,15 +517,15 @@ class Dispatcher:
     ) -> None:
         tip = effect.tip
         try:
-            tip_id = await uow.tip_add(
+            tip_id = await uow.tips.add(
                 tip, contact_id=contact.id, channel=inbound.channel, draft_id=effect.draft_id, now=now
             )
         except DuplicateTip:
             turn.replies[:] = [Reply("report.already_sent_plain")]
             return
-        await uow.attachments_link(tip.attachment_ids, tip_id)
-        await uow.tip_event_add(tip_id, actor="volunteer", action="created", at=now, to_status="received")
-        stored = await uow.tip_get(tip.case_code)
+        await uow.attachments.link(tip.attachment_ids, tip_id)
+        await uow.tips.add_event(tip_id, actor="volunteer", action="created", at=now, to_status="received")
+        stored = await uow.tips.get(tip.case_code)
         assert stored is not None
         await self.desk.alert_region(uow, stored, now)
         metrics.TIPS_CREATED.labels(tip.region).inc()
@@ -551,29 +550,29 @@ class Dispatcher:
     # ---- failure paths -------------------------------------------------------------------------
     async def _finish(self, item: InboxItem, status: str, error: str | None) -> None:
         async with self.store.transaction() as uow:
-            await uow.inbox_finish(item.id, status, self.clock(), error)
+            await uow.inbox.finish(item.id, status, self.clock(), error)
         self._handled += 1
         metrics.EVENTS_PROCESSED.labels(item.channel, status).inc()
 
     async def _retry(self, item: InboxItem, error: str, delay: timedelta) -> None:
         async with self.store.transaction() as uow:
-            await uow.inbox_retry_later(item.id, error, self.clock() + delay)
+            await uow.inbox.retry_later(item.id, error, self.clock() + delay)
         metrics.EVENTS_PROCESSED.labels(item.channel, "retry").inc()
 
     async def _recover(self, item: InboxItem, inbound: Inbound, now: datetime, reason: str) -> None:
         """Restart the conversation with an apology and mark the row failed, in one transaction."""
         try:
             async with self.store.transaction() as uow:
-                contact = await uow.contact_get(inbound.channel, inbound.chat_id)
+                contact = await uow.contacts.get(inbound.channel, inbound.chat_id)
                 if contact is not None:
-                    _, version = await uow.conversation_load(contact.id)
+                    _, version = await uow.conversations.load(contact.id)
                     with contextlib.suppress(ConcurrentUpdate):
-                        await uow.conversation_save(contact.id, {"flow": "menu"}, version, now)
+                        await uow.conversations.save(contact.id, {"flow": "menu"}, version, now)
                 if inbound.chat_kind == "private" and not inbound.standby:
                     locale = contact.locale if contact else self.default_locale
                     sorry = self._reply(inbound, locale, [Reply("common.sorry_restart")])
-                    await uow.outbox_add(sorry, now)
-                await uow.inbox_finish(item.id, "failed", now, reason)
+                    await uow.outbox.add(sorry, now)
+                await uow.inbox.finish(item.id, "failed", now, reason)
             self._handled += 1
             metrics.EVENTS_PROCESSED.labels(item.channel, "failed").inc()
         except StorageUnavailable:
@@ -582,3 +581,21 @@ class Dispatcher:
             log.error("recovery failed for %s: %s", item.event_id, type(exc).__name__, exc_info=exc)
             await self._finish(item, "failed", reason)
         self.on_commit()
+
+
+async def _update_contact(
+    contacts: ContactsRepo, contact: ContactRecord, fields: Mapping[str, Any]
+) -> ContactRecord:
+    """A volunteer's own settings, as the engine asked; other fields are not the engine's to set."""
+    if isinstance(locale := fields.get("locale"), str):
+        await contacts.set_locale(contact.id, locale)
+        contact = replace(contact, locale=locale)
+    if "home_province" in fields:
+        province = fields["home_province"]
+        await contacts.set_home_province(contact.id, province)
+        contact = replace(contact, home_province=province)
+    if "opted_out" in fields:
+        opted_out = bool(fields["opted_out"])
+        await contacts.set_opted_out(contact.id, opted_out)
+        contact = replace(contact, opted_out=opted_out)
+    return contact

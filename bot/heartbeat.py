@@ -105,7 +105,7 @@ class Heartbeat:
     async def register(self) -> None:
         now = self.clock()
         async with self.store.transaction() as uow:
-            earlier = await uow.process_register(
+            earlier = await uow.processes.register(
                 self.incarnation,
                 instance=self.instance,
                 role=self.role,
@@ -122,9 +122,9 @@ class Heartbeat:
                         self.instance,
                         pid,
                     )
-            restarted = await uow.processes_stop(dead, now, "restarted")
-            freed = await uow.leases_free(now)
-            await uow.processes_forget(now - KEEP_STOPPED)
+            restarted = await uow.processes.stop(dead, now, "restarted")
+            freed = await uow.processes.free_leases(now)
+            await uow.processes.forget(now - KEEP_STOPPED)
         self._registered = True
         self._beating_since = self._forgot_at = now
         log.info("process %s registered as %s (%s)", self.incarnation, self.instance, self.role)
@@ -135,11 +135,11 @@ class Heartbeat:
         silent_before = now - self.timeout
         reaped: list[str] = []
         async with self.store.transaction() as uow:
-            if not await uow.process_beat(self.incarnation, now):
+            if not await uow.processes.beat(self.incarnation, now):
                 log.warning(
                     "process %s was taken for dead (its heartbeat stalled); beating again", self.incarnation
                 )
-                await uow.process_register(
+                await uow.processes.register(
                     self.incarnation,
                     instance=self.instance,
                     role=self.role,
@@ -148,12 +148,12 @@ class Heartbeat:
                     now=now,
                 )
             if self._beating_since is not None and now - self._beating_since >= self.timeout:
-                silent = await uow.processes_silent(silent_before)
-                reaped = await uow.processes_stop(silent, now, "silent", silent_before=silent_before)
+                silent = await uow.processes.silent(silent_before)
+                reaped = await uow.processes.stop(silent, now, "silent", silent_before=silent_before)
             # also leases taken by a process after it was marked stopped
-            freed = await uow.leases_free(now)
+            freed = await uow.processes.free_leases(now)
             if self._forgot_at is None or now - self._forgot_at >= FORGET_EVERY:
-                await uow.processes_forget(now - KEEP_STOPPED)
+                await uow.processes.forget(now - KEEP_STOPPED)
                 self._forgot_at = now
         if self._beating_since is None:
             self._beating_since = now
@@ -177,6 +177,6 @@ class Heartbeat:
             return
         try:
             async with self.store.transaction() as uow:
-                await uow.processes_stop([self.incarnation], self.clock(), "stopped")
+                await uow.processes.stop([self.incarnation], self.clock(), "stopped")
         except StorageUnavailable:
             log.warning("could not record the stop of process %s", self.incarnation)

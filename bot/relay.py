@@ -128,9 +128,9 @@ class Relay:
     async def drain(self, stop: asyncio.Event | None = None, limit: int = 100) -> int:
         async with self.store.transaction() as uow:
             if self._unreleased:
-                await uow.outbox_release(self._unreleased, self.clock(), holder=self.holder)
+                await uow.outbox.release(self._unreleased, self.clock(), holder=self.holder)
                 self._unreleased = []
-            due = await uow.outbox_due(self.clock(), limit, self.scope, self.holder)
+            due = await uow.outbox.due(self.clock(), limit, self.scope, self.holder)
         if not due:
             return 0
         by_chat: OrderedDict[tuple[str, str], list[OutboxItem]] = OrderedDict()
@@ -169,9 +169,9 @@ class Relay:
             try:
                 async with self.store.transaction() as uow:
                     if stopped:
-                        await uow.outbox_release(stopped, self.clock(), holder=self.holder)
+                        await uow.outbox.release(stopped, self.clock(), holder=self.holder)
                     for behind, later in blocked:
-                        await uow.outbox_release(later, None, holder=self.holder, behind=behind)
+                        await uow.outbox.release(later, None, holder=self.holder, behind=behind)
             except StorageUnavailable:
                 self._unreleased += stopped + [i for _, later in blocked for i in later]
                 raise
@@ -194,7 +194,7 @@ class Relay:
             batch, self._starting = self._starting, []
             try:
                 async with self.store.transaction() as uow:
-                    ours = await uow.outbox_start([i for i, _ in batch], self.holder, self.clock())
+                    ours = await uow.outbox.start([i for i, _ in batch], self.holder, self.clock())
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
@@ -278,7 +278,7 @@ class Relay:
             return messages, None
         files: dict[int, bytes] = {}
         async with self.store.transaction() as uow:
-            found = {i: await uow.attachment_file(i) for i in wanted}
+            found = {i: await uow.attachments.file(i) for i in wanted}
         held: set[int] = set()
         for attachment_id, stored in found.items():
             if stored is not None:
@@ -305,7 +305,7 @@ class Relay:
         attempts = item.attempts + 1
         async with self.store.transaction() as uow:
             if result.status == SendStatus.SENT:
-                await uow.outbox_settle(
+                await uow.outbox.settle(
                     item.id,
                     status="sent",
                     attempts=attempts,
@@ -315,13 +315,13 @@ class Relay:
                 return True
             if result.status == SendStatus.RETRY:
                 if attempts >= MAX_ATTEMPTS:
-                    await uow.outbox_settle(
+                    await uow.outbox.settle(
                         item.id, status="failed", attempts=attempts, now=now, error=result.error
                     )
                     log.error("outbox %s failed after %d attempts: %s", item.id, attempts, result.error)
                     return True
                 wait = result.retry_after if result.retry_after is not None else backoff(attempts, self.rnd)
-                await uow.outbox_settle(
+                await uow.outbox.settle(
                     item.id,
                     status="pending",
                     attempts=attempts,
@@ -333,7 +333,7 @@ class Relay:
                 return False
             if result.status == SendStatus.PAUSED:
                 # LINE's monthly limit: park the row, no hot loop; `tipbot status` shows the pause.
-                await uow.outbox_settle(
+                await uow.outbox.settle(
                     item.id,
                     status="pending",
                     attempts=item.attempts,
@@ -341,22 +341,22 @@ class Relay:
                     next_attempt_at=now + PAUSE,
                     error=result.error,
                 )
-                await uow.kv_set(f"paused.{item.channel}", (now + PAUSE).isoformat())
+                await uow.kv.set(f"paused.{item.channel}", (now + PAUSE).isoformat())
                 return False
             if result.status == SendStatus.MIGRATED and result.new_chat_id:
-                await uow.staff_migrate(item.channel, item.chat_id, result.new_chat_id)
-                await uow.outbox_retarget(item.id, result.new_chat_id)
-                await uow.outbox_settle(
+                await uow.staff.migrate(item.channel, item.chat_id, result.new_chat_id)
+                await uow.outbox.retarget(item.id, result.new_chat_id)
+                await uow.outbox.settle(
                     item.id, status="pending", attempts=attempts, now=now, next_attempt_at=now
                 )
                 self.wake.set()
                 return False
             if result.status == SendStatus.UNREACHABLE:
-                await uow.contact_set_reachable(item.channel, item.chat_id, False)
+                await uow.contacts.set_reachable(item.channel, item.chat_id, False)
                 if item.staff_chat_id is not None:
                     # The bot was removed from a staff group: stop alerting it.
-                    await uow.staff_deactivate(item.staff_chat_id, now)
-            await uow.outbox_settle(
+                    await uow.staff.deactivate(item.staff_chat_id, now)
+            await uow.outbox.settle(
                 item.id,
                 status="failed",
                 attempts=attempts,

@@ -87,12 +87,12 @@ class Scheduler:
         async with self.store.transaction() as uow:
             if not await uow.try_lock("orphan_sweep"):
                 return 0
-            candidates = await uow.attachments_unlinked(now - self.orphan_grace, batch)
+            candidates = await uow.attachments.unlinked(now - self.orphan_grace, batch)
             held: set[int] = set()
             for contact_id in sorted({c for _, c in candidates if c is not None}):
-                state, _ = await uow.conversation_load(contact_id)
+                state, _ = await uow.conversations.load(contact_id)
                 held |= draft_attachment_ids(state)
-            names = await uow.attachments_delete_unlinked([i for i, _ in candidates if i not in held])
+            names = await uow.attachments.delete_unlinked([i for i, _ in candidates if i not in held])
         for name in names:
             self.media.delete(name)
         if names:
@@ -115,7 +115,7 @@ class Scheduler:
             async with self.store.transaction() as uow:
                 if not await uow.try_lock("inbox_purge"):
                     break
-                c, d = await uow.inbox_purge(now - self.inbox_payload_ttl, now - self.inbox_keep, batch)
+                c, d = await uow.inbox.purge(now - self.inbox_payload_ttl, now - self.inbox_keep, batch)
             cleared, deleted = cleared + c, deleted + d
             if c < batch and d < batch:
                 break

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from bot.catalog import ref, region_ref, thai_date
 from bot.model import Button, OutboxItem, Reply, StaffChatRecord, TipDetail
-from bot.ports import UnitOfWork
+from bot.ports import OutboxRepo, UnitOfWork
 from bot.routing import CENTRAL, REGIONS
 
 log = logging.getLogger("tipbot.staff")
@@ -144,7 +144,7 @@ class StaffDesk:
 
     async def _send(
         self,
-        uow: UnitOfWork,
+        outbox: OutboxRepo,
         channel: str,
         chat_id: str,
         locale: str,
@@ -153,13 +153,13 @@ class StaffDesk:
         **kw: Any,
     ) -> None:
         kind = kw.pop("kind", "alert")
-        await uow.outbox_add(
+        await outbox.add(
             OutboxItem.of(channel, chat_id, locale, replies, kind=kind, key=self._key(), **kw), now
         )
 
     async def _to_chats(
         self,
-        uow: UnitOfWork,
+        outbox: OutboxRepo,
         chats: list[StaffChatRecord],
         replies: list[Reply],
         now: datetime,
@@ -168,7 +168,7 @@ class StaffDesk:
         """Queue the same messages to each staff chat, each in its own language."""
         for chat in chats:
             await self._send(
-                uow,
+                outbox,
                 chat.channel,
                 chat.chat_id,
                 chat.locale,
@@ -201,7 +201,7 @@ class StaffDesk:
         if until is not None:
             log.info("join refused on %s chat #%s: locked out", channel, pseudonym)
             return [Reply("staff.join_locked", {"minutes": _minutes_left(until, now)})], False
-        redeemed = await uow.invite_redeem(code, now)
+        redeemed = await uow.staff.redeem_invite(code, now)
         if redeemed is None:
             locked = join_failed(state, now)
             log.warning("join failed on %s chat #%s: wrong invite code", channel, pseudonym)
@@ -217,8 +217,8 @@ class StaffDesk:
                 return [Reply("staff.join_invalid"), Reply("staff.join_locked", {"minutes": minutes})], True
             return [Reply("staff.join_invalid")], True
         invite_id, region, role = redeemed
-        staff = await uow.staff_join(channel, chat_id, region, role, locale, now)
-        await uow.invite_mark_used(invite_id, staff.id)
+        staff = await uow.staff.join(channel, chat_id, region, role, locale, now)
+        await uow.staff.mark_invite_used(invite_id, staff.id)
         log.info("staff chat %s joined region %s as %s", staff.id, region, role)
         changed = state.pop(JOIN_GUARD, None) is not None
         return [Reply("staff.joined", {"region": region_ref(region), "role": ref(f"role.{role}")})], changed
@@ -260,20 +260,20 @@ class StaffDesk:
         self, uow: UnitOfWork, tip: TipDetail, now: datetime, *, reassigned_from: str | None = None
     ) -> int:
         """One alert per active chat of the tip's region; the central office's when it has none."""
-        chats = await uow.staff_for_region(tip.region)
+        chats = await uow.staff.for_region(tip.region)
         gap = not chats
         if gap and tip.region != CENTRAL:
-            chats = await uow.staff_for_region(CENTRAL)
+            chats = await uow.staff.for_region(CENTRAL)
         if gap:
             # Never silently dropped: the gap is recorded on the tip and counted.
-            await uow.tip_event_add(tip.id, actor="system", action="routing_gap", at=now, note=tip.region)
+            await uow.tips.add_event(tip.id, actor="system", action="routing_gap", at=now, note=tip.region)
             log.warning("routing gap: no staff chat for region %s (tip %s)", tip.region, tip.case_code)
         note: Any = ""
         if reassigned_from is not None:
             note = ref("alert.reassigned_note", region=region_ref(reassigned_from))
         elif gap and tip.region != CENTRAL:
             note = ref("alert.gap_note", region=region_ref(tip.region))
-        return await self._to_chats(uow, chats, [self.alert(tip, note)], now, tip_id=tip.id)
+        return await self._to_chats(uow.outbox, chats, [self.alert(tip, note)], now, tip_id=tip.id)
 
     # ---- actions -------------------------------------------------------------------------------
     async def handle(
@@ -285,10 +285,10 @@ class StaffDesk:
             return [Reply("staff.role_denied", {"role": ref(f"role.{staff.role}")})]
         if action.action == "list":
             return await self._list(uow, staff)
-        tip = await uow.tip_get(action.code) if action.code else None
+        tip = await uow.tips.get(action.code) if action.code else None
         if tip is None or not self._may_see(staff, tip):
             # The same answer for "no such tip" and "another region's tip": nothing leaks.
-            await uow.tip_event_add(
+            await uow.tips.add_event(
                 tip.id if tip else None,
                 actor=f"staff:{staff.id}",
                 action="access_denied",
@@ -297,8 +297,8 @@ class StaffDesk:
             )
             return [Reply("staff.tip_not_found", {"case_code": action.code or "-"})]
         if action.action == "detail":
-            await uow.tip_event_add(tip.id, actor=f"staff:{staff.id}", action="viewed", at=now)
-            files = await uow.attachments_of(tip.id)
+            await uow.tips.add_event(tip.id, actor=f"staff:{staff.id}", action="viewed", at=now)
+            files = await uow.attachments.of_tip(tip.id)
             return [
                 self._details(tip),
                 *(
@@ -336,7 +336,7 @@ class StaffDesk:
         return staff.region in (tip.region, CENTRAL)
 
     async def _list(self, uow: UnitOfWork, staff: StaffChatRecord) -> list[Reply]:
-        tips = await uow.tips_open(None if staff.region == CENTRAL else staff.region, 20)
+        tips = await uow.tips.open(None if staff.region == CENTRAL else staff.region, 20)
         if not tips:
             return [Reply("staff.no_open_tips", {"region": region_ref(staff.region)})]
         lines = [
@@ -418,11 +418,9 @@ class StaffDesk:
                     },
                 )
             ]
-        fields: dict[str, Any] = {"status": status, "status_detail": detail, "updated_at": now}
-        if status == "acknowledged":
-            fields.update(acknowledged_at=now, claimed_by=staff.id)
-        await uow.tip_update(tip.id, **fields)
-        await uow.tip_event_add(
+        taker = staff.id if status == "acknowledged" else None
+        await uow.tips.set_status(tip.id, status, detail, now, acknowledged_by=taker)
+        await uow.tips.add_event(
             tip.id,
             actor=f"staff:{staff.id}",
             action="status",
@@ -443,11 +441,18 @@ class StaffDesk:
     async def _tell_reporter(self, uow: UnitOfWork, tip: TipDetail, reply: Reply, now: datetime) -> bool:
         if tip.contact_id is None:
             return False
-        address = await uow.contact_address(tip.contact_id)
+        address = await uow.contacts.address(tip.contact_id)
         if address is None or not address.reachable:
             return False
         await self._send(
-            uow, address.channel, address.chat_id, address.locale, [reply], now, kind="notice", tip_id=tip.id
+            uow.outbox,
+            address.channel,
+            address.chat_id,
+            address.locale,
+            [reply],
+            now,
+            kind="notice",
+            tip_id=tip.id,
         )
         return True
 
@@ -459,14 +464,14 @@ class StaffDesk:
             return [Reply("staff.ask_usage")]
         if tip.contact_id is None:
             return [Reply("staff.reporter_unreachable", {"case_code": tip.case_code})]
-        address = await uow.contact_address(tip.contact_id)
+        address = await uow.contacts.address(tip.contact_id)
         if address is None or not address.reachable:
             return [Reply("staff.reporter_unreachable", {"case_code": tip.case_code})]
-        state, version = await uow.conversation_load(tip.contact_id)
+        state, version = await uow.conversations.load(tip.contact_id)
         state = dict(state)
         state["question"] = {"code": tip.case_code, "staff": staff.id}
-        await uow.conversation_save(tip.contact_id, state, version, now)
-        await uow.tip_event_add(
+        await uow.conversations.save(tip.contact_id, state, version, now)
+        await uow.tips.add_event(
             tip.id, actor=f"staff:{staff.id}", action="question", at=now, note=question[:2000]
         )
         await self._tell_reporter(
@@ -478,18 +483,18 @@ class StaffDesk:
         return [Reply("staff.question_sent", {"case_code": tip.case_code})]
 
     async def answer(self, uow: UnitOfWork, answer: AnswerQuestion, now: datetime) -> list[Reply]:
-        tip = await uow.tip_get(answer.code)
+        tip = await uow.tips.get(answer.code)
         if tip is None:
             return []
-        await uow.tip_event_add(tip.id, actor="volunteer", action="answer", at=now, note=answer.text[:4000])
-        chats = [c for c in await uow.staff_for_region(tip.region) if c.id == answer.staff_chat_id]
-        chats = chats or await uow.staff_for_region(tip.region) or await uow.staff_for_region(CENTRAL)
+        await uow.tips.add_event(tip.id, actor="volunteer", action="answer", at=now, note=answer.text[:4000])
+        chats = [c for c in await uow.staff.for_region(tip.region) if c.id == answer.staff_chat_id]
+        chats = chats or await uow.staff.for_region(tip.region) or await uow.staff.for_region(CENTRAL)
         reply = Reply(
             "staff.answer",
             {"case_code": tip.case_code, "answer": answer.text[:4000]},
             buttons=staff_buttons(tip.case_code),
         )
-        await self._to_chats(uow, chats, [reply], now, tip_id=tip.id)
+        await self._to_chats(uow.outbox, chats, [reply], now, tip_id=tip.id)
         return [Reply("question.answer_sent", {"case_code": tip.case_code})]
 
     async def _reassign(
@@ -501,8 +506,8 @@ class StaffDesk:
         if region == tip.region:
             return [Reply("staff.reassign_same", {"case_code": tip.case_code, "region": region_ref(region)})]
         old = tip.region
-        await uow.tip_update(tip.id, region=region, updated_at=now)
-        await uow.tip_event_add(
+        await uow.tips.reassign(tip.id, region, now)
+        await uow.tips.add_event(
             tip.id,
             actor=f"staff:{staff.id}",
             action="reassigned",
@@ -515,29 +520,29 @@ class StaffDesk:
         await self.alert_region(uow, moved, now, reassigned_from=old)
         # The old region sees it leave, without its content; the chat that moved it gets the
         # confirmation instead.
-        old_chats = [c for c in await uow.staff_for_region(old) if c.id != staff.id]
+        old_chats = [c for c in await uow.staff.for_region(old) if c.id != staff.id]
         moved_out = Reply("staff.moved_out", {"case_code": tip.case_code, "region": region_ref(region)})
-        await self._to_chats(uow, old_chats, [moved_out], now, tip_id=tip.id)
+        await self._to_chats(uow.outbox, old_chats, [moved_out], now, tip_id=tip.id)
         return [Reply("staff.reassigned", {"case_code": tip.case_code, "region": region_ref(region)})]
 
     # ---- reminders and digests -----------------------------------------------------------------
     async def remind(self, uow: UnitOfWork, now: datetime, after: timedelta) -> int:
         """Remind a region of tips nobody acknowledged; escalate to central after a second wait."""
         sent = 0
-        for tip in await uow.tips_unacknowledged(now - after):
+        for tip in await uow.tips.unacknowledged(now - after):
             if tip.reminded_at is None:
                 targets, key, mark = (
-                    await uow.staff_for_region(tip.region),
+                    await uow.staff.for_region(tip.region),
                     "staff.reminder",
-                    {"reminded_at": now},
+                    uow.tips.mark_reminded,
                 )
             elif tip.reminded_at <= now - after:
                 targets, key, mark = (
-                    await uow.staff_for_region(CENTRAL),
+                    await uow.staff.for_region(CENTRAL),
                     "staff.escalation",
-                    {"escalated_at": now},
+                    uow.tips.mark_escalated,
                 )
-                await uow.tip_event_add(tip.id, actor="system", action="escalated", at=now)
+                await uow.tips.add_event(tip.id, actor="system", action="escalated", at=now)
             else:
                 continue
             hours = int((now - tip.created_at).total_seconds() // 3600)
@@ -546,8 +551,8 @@ class StaffDesk:
                 {"case_code": tip.case_code, "hours": hours, "region": region_ref(tip.region)},
                 buttons=staff_buttons(tip.case_code),
             )
-            sent += await self._to_chats(uow, targets, [reply], now, tip_id=tip.id)
-            await uow.tip_update(tip.id, **mark)
+            sent += await self._to_chats(uow.outbox, targets, [reply], now, tip_id=tip.id)
+            await mark(tip.id, now)
         return sent
 
     async def digest(self, uow: UnitOfWork, now: datetime, hour: int, overdue_after: timedelta) -> int:
@@ -557,15 +562,15 @@ class StaffDesk:
             return 0
         today = local.date().isoformat()
         sent = 0
-        for region in await uow.staff_regions():
-            if await uow.kv_get(f"digest.{region}") == today:
+        for region in await uow.staff.regions():
+            if await uow.kv.get(f"digest.{region}") == today:
                 continue
-            counts = await uow.region_counts(region, now - timedelta(days=1), now - overdue_after)
+            counts = await uow.tips.region_counts(region, now - timedelta(days=1), now - overdue_after)
             reply = Reply(
                 "staff.digest", {"region": region_ref(region), "date": thai_date(local.date()), **counts}
             )
-            sent += await self._to_chats(uow, await uow.staff_for_region(region), [reply], now)
-            await uow.kv_set(f"digest.{region}", today)
+            sent += await self._to_chats(uow.outbox, await uow.staff.for_region(region), [reply], now)
+            await uow.kv.set(f"digest.{region}", today)
         return sent
 
 

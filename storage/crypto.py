@@ -37,7 +37,6 @@ class Keyring:
             [Fernet(base64.urlsafe_b64encode(_derive(k, b"encryption"))) for k in keys]
         )
         self._hmac_key = _derive(secret, b"lookup-hash")
-        self._old_hmac_keys = [_derive(k, b"lookup-hash") for k in old_secrets]
 
     def encrypt(self, data: bytes) -> bytes:
         return self._fernet.encrypt(data)
@@ -51,9 +50,6 @@ class Keyring:
 
     def lookup_hash(self, value: str) -> str:
         return hmac.new(self._hmac_key, _utf8(value), hashlib.sha256).hexdigest()
-
-    def old_lookup_hashes(self, value: str) -> list[str]:
-        return [hmac.new(k, _utf8(value), hashlib.sha256).hexdigest() for k in self._old_hmac_keys]
 
 
 def _utf8(value: str) -> bytes:

@@ -175,7 +175,7 @@ class Runner:
         code = new_invite_code()
         now = self.clock()
         async with self.driver.services.store.transaction() as uow:
-            await uow.invite_create(code, region, role, now + timedelta(days=1), now)
+            await uow.staff.create_invite(code, region, role, now + timedelta(days=1), now)
         return code
 
     async def act(self, actor: str, rest: str) -> None:

@@ -59,7 +59,7 @@ async def platforms(
 async def create(services: Services, audience: Audience, **kw: Any) -> int:
     bc = BroadcastRecord(title="อบรมอาสาสมัคร", body="ขอเชิญร่วมอบรม", audience=audience, **kw)
     async with services.store.transaction() as uow:
-        return await uow.broadcast_add(bc, services.broadcaster.clock())
+        return await uow.broadcasts.add(bc, services.broadcaster.clock())
 
 
 async def run_out(services: Services, clock: FakeClock, bc_id: int, rounds: int = 200) -> dict[str, int]:
@@ -68,10 +68,10 @@ async def run_out(services: Services, clock: FakeClock, bc_id: int, rounds: int 
         worked = await services.broadcaster.drain()
         await services.relay.drain()
         async with services.store.transaction() as uow:
-            bc = await uow.broadcast_get(bc_id)
+            bc = await uow.broadcasts.get(bc_id)
             assert bc is not None
             if bc.status in ("done", "cancelled"):
-                return await uow.broadcast_totals(bc_id)
+                return await uow.broadcasts.totals(bc_id)
         if not worked:
             clock.offset += timedelta(seconds=2)
     raise AssertionError("the broadcast did not finish")
@@ -139,10 +139,10 @@ async def test_line_batch_in_flight_at_a_crash_is_resent_under_its_key(db_url: s
         await services.broadcaster.start_due()
         now = clock()
         async with services.store.transaction() as uow:
-            key, batch = await uow.recipients_claim(
+            key, batch = await uow.broadcasts.claim_recipients(
                 bc_id, "line", now, lease=LEASE, limit=500, batch_key=str(uuid.uuid4())
             )
-            bc = await uow.broadcast_get(bc_id)
+            bc = await uow.broadcasts.get(bc_id)
         assert key is not None and len(batch) == 30 and bc is not None
         channel = services.channels["line"]
         assert isinstance(channel, LineChannel)
@@ -165,8 +165,8 @@ async def test_telegram_copy_in_flight_at_a_crash_is_resent_once_and_recorded(
         bc_id = await create(services, Audience(provinces=(R3[0],)))
         await services.broadcaster.start_due()
         async with services.store.transaction() as uow:
-            _, [first] = await uow.recipients_claim(bc_id, "telegram", clock(), lease=LEASE)
-            bc = await uow.broadcast_get(bc_id)
+            _, [first] = await uow.broadcasts.claim_recipients(bc_id, "telegram", clock(), lease=LEASE)
+            bc = await uow.broadcasts.get(bc_id)
         assert bc is not None
         channel = services.channels["telegram"]
         message = services.catalog.render(notice_reply(bc), "th")
@@ -198,8 +198,8 @@ async def test_quota_flags_moves_linked_volunteers_and_holds_line_copies(db_url:
         for _ in range(5):
             await services.broadcaster.drain()
         async with services.store.transaction() as uow:
-            totals = await uow.broadcast_totals(bc_id)
-            paused = await uow.kv_get("paused.line")
+            totals = await uow.broadcasts.totals(bc_id)
+            paused = await uow.kv.get("paused.line")
     assert totals["sent"] == 25 and totals["pending"] == 5, "LINE stops at the quota; Telegram goes on"
     assert sum(line.delivery_counts().values()) == 20 and paused == "quota"
 
@@ -211,12 +211,12 @@ async def test_cancel_stops_what_has_not_gone_out(db_url: str, tmp_path: Path) -
         bc_id = await create(services, Audience(regions=("3",)))
         await services.broadcaster.start_due()
         async with services.store.transaction() as uow:
-            assert await uow.broadcast_cancel(bc_id, clock())
-            assert not await uow.broadcast_cancel(bc_id, clock())
+            assert await uow.broadcasts.cancel(bc_id, clock())
+            assert not await uow.broadcasts.cancel(bc_id, clock())
         await services.broadcaster.drain()
         async with services.store.transaction() as uow:
-            totals = await uow.broadcast_totals(bc_id)
-            bc = await uow.broadcast_get(bc_id)
+            totals = await uow.broadcasts.totals(bc_id)
+            bc = await uow.broadcasts.get(bc_id)
     assert bc is not None and bc.status == "cancelled"
     assert totals == {"cancelled": 40, "via_telegram": 40, "possible_duplicates": 0}
     assert sum(tg.delivery_counts().values()) == 0
@@ -229,9 +229,9 @@ async def test_a_volunteer_who_stops_notices_after_queueing_is_skipped(db_url: s
         bc_id = await create(services, Audience(regions=("3",)))
         await services.broadcaster.start_due()
         async with services.store.transaction() as uow:
-            contact = await uow.contact_get("line", line_id(1))
+            contact = await uow.contacts.get("line", line_id(1))
             assert contact is not None
-            await uow.contact_update(contact.id, opted_out=True)
+            await uow.contacts.set_opted_out(contact.id, True)
         totals = await run_out(services, clock, bc_id)
     assert totals["sent"] == 2 and totals["skipped"] == 1
     assert line_id(1) not in line.delivery_counts()
@@ -270,13 +270,13 @@ async def test_two_processes_share_a_broadcast_and_send_each_copy_once(db_url: s
                 + [Volunteer("telegram", telegram_id(n), R3[0]) for n in range(300)],
             )
             async with pair[0].store.transaction() as uow:
-                organizer = await uow.staff_join("telegram", "-100777", "3", "organizer", "th", clock())
+                organizer = await uow.staff.join("telegram", "-100777", "3", "organizer", "th", clock())
             bc_id = await create(pair[0], Audience(regions=("3",)), staff_chat_id=organizer.id)
             for _ in range(50):
                 await asyncio.gather(*(s.broadcaster.drain() for s in pair))
                 async with pair[0].store.transaction() as uow:
-                    bc = await uow.broadcast_get(bc_id)
-                    totals = await uow.broadcast_totals(bc_id)
+                    bc = await uow.broadcasts.get(bc_id)
+                    totals = await uow.broadcasts.totals(bc_id)
                 assert bc is not None
                 if bc.status == "done":
                     break

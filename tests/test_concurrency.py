@@ -72,13 +72,13 @@ async def test_a_later_event_waits_while_an_earlier_one_of_its_chat_is_pending(
     await a.ingest([event("e1", "U1", 0), event("e2", "U1", 5), event("f1", "U2", 1)], NOW)
     ids = await _ids(a)
     async with a.transaction() as uow:
-        assert await uow.inbox_claim(ids["e2"]) is None  # e1 of the same chat comes first
-        assert await uow.inbox_claim(ids["f1"]) is not None  # another chat is not held back
-        first = await uow.inbox_claim(ids["e1"])
+        assert await uow.inbox.claim(ids["e2"]) is None  # e1 of the same chat comes first
+        assert await uow.inbox.claim(ids["f1"]) is not None  # another chat is not held back
+        first = await uow.inbox.claim(ids["e1"])
         assert first is not None and first.event_id == "e1"
-        await uow.inbox_finish(ids["e1"], "done", NOW)
+        await uow.inbox.finish(ids["e1"], "done", NOW)
     async with a.transaction() as uow:
-        second = await uow.inbox_claim(ids["e2"])
+        second = await uow.inbox.claim(ids["e2"])
         assert second is not None and second.event_id == "e2"
 
 
@@ -90,15 +90,15 @@ async def test_while_one_process_has_a_conversation_no_other_process_claims_its_
     await a.ingest([event("e1", "U1", 0), event("e2", "U1", 5), event("f1", "U2", 0)], NOW)
     ids = await _ids(a)
     async with a.transaction() as ua:
-        assert await ua.inbox_claim(ids["e1"]) is not None
+        assert await ua.inbox.claim(ids["e1"]) is not None
         # Process A has claimed e1 but not yet committed; B must not take e1 nor jump to e2.
         async with b.transaction() as ub:
-            assert await ub.inbox_claim(ids["e1"]) is None
-            assert await ub.inbox_claim(ids["e2"]) is None
-            assert await ub.inbox_claim(ids["f1"]) is not None
-        await ua.inbox_finish(ids["e1"], "done", NOW)
+            assert await ub.inbox.claim(ids["e1"]) is None
+            assert await ub.inbox.claim(ids["e2"]) is None
+            assert await ub.inbox.claim(ids["f1"]) is not None
+        await ua.inbox.finish(ids["e1"], "done", NOW)
     async with b.transaction() as ub:
-        claimed = await ub.inbox_claim(ids["e2"])
+        claimed = await ub.inbox.claim(ids["e2"])
         assert claimed is not None and claimed.event_id == "e2"
 
 
@@ -110,16 +110,16 @@ async def test_a_late_arriving_earlier_event_is_not_processed_beside_the_one_in_
     await a.ingest([event("e2", "U1", 5)], NOW)
     ids = await _ids(a)
     async with a.transaction() as ua:
-        assert await ua.inbox_claim(ids["e2"]) is not None
+        assert await ua.inbox.claim(ids["e2"]) is not None
         # An event stamped earlier arrives (another webhook request) while A is on e2:
         # nothing earlier was pending when A claimed, so only the chat lock keeps B out.
         await b.ingest([event("e1", "U1", 0)], NOW)
         ids = await _ids(b)
         async with b.transaction() as ub:
-            assert await ub.inbox_claim(ids["e1"]) is None
-        await ua.inbox_finish(ids["e2"], "done", NOW)
+            assert await ub.inbox.claim(ids["e1"]) is None
+        await ua.inbox.finish(ids["e2"], "done", NOW)
     async with b.transaction() as ub:
-        assert await ub.inbox_claim(ids["e1"]) is not None
+        assert await ub.inbox.claim(ids["e1"]) is not None
 
 
 @needs_pg
@@ -136,11 +136,11 @@ async def test_a_named_lock_is_held_by_one_transaction_at_a_time(pg_stores: list
 
 async def _overdue_tip_with_staff(store: SqlStore) -> None:
     async with store.transaction() as uow:
-        contact = await uow.contact_create("webchat", "v" * 32, "th", NOW - timedelta(days=3))
-        await uow.tip_add(
+        contact = await uow.contacts.create("webchat", "v" * 32, "th", NOW - timedelta(days=3))
+        await uow.tips.add(
             tip(), contact_id=contact.id, channel="webchat", draft_id="d1", now=NOW - timedelta(days=3)
         )
-        await uow.staff_join("webchat", "s" * 32, "3", "staff", "th", NOW - timedelta(days=4))
+        await uow.staff.join("webchat", "s" * 32, "3", "staff", "th", NOW - timedelta(days=4))
 
 
 async def test_scheduler_ticks_of_several_processes_queue_each_reminder_once(
@@ -228,10 +228,10 @@ async def test_a_row_whose_sender_died_mid_send_is_sent_again_and_recorded_as_po
 ) -> None:
     a, b = stores
     async with a.transaction() as uow:
-        await uow.outbox_add(_row("k-1", "c" * 32), NOW)
+        await uow.outbox.add(_row("k-1", "c" * 32), NOW)
         # process A leases the row, starts sending it and dies before recording what happened
-        [taken] = await uow.outbox_due(NOW, 10, [("webchat", None)], "process-a")
-        assert taken.id is not None and await uow.outbox_start([taken.id], "process-a", NOW)
+        [taken] = await uow.outbox.due(NOW, 10, [("webchat", None)], "process-a")
+        assert taken.id is not None and await uow.outbox.start([taken.id], "process-a", NOW)
     channel = RecordingChannel()
     later = NOW + timedelta(minutes=11)  # after the lease cap (tests/test_leases.py: sooner)
     relay = Relay(store=b, channels={"webchat": channel}, catalog=Catalog.load(), clock=lambda: later)
@@ -246,7 +246,7 @@ async def test_a_stopping_relay_finishes_the_send_in_progress_and_frees_the_rest
     a, _ = stores
     async with a.transaction() as uow:
         for n in range(3):
-            await uow.outbox_add(_row(f"k-{n}", "c" * 32), NOW)  # one chat: sent in order
+            await uow.outbox.add(_row(f"k-{n}", "c" * 32), NOW)  # one chat: sent in order
     channel = RecordingChannel()
     channel.slow = True
     relay = Relay(store=a, channels={"webchat": channel}, catalog=Catalog.load(), clock=lambda: NOW)
@@ -262,4 +262,4 @@ async def test_a_stopping_relay_finishes_the_send_in_progress_and_frees_the_rest
     # never attempted: not in doubt, and due now for whichever process runs next
     assert rows["k-1"] == ("pending", False, None) and rows["k-2"] == ("pending", False, None)
     async with a.transaction() as uow:
-        assert len(await uow.outbox_due(NOW, 10, [("webchat", None)])) == 2
+        assert len(await uow.outbox.due(NOW, 10, [("webchat", None)])) == 2

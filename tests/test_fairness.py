@@ -231,11 +231,11 @@ async def test_pending_rows_are_interleaved_per_chat_and_a_waiting_row_holds_bac
     async with services.store.transaction() as uow:
         ids = dict((await uow.session.execute(select(t.InboxRow.event_id, t.InboxRow.id))).all())
         # c's first event waits for a retry (e.g. a photo not ready): c's later ones wait too
-        await uow.inbox_retry_later(
+        await uow.inbox.retry_later(
             ids[f"flood-{c[:8]}-00000"], "media not ready", datetime.now(UTC) + timedelta(minutes=5)
         )
     async with services.store.transaction() as uow:
-        picked = await uow.inbox_pending(100, datetime.now(UTC), per_chat=2)
+        picked = await uow.inbox.pending(100, datetime.now(UTC), per_chat=2)
     order = [item.event_id for item, _ in picked]
     assert order == [
         f"flood-{a[:8]}-00000",

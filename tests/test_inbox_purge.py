@@ -67,7 +67,7 @@ async def finish(store: SqlStore, statuses: dict[str, str], at: datetime) -> Non
     ids = {e: r.id for e, r in (await rows(store)).items()}
     async with store.transaction() as uow:
         for event_id, status in statuses.items():
-            await uow.inbox_finish(ids[event_id], status, at)
+            await uow.inbox.finish(ids[event_id], status, at)
 
 
 async def test_payloads_are_cleared_after_a_day_and_rows_deleted_after_the_keep_period(

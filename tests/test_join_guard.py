@@ -55,7 +55,7 @@ async def say(services: Services, chat: str, line: str) -> str:
 async def invite(services: Services, clock: FakeClock, region: str) -> str:
     code = new_invite_code()
     async with services.store.transaction() as uow:
-        await uow.invite_create(code, region, "staff", clock() + timedelta(days=1), clock())
+        await uow.staff.create_invite(code, region, "staff", clock() + timedelta(days=1), clock())
     return code
 
 

@@ -81,20 +81,20 @@ def row(key: str, chat: str) -> OutboxItem:
 async def add_rows(store: SqlStore, *keys: str) -> None:
     async with store.transaction() as uow:
         for n, key in enumerate(keys):
-            await uow.outbox_add(row(key, f"chat-{n:02d}".ljust(32, "x")), T0)
+            await uow.outbox.add(row(key, f"chat-{n:02d}".ljust(32, "x")), T0)
 
 
 async def lease(store: SqlStore, holder: Heartbeat, now: datetime, limit: int = 10) -> dict[str, int]:
     async with store.transaction() as uow:
-        due = await uow.outbox_due(now, limit, SCOPE, holder.incarnation)
+        due = await uow.outbox.due(now, limit, SCOPE, holder.incarnation)
     return {i.idempotency_key: i.id for i in due if i.id is not None}
 
 
 async def due(store: SqlStore, now: datetime) -> dict[str, bool]:
     """What a relay would take now, by key → in doubt (the rows are then leased to nobody)."""
     async with store.transaction() as uow:
-        items = await uow.outbox_due(now, 100, SCOPE, "someone-looking")
-        await uow.outbox_release([i.id for i in items if i.id is not None], now)
+        items = await uow.outbox.due(now, 100, SCOPE, "someone-looking")
+        await uow.outbox.release([i.id for i in items if i.id is not None], now)
     return {i.idempotency_key: i.in_doubt for i in items}
 
 
@@ -106,7 +106,7 @@ async def test_a_restarted_process_takes_back_its_own_leases_at_once(stores: lis
     await add_rows(a, "k-0", "k-1", "k-2")
     ids = await lease(a, first, T0)
     async with a.transaction() as uow:  # one send is on the wire when the process is killed
-        assert await uow.outbox_start([ids["k-0"]], first.incarnation, T0) == {ids["k-0"]}
+        assert await uow.outbox.start([ids["k-0"]], first.incarnation, T0) == {ids["k-0"]}
     clock.now = T0 + timedelta(seconds=1)
     assert await due(a, clock.now) == {}, "leased rows of a process not known to be gone stay its own"
 
@@ -132,13 +132,13 @@ async def test_another_process_takes_a_dead_ones_leases_after_the_timeout_never_
         await p.register()
     await add_rows(a, "dead-0", "dead-1", "live-0", "live-1")
     async with a.transaction() as uow:
-        ids = {i.idempotency_key: i.id for i in await uow.outbox_due(T0, 2, SCOPE, dead.incarnation)}
-        assert await uow.outbox_start([ids["dead-0"]], dead.incarnation, T0)
+        ids = {i.idempotency_key: i.id for i in await uow.outbox.due(T0, 2, SCOPE, dead.incarnation)}
+        assert await uow.outbox.start([ids["dead-0"]], dead.incarnation, T0)
     async with b.transaction() as uow:
-        mine = {i.idempotency_key: i.id for i in await uow.outbox_due(T0, 2, SCOPE, live.incarnation)}
+        mine = {i.idempotency_key: i.id for i in await uow.outbox.due(T0, 2, SCOPE, live.incarnation)}
         assert mine.keys() == {"live-0", "live-1"}
         # the live process's send takes long (a slow platform): it stays its lease however long
-        assert await uow.outbox_start([mine["live-0"]], live.incarnation, T0)
+        assert await uow.outbox.start([mine["live-0"]], live.incarnation, T0)
 
     # `dead` stops beating at T0; the others go on every 2 s
     for second in range(2, 8, 2):
@@ -152,7 +152,7 @@ async def test_another_process_takes_a_dead_ones_leases_after_the_timeout_never_
     assert await due(c, clock.now) == {"dead-0": True, "dead-1": False}
     async with c.transaction() as uow:
         for key in ("dead-0", "dead-1"):
-            await uow.outbox_settle(ids[key], status="sent", attempts=1, now=clock.now)
+            await uow.outbox.settle(ids[key], status="sent", attempts=1, now=clock.now)
 
     # Minutes later (far past the old two-minute lease) the live process still holds its rows.
     for second in range(10, 7 * 60, 2):
@@ -162,9 +162,9 @@ async def test_another_process_takes_a_dead_ones_leases_after_the_timeout_never_
         if second % 30 == 0:
             assert await due(c, clock.now) == {}, f"a live process's rows taken after {second} s"
     async with b.transaction() as uow:
-        assert await uow.outbox_start([mine["live-1"]], live.incarnation, clock.now) == {mine["live-1"]}
-        await uow.outbox_settle(mine["live-0"], status="sent", attempts=1, now=clock.now)
-        await uow.outbox_settle(mine["live-1"], status="sent", attempts=1, now=clock.now)
+        assert await uow.outbox.start([mine["live-1"]], live.incarnation, clock.now) == {mine["live-1"]}
+        await uow.outbox.settle(mine["live-0"], status="sent", attempts=1, now=clock.now)
+        await uow.outbox.settle(mine["live-1"], status="sent", attempts=1, now=clock.now)
     async with a.transaction() as uow:
         states = {r.idempotency_key: (r.status, r.possible_duplicate, r.lease_holder) for r in
                   (await uow.session.execute(select(t.OutboxRow))).scalars()}  # fmt: skip
@@ -183,10 +183,10 @@ async def test_a_process_taken_for_dead_cannot_send_what_another_took_over(store
     clock.now = T0 + TIMEOUT + timedelta(seconds=1)  # its heartbeat stalled (a long pause)
     await watcher.beat()
     async with b.transaction() as uow:
-        taken = await uow.outbox_due(clock.now, 10, SCOPE, watcher.incarnation)
+        taken = await uow.outbox.due(clock.now, 10, SCOPE, watcher.incarnation)
     assert [i.idempotency_key for i in taken] == ["k-0"]
     async with a.transaction() as uow:
-        assert await uow.outbox_start([ids["k-0"]], stalled.incarnation, clock.now) == set()
+        assert await uow.outbox.start([ids["k-0"]], stalled.incarnation, clock.now) == set()
     await stalled.beat()  # it comes back: alive again, without its old lease
     async with a.transaction() as uow:
         me = await uow.session.get(t.ProcessRow, stalled.incarnation)
@@ -212,16 +212,18 @@ async def test_a_dead_process_broadcast_copy_is_sent_again_and_recorded(stores: 
     await dead.register()
     await seed(a, [Volunteer("telegram", telegram_id(n), "ยโสธร") for n in range(3)])
     async with a.transaction() as uow:
-        bc_id = await uow.broadcast_add(BroadcastRecord(title="อบรม", body="เนื้อหา", audience=Audience()), T0)
-        members: list[AudienceMember] = await uow.audience(None)
-        await uow.recipients_add(bc_id, members, T0)
-        _, [copy] = await uow.recipients_claim(
+        bc_id = await uow.broadcasts.add(BroadcastRecord(title="อบรม", body="เนื้อหา", audience=Audience()), T0)
+        members: list[AudienceMember] = await uow.broadcasts.audience(None)
+        await uow.broadcasts.add_recipients(bc_id, members, T0)
+        _, [copy] = await uow.broadcasts.claim_recipients(
             bc_id, "telegram", T0, lease=timedelta(minutes=10), holder=dead.incarnation
         )
     again = process(b, clock, "host-a:serve:8081", pid=4002)
     await again.register()
     async with b.transaction() as uow:
-        _, taken = await uow.recipients_claim(bc_id, "telegram", T0, lease=timedelta(minutes=10), limit=5)
+        _, taken = await uow.broadcasts.claim_recipients(
+            bc_id, "telegram", T0, lease=timedelta(minutes=10), limit=5
+        )
     assert [(r.id, r.in_flight) for r in taken][:1] == [(copy.id, True)]
     assert sorted(r.in_flight for r in taken) == [False, False, True]
 
@@ -233,7 +235,7 @@ async def test_a_killed_relay_leaves_in_doubt_only_the_sends_it_started(stores: 
     await first.register()
     async with a.transaction() as uow:
         for n in range(3):
-            await uow.outbox_add(row(f"k-{n}", "c" * 32), T0)  # one chat: sent one after another
+            await uow.outbox.add(row(f"k-{n}", "c" * 32), T0)  # one chat: sent one after another
     channel = RecordingChannel()
     channel.slow = True
     relay = Relay(

@@ -240,7 +240,7 @@ async def _invite(store: SqlStore, region: str) -> str:
     code = "JOIN-" + "".join(secrets.choice("ACDEFGHJKMNPQRTUVWXY") for _ in range(5)) + "-LOADX"
     now = datetime.now(UTC)
     async with store.transaction() as uow:
-        await uow.invite_create(code, region, "staff", now + timedelta(hours=1), now)
+        await uow.staff.create_invite(code, region, "staff", now + timedelta(hours=1), now)
     return code
 
 
@@ -248,7 +248,7 @@ async def _wait_quiet(store: SqlStore, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while True:
         async with store.transaction() as uow:
-            inbox = await uow.inbox_counts()
+            inbox = await uow.inbox.counts()
             pending_out = (
                 await uow.session.execute(select(t.OutboxRow.id).where(t.OutboxRow.status == "pending"))
             ).all()

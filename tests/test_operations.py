@@ -118,7 +118,7 @@ async def test_metrics_count_events_sends_and_tips_by_channel(settings: Settings
         services = client.app[SERVICES]
         for _ in range(200):
             async with services.store.transaction() as uow:
-                counts = await uow.inbox_counts()
+                counts = await uow.inbox.counts()
                 sent = (
                     await uow.session.execute(select(t.OutboxRow).where(t.OutboxRow.status == "sent"))
                 ).all()
@@ -150,7 +150,7 @@ async def test_a_stopping_server_answers_503_to_new_requests(settings: Settings)
         assert r.status == 503 and r.headers["Retry-After"]
         assert (await client.get("/healthz")).status == 503  # the load balancer stops routing here
         async with client.app[SERVICES].store.transaction() as uow:
-            assert await uow.inbox_counts() == {}
+            assert await uow.inbox.counts() == {}
 
 
 def test_json_logs_are_one_object_per_line_with_the_record_fields() -> None:

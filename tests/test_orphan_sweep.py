@@ -35,7 +35,7 @@ async def stores(db_url: str) -> AsyncIterator[list[SqlStore]]:
 async def evidence(store: SqlStore, media: FileMediaStore, contact_id: int | None, n: int) -> tuple[int, str]:
     name = media.put(os.urandom(100))
     async with store.transaction() as uow:
-        att = await uow.attachment_add(
+        att = await uow.attachments.add(
             contact_id=contact_id,
             message_ref=f"m{n}",
             kind="image",
@@ -55,21 +55,21 @@ async def test_concurrent_sweeps_remove_each_orphan_once_and_keep_what_is_held(
     media = FileMediaStore(tmp_path / "media")
     store = stores[0]
     async with store.transaction() as uow:
-        drafting = await uow.contact_create("webchat", "d" * 32, "th", NOW)
-        cancelled = await uow.contact_create("webchat", "c" * 32, "th", NOW)
-        reporter = await uow.contact_create("webchat", "r" * 32, "th", NOW)
+        drafting = await uow.contacts.create("webchat", "d" * 32, "th", NOW)
+        cancelled = await uow.contacts.create("webchat", "c" * 32, "th", NOW)
+        reporter = await uow.contacts.create("webchat", "r" * 32, "th", NOW)
     held, held_name = await evidence(store, media, drafting.id, 1)
     dropped = [await evidence(store, media, cancelled.id, n) for n in range(2, 6)]
     await evidence(store, media, None, 6)  # its chat was deleted (consent withdrawn)
     linked, linked_name = await evidence(store, media, reporter.id, 7)
     fresh = await evidence(store, media, cancelled.id, 8)
     async with store.transaction() as uow:
-        await uow.conversation_save(
+        await uow.conversations.save(
             drafting.id, {"flow": "report", "draft": {"evid": [{"kind": "image", "id": held}]}}, 0, NOW
         )
-        await uow.conversation_save(cancelled.id, {"flow": "menu"}, 0, NOW)
-        tip_id = await uow.tip_add(tip(), contact_id=reporter.id, channel="webchat", draft_id="x", now=NOW)
-        await uow.attachments_link([linked], tip_id)
+        await uow.conversations.save(cancelled.id, {"flow": "menu"}, 0, NOW)
+        tip_id = await uow.tips.add(tip(), contact_id=reporter.id, channel="webchat", draft_id="x", now=NOW)
+        await uow.attachments.link([linked], tip_id)
         # arrived just now: inside the grace period even though no draft holds it
         await uow.session.execute(
             t.Attachment.__table__.update().where(t.Attachment.id == fresh[0]).values(created_at=NOW)  # type: ignore[attr-defined]

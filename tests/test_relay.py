@@ -79,7 +79,7 @@ async def store(db_url: str) -> AsyncIterator[SqlStore]:
 async def queue(store: SqlStore, chat: str, key: str, staff_chat_id: int | None = None) -> None:
     async with store.transaction() as uow:
         payload = {"locale": "th", "replies": [reply_to_data(Reply("help.text"))]}
-        await uow.outbox_add(
+        await uow.outbox.add(
             OutboxItem("scripted", chat, "alert", payload, key, staff_chat_id=staff_chat_id), NOW
         )
 
@@ -114,7 +114,7 @@ async def test_rate_limit_waits_for_the_stated_time_durably(store: SqlStore) -> 
 async def test_permanent_errors_fail_at_once_and_unreachable_staff_chats_stop(store: SqlStore) -> None:
     clock = Clock()
     async with store.transaction() as uow:
-        staff = await uow.staff_join("scripted", "group-9", "3", "staff", "th", NOW)
+        staff = await uow.staff.join("scripted", "group-9", "3", "staff", "th", NOW)
     channel = ScriptedChannel(
         [
             SendResult(SendStatus.PERMANENT, error="400 bad"),
@@ -128,7 +128,7 @@ async def test_permanent_errors_fail_at_once_and_unreachable_staff_chats_stop(st
     assert (first.status, first.attempts, first.last_error) == ("failed", 1, "400 bad")
     assert second.status == "failed"
     async with store.transaction() as uow:
-        assert await uow.staff_for_region("3") == []
+        assert await uow.staff.for_region("3") == []
 
 
 async def test_monthly_limit_parks_the_channel_without_a_hot_loop(store: SqlStore) -> None:
@@ -143,7 +143,7 @@ async def test_monthly_limit_parks_the_channel_without_a_hot_loop(store: SqlStor
     assert row.status == "pending" and row.next_attempt_at is not None
     assert len(channel.sent) == 1
     async with store.transaction() as uow:
-        assert await uow.kv_get("paused.scripted") is not None
+        assert await uow.kv.get("paused.scripted") is not None
 
 
 async def test_server_errors_back_off_then_fail_after_the_last_attempt(store: SqlStore) -> None:
@@ -171,14 +171,14 @@ async def test_server_errors_back_off_then_fail_after_the_last_attempt(store: Sq
 async def test_a_migrated_chat_is_retargeted_and_resent(store: SqlStore) -> None:
     clock = Clock()
     async with store.transaction() as uow:
-        staff = await uow.staff_join("scripted", "-100", "4", "staff", "th", NOW)
+        staff = await uow.staff.join("scripted", "-100", "4", "staff", "th", NOW)
     channel = ScriptedChannel([SendResult(SendStatus.MIGRATED, new_chat_id="-100200")])
     await queue(store, "-100", "k1", staff_chat_id=staff.id)
     await relay(store, channel, clock).drain()
     await relay(store, channel, clock).drain()
     assert [c for c, _ in channel.sent] == ["-100", "-100200"]
     async with store.transaction() as uow:
-        [moved] = await uow.staff_for_region("4")
+        [moved] = await uow.staff.for_region("4")
     assert moved.chat_id == "-100200"
 
 

@@ -66,7 +66,7 @@ async def test_inbox_keeps_each_event_once(store: SqlStore) -> None:
 async def test_same_event_id_on_two_channels_is_two_events(store: SqlStore) -> None:
     await store.ingest([event("same"), InboxEvent("telegram", "same", "42", NOW, {})], NOW)
     async with store.transaction() as uow:
-        assert sum((await uow.inbox_counts()).values()) == 2
+        assert sum((await uow.inbox.counts()).values()) == 2
 
 
 async def test_pending_rows_come_in_order_and_resume(store: SqlStore) -> None:
@@ -74,45 +74,45 @@ async def test_pending_rows_come_in_order_and_resume(store: SqlStore) -> None:
     early = InboxEvent("line", "early", "U1", NOW, {})
     await store.ingest([later, early], NOW)
     async with store.transaction() as uow:
-        batch = await uow.inbox_pending(10, NOW + timedelta(minutes=1))
+        batch = await uow.inbox.pending(10, NOW + timedelta(minutes=1))
         assert [item.event_id for item, _ in batch] == ["early", "late"]
-        await uow.inbox_finish(batch[0][0].id, "done", NOW)
+        await uow.inbox.finish(batch[0][0].id, "done", NOW)
     async with store.transaction() as uow:
-        assert [i.event_id for i, _ in await uow.inbox_pending(10, NOW + timedelta(minutes=1))] == ["late"]
+        assert [i.event_id for i, _ in await uow.inbox.pending(10, NOW + timedelta(minutes=1))] == ["late"]
 
 
 async def test_conversation_version_guards_concurrent_updates(store: SqlStore) -> None:
     async with store.transaction() as uow:
-        contact = await uow.contact_create("line", "U1", "th", NOW)
-        await uow.conversation_save(contact.id, {"flow": "menu"}, 0, NOW)
+        contact = await uow.contacts.create("line", "U1", "th", NOW)
+        await uow.conversations.save(contact.id, {"flow": "menu"}, 0, NOW)
     async with store.transaction() as uow:
-        state, version = await uow.conversation_load(contact.id)
+        state, version = await uow.conversations.load(contact.id)
         assert (state, version) == ({"flow": "menu"}, 1)
-        await uow.conversation_save(contact.id, {"flow": "report"}, version, NOW)
+        await uow.conversations.save(contact.id, {"flow": "report"}, version, NOW)
     with pytest.raises(ConcurrentUpdate):
         async with store.transaction() as uow:
-            await uow.conversation_save(contact.id, {"flow": "stale"}, 1, NOW)
+            await uow.conversations.save(contact.id, {"flow": "stale"}, 1, NOW)
     async with store.transaction() as uow:
-        assert await uow.conversation_load(contact.id) == ({"flow": "report"}, 2)
+        assert await uow.conversations.load(contact.id) == ({"flow": "report"}, 2)
 
 
 async def test_one_tip_per_draft(store: SqlStore) -> None:
     async with store.transaction() as uow:
-        contact = await uow.contact_create("line", "U1", "th", NOW)
-        await uow.tip_add(tip(), contact_id=contact.id, channel="line", draft_id="d1", now=NOW)
+        contact = await uow.contacts.create("line", "U1", "th", NOW)
+        await uow.tips.add(tip(), contact_id=contact.id, channel="line", draft_id="d1", now=NOW)
     with pytest.raises(DuplicateTip):
         async with store.transaction() as uow:
-            await uow.tip_add(
+            await uow.tips.add(
                 tip("TB-ACDE-FGHK"), contact_id=contact.id, channel="line", draft_id="d1", now=NOW
             )
     async with store.transaction() as uow:
-        assert [s.case_code for s in await uow.tips_of_contact(contact.id)] == ["TB-ACDE-FGHJ"]
+        assert [s.case_code for s in await uow.tips.of_contact(contact.id)] == ["TB-ACDE-FGHJ"]
 
 
 async def test_sensitive_columns_are_ciphertext(store: SqlStore, db_url: str) -> None:
     async with store.transaction() as uow:
-        contact = await uow.contact_create("line", "U0123456789abcdef0123456789abcdef", "th", NOW)
-        await uow.tip_add(tip(), contact_id=contact.id, channel="line", draft_id="d1", now=NOW)
+        contact = await uow.contacts.create("line", "U0123456789abcdef0123456789abcdef", "th", NOW)
+        await uow.tips.add(tip(), contact_id=contact.id, channel="line", draft_id="d1", now=NOW)
     async with store.transaction() as uow:
         raw = (await uow.session.execute(text("SELECT narrative_enc, contact_how FROM tip"))).one()
         chat = (await uow.session.execute(text("SELECT chat_id_enc, chat_hash FROM contact"))).one()
@@ -129,8 +129,8 @@ async def test_sensitive_columns_are_ciphertext(store: SqlStore, db_url: str) ->
 
 async def test_old_keys_still_decrypt_after_rotation(store: SqlStore) -> None:
     async with store.transaction() as uow:
-        contact = await uow.contact_create("line", "U1", "th", NOW)
-        await uow.tip_add(tip(), contact_id=contact.id, channel="line", draft_id="d1", now=NOW)
+        contact = await uow.contacts.create("line", "U1", "th", NOW)
+        await uow.tips.add(tip(), contact_id=contact.id, channel="line", draft_id="d1", now=NOW)
     install_keyring(Keyring("a-brand-new-secret-0123456789", ["storage-test-secret-0123456789"]))
     async with store.transaction() as uow:
         row = (await uow.session.execute(select(t.Tip))).scalar_one()
@@ -147,38 +147,38 @@ async def test_old_keys_still_decrypt_after_rotation(store: SqlStore) -> None:
 
 async def test_invites_are_single_use_and_expire(store: SqlStore) -> None:
     async with store.transaction() as uow:
-        await uow.invite_create("JOIN-AAAAA-CCCCC", "3", "staff", NOW + timedelta(hours=1), NOW)
-        await uow.invite_create("JOIN-DDDDD-EEEEE", "5", "staff", NOW - timedelta(hours=1), NOW)
+        await uow.staff.create_invite("JOIN-AAAAA-CCCCC", "3", "staff", NOW + timedelta(hours=1), NOW)
+        await uow.staff.create_invite("JOIN-DDDDD-EEEEE", "5", "staff", NOW - timedelta(hours=1), NOW)
         stored = (await uow.session.execute(select(t.Invite.code_hash))).scalars().all()
     assert all("JOIN" not in h for h in stored)
     async with store.transaction() as uow:
-        redeemed = await uow.invite_redeem("join-aaaaa-ccccc", NOW)
+        redeemed = await uow.staff.redeem_invite("join-aaaaa-ccccc", NOW)
         assert redeemed is not None and redeemed[1:] == ("3", "staff")
-        assert await uow.invite_redeem("JOIN-AAAAA-CCCCC", NOW) is None
-        assert await uow.invite_redeem("JOIN-DDDDD-EEEEE", NOW) is None
+        assert await uow.staff.redeem_invite("JOIN-AAAAA-CCCCC", NOW) is None
+        assert await uow.staff.redeem_invite("JOIN-DDDDD-EEEEE", NOW) is None
 
 
 async def test_outbox_rows_are_leased_to_one_relay(store: SqlStore) -> None:
     async with store.transaction() as uow:
-        await uow.outbox_add(OutboxItem("line", "U1", "reply", {"replies": []}, "k1"), NOW)
+        await uow.outbox.add(OutboxItem("line", "U1", "reply", {"replies": []}, "k1"), NOW)
     async with store.transaction() as uow:
-        first = await uow.outbox_due(NOW, 10, [("line", None)])
+        first = await uow.outbox.due(NOW, 10, [("line", None)])
     async with store.transaction() as uow:
-        second = await uow.outbox_due(NOW, 10, [("line", None)])
+        second = await uow.outbox.due(NOW, 10, [("line", None)])
     assert [i.idempotency_key for i in first] == ["k1"]
     assert second == []
     async with store.transaction() as uow:
-        again = await uow.outbox_due(NOW + timedelta(minutes=11), 10, [("line", None)])
+        again = await uow.outbox.due(NOW + timedelta(minutes=11), 10, [("line", None)])
     # past the lease cap, even a holder nobody knows is gone
     assert [i.idempotency_key for i in again] == ["k1"]
 
 
 async def test_outbox_scope_limits_to_one_chat(store: SqlStore) -> None:
     async with store.transaction() as uow:
-        await uow.outbox_add(OutboxItem("console", "alice", "reply", {"replies": []}, "a"), NOW)
-        await uow.outbox_add(OutboxItem("console", "bob", "reply", {"replies": []}, "b"), NOW)
+        await uow.outbox.add(OutboxItem("console", "alice", "reply", {"replies": []}, "a"), NOW)
+        await uow.outbox.add(OutboxItem("console", "bob", "reply", {"replies": []}, "b"), NOW)
     async with store.transaction() as uow:
-        due = await uow.outbox_due(NOW, 10, [("console", "bob")])
+        due = await uow.outbox.due(NOW, 10, [("console", "bob")])
     assert [(i.chat_id, i.idempotency_key) for i in due] == [("bob", "b")]
 
 

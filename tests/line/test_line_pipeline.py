@@ -340,7 +340,7 @@ async def test_monthly_limit_parks_the_row_and_pauses_line(bot: LineDriver, cloc
     assert row.status == "pending" and "monthly limit" in (row.last_error or "")
     assert aware(row.next_attempt_at) - clock() >= timedelta(hours=1) - timedelta(seconds=1)
     async with bot.services.store.transaction() as uow:
-        paused = await uow.kv_get("paused.line")
+        paused = await uow.kv.get("paused.line")
     assert paused is not None and datetime.fromisoformat(paused) >= clock() + timedelta(minutes=59)
     assert bot.line.texts(user.chat_id) == []
 

@@ -323,9 +323,9 @@ async def test_an_alert_to_a_group_that_became_a_supergroup_follows_it(bench: Be
     assert len(alerts) == 1
     assert not any("📣" in text for text in bench.fake.texts_to(old_id))
     async with bench.services.store.transaction() as uow:
-        moved = await uow.staff_get("telegram", str(new_id))
+        moved = await uow.staff.get("telegram", str(new_id))
         assert moved is not None and moved.active and moved.region == "3"
-        assert await uow.staff_get("telegram", str(old_id)) is None
+        assert await uow.staff.get("telegram", str(old_id)) is None
     (alert,) = await bench.rows(t.OutboxRow, t.OutboxRow.kind == "alert")
     assert alert.status == "sent" and alert.address_enc == str(new_id)
 
