@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any, Protocol
 
-from bot.casecode import ALPHABET, generate
+from bot import words
 from bot.catalog import ref, region_ref, thai_date
+from bot.effects import BroadcastCommand, BroadcastEffect, CreateBroadcast, PreviewBroadcast, Rsvp
 from bot.model import Audience, AudienceMember, BroadcastRecord, Button, Inbound, InboundKind, Reply
 from bot.routing import CENTRAL, RegionTable
 
@@ -29,97 +30,6 @@ MAX_PLACE = 200
 MAX_BODY = 2000
 RSVP_PREFIX = "b"  # volunteer buttons: b:<broadcast id>:<answer>
 STEP = "bc"  # organizer buttons: <stamp>:bc:<value>
-
-
-# ---- effects ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BroadcastCommand:
-    """`/broadcast list`, `/broadcast report ID`, `/broadcast cancel ID`."""
-
-    action: str
-    bc_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PreviewBroadcast:
-    """Show the notice as volunteers will see it, who would get it, and ask to confirm."""
-
-    draft: dict[str, Any]
-    buttons: tuple[Button, ...] = field(default=())
-
-
-@dataclass(frozen=True, slots=True)
-class CreateBroadcast:
-    draft: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Rsvp:
-    bc_id: int
-    answer: str  # yes | no | ask
-
-
-@dataclass(frozen=True, slots=True)
-class AskOrganizer:
-    """A volunteer's question about a notice (after tapping สอบถาม)."""
-
-    bc_id: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ShowNotices:
-    """The notices panel: recent notices this volunteer received, and the opt-out setting."""
-
-
-@dataclass(frozen=True, slots=True)
-class LinkStart:
-    """A volunteer asked for a code to link this chat with their chat on the other platform."""
-
-    code: str
-
-
-@dataclass(frozen=True, slots=True)
-class LinkWith:
-    """A volunteer sent a link code they got in their other chat."""
-
-    code: str
-
-
-@dataclass(frozen=True, slots=True)
-class Unlink:
-    pass
-
-
-BroadcastEffect = (
-    BroadcastCommand
-    | PreviewBroadcast
-    | CreateBroadcast
-    | Rsvp
-    | AskOrganizer
-    | ShowNotices
-    | LinkStart
-    | LinkWith
-    | Unlink
-)
-
-LINK_WORDS = frozenset({"/link", "เชื่อมบัญชี", "link account"})
-UNLINK_WORDS = frozenset({"/unlink", "ยกเลิกเชื่อมบัญชี", "unlink account"})
-LINK_TTL = timedelta(minutes=30)
-_LINK_CODE = re.compile(
-    r"\bLINK[-\s]?([" + ALPHABET + r"]{4})[-\s]?([" + ALPHABET + r"]{4})\b", re.IGNORECASE
-)
-
-
-def new_link_code(entropy: bytes) -> str:
-    return "LINK" + generate(entropy).removeprefix("TB")
-
-
-def find_link_code(text: str) -> str | None:
-    m = _LINK_CODE.search(text.upper())
-    return f"LINK-{m.group(1)}-{m.group(2)}" if m else None
 
 
 class WhenParser(Protocol):
@@ -170,7 +80,6 @@ def parse_rsvp(payload: str) -> Rsvp | None:
 
 _REGION = re.compile(r"(?:เขต|region|ภาค)\s*([1-9])|(ส่วนกลาง|กลาง|central)", re.IGNORECASE)
 _SPLIT = re.compile(r"\s*(?:,|、|และ|\band\b|\s)\s*")
-_EVERYONE = frozenset({"ทุกคน", "ทั้งหมด", "ทุกจังหวัด", "ทุกเขต", "everyone", "all"})
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 
 
@@ -179,7 +88,7 @@ def parse_audience(
 ) -> tuple[Audience | None, list[str]]:
     """`เขต 3`, `สุรินทร์, บุรีรัมย์`, `เขต 3 และ โคราช` → Audience; also the words not understood."""
     plain = text.translate(_THAI_DIGITS).strip()
-    if plain.casefold() in _EVERYONE:
+    if words.word(plain) == "everyone":
         return Audience(), []
     found_regions: list[str] = []
     for m in _REGION.finditer(plain):
@@ -241,13 +150,13 @@ def choose(members: Iterable[AudienceMember], avoid: Collection[str] = ()) -> li
 
 def parse_command(text: str) -> BroadcastCommand | None:
     """`/broadcast` (compose), `/broadcast list`, `/broadcast report 12`, `/broadcast cancel 12`."""
-    words = text.strip().split()
-    if not words or words[0].casefold().split("@")[0] not in ("/broadcast", "/ประกาศ"):
+    parts = text.strip().split()
+    if not parts or parts[0].casefold().split("@")[0] not in words.BROADCAST_COMMANDS:
         return None
-    if len(words) == 1:
+    if len(parts) == 1:
         return BroadcastCommand("compose")
-    action = {"รายการ": "list", "รายงาน": "report", "ยกเลิก": "cancel"}.get(words[1], words[1].casefold())
-    number = words[2].lstrip("#") if len(words) > 2 else ""
+    action = words.BROADCAST_ACTIONS.get(parts[1], parts[1].casefold())
+    number = parts[2].lstrip("#") if len(parts) > 2 else ""
     if action == "list":
         return BroadcastCommand("list")
     if action in ("report", "cancel") and number.isdigit():
@@ -260,7 +169,7 @@ def wants_staff(state: Mapping[str, Any], inbound: Inbound) -> bool:
     if state.get("flow") == "broadcast":
         return True
     return inbound.kind == InboundKind.TEXT and inbound.text.lstrip().casefold().startswith(
-        ("/broadcast", "/ประกาศ")
+        words.BROADCAST_COMMANDS
     )
 
 
@@ -361,7 +270,7 @@ class Composer:
                 draft["rsvp"] = choice in ("rsvp_on", "yes")
                 return None
             return Reply("broadcast.choose_button")
-        if step == "send" and (choice == "now" or text.casefold() in ("ส่งทันที", "ทันที", "เดี๋ยวนี้", "now")):
+        if step == "send" and choice == "now":
             draft["send_at"] = None
             return None
         if step == "audience" and choice == "everyone":

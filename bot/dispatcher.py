@@ -20,33 +20,31 @@ from datetime import UTC, datetime, timedelta
 
 from bot import evidence, metrics
 from bot.broadcast import BroadcastDesk
-from bot.compose import (
+from bot.compose import wants_staff
+from bot.effects import (
+    AnswerQuestion,
     AskOrganizer,
     BroadcastCommand,
-    CreateBroadcast,
-    LinkStart,
-    LinkWith,
-    PreviewBroadcast,
-    Rsvp,
-    ShowNotices,
-    Unlink,
-    wants_staff,
-)
-from bot.engine import (
     Consent,
-    Context,
-    Engine,
+    CreateBroadcast,
     ForgetAttachment,
     ForgetMe,
     JoinStaff,
     LeaveStaff,
+    LinkStart,
+    LinkWith,
     MarkUnreachable,
+    PreviewBroadcast,
     RedactTip,
+    Rsvp,
+    ShowNotices,
+    StaffAction,
     SubmitTip,
-    Turn,
-    Understanding,
+    Unlink,
     UpdateContact,
 )
+from bot.engine import Context, Engine, Turn, Understanding
+from bot.link import LinkDesk
 from bot.model import (
     ContactRecord,
     Inbound,
@@ -61,14 +59,14 @@ from bot.model import (
 from bot.ports import (
     Channel,
     ConcurrentUpdate,
-    DuplicateTip,
     MediaStore,
     StorageUnavailable,
     Store,
     UnitOfWork,
 )
 from bot.routing import RegionTable
-from bot.staff import AnswerQuestion, StaffAction, StaffDesk
+from bot.staff import StaffDesk
+from bot.tip import TipDesk
 from bot.worker import work_loop
 
 log = logging.getLogger("tipbot.dispatcher")
@@ -104,6 +102,7 @@ class Dispatcher:
         desk: StaffDesk | None = None,
         broadcasts: BroadcastDesk | None = None,
         on_broadcast: Callable[[], None] = lambda: None,
+        links: LinkDesk | None = None,
         per_chat: int = 20,
         reply_first: Mapping[str, timedelta] | None = None,
         round_seconds: float = 1.0,
@@ -133,6 +132,8 @@ class Dispatcher:
         self.broadcasts = broadcasts or BroadcastDesk(
             regions=regions, channels=list(channels), entropy=entropy
         )
+        self.tips = TipDesk(self.desk)
+        self.links = links or LinkDesk(entropy=entropy)
         self.on_broadcast = on_broadcast
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
@@ -388,7 +389,7 @@ class Dispatcher:
             ctx = Context(
                 now=now,
                 today=(now + timedelta(hours=7)).date(),  # Thailand has one time zone, UTC+7
-                entropy=self.entropy(32),
+                entropy=self.entropy,
                 contact=contact,
                 staff=staff,
                 my_tips=tips,
@@ -454,31 +455,15 @@ class Dispatcher:
             turn.replies.extend(replies)
             turn.save = turn.save or changed  # the failure count must reach the database
         elif isinstance(effect, LeaveStaff):
-            member = await uow.staff_get(inbound.channel, inbound.chat_id)
-            if member is not None and member.active:
-                await uow.staff_deactivate(member.id, now)
-                if inbound.kind != InboundKind.LEFT_GROUP:
-                    turn.replies.append(Reply("staff.left"))
-            elif inbound.kind != InboundKind.LEFT_GROUP:
-                turn.replies.append(Reply("staff.not_member"))
+            said = inbound.kind != InboundKind.LEFT_GROUP
+            turn.replies.extend(await self.desk.leave(uow, inbound.channel, inbound.chat_id, now, said=said))
         elif isinstance(effect, StaffAction):
             desk_chat = await uow.staff_get(inbound.channel, inbound.chat_id)
             turn.replies.extend(await self.desk.handle(uow, desk_chat, effect, now))
         elif isinstance(effect, AnswerQuestion):
             turn.replies.extend(await self.desk.answer(uow, effect, now))
         elif isinstance(effect, RedactTip) and contact is not None:
-            tip = await uow.tip_get(effect.case_code)
-            if tip is not None and tip.contact_id == contact.id:
-                column = {"story": "narrative_enc", "agency": "agency", "official": "official"}.get(
-                    effect.field, "contact_how"
-                )
-                await uow.tip_update(
-                    tip.id, **{column: "" if column == "narrative_enc" else None, "updated_at": now}
-                )
-                await uow.tip_event_add(
-                    tip.id, actor="volunteer", action="redacted", at=now, note=effect.field
-                )
-                turn.replies.append(Reply("report.unsent_removed_tip", {"case_code": tip.case_code}))
+            turn.replies.extend(await self.tips.redact(uow, effect, contact, now))
         elif isinstance(effect, BroadcastCommand | PreviewBroadcast | CreateBroadcast):
             organizer = await uow.staff_get(inbound.channel, inbound.chat_id)
             if isinstance(effect, BroadcastCommand):
@@ -494,13 +479,8 @@ class Dispatcher:
             turn.replies.extend(await self.broadcasts.question(uow, contact, effect, now))
         elif isinstance(effect, ShowNotices):
             turn.replies.extend(await self.broadcasts.notices(uow, contact))
-        elif isinstance(effect, LinkStart):
-            await self.broadcasts.link_start(uow, contact, effect, now)
-        elif isinstance(effect, LinkWith):
-            turn.replies.extend(await self.broadcasts.link_with(uow, contact, effect, now))
-        elif isinstance(effect, Unlink) and contact is not None:
-            await uow.contact_update(contact.id, link_key=None)
-            turn.replies.append(Reply("link.removed"))
+        elif isinstance(effect, LinkStart | LinkWith | Unlink):
+            turn.replies.extend(await self.links.apply(uow, contact, effect, now))
         elif isinstance(effect, ForgetAttachment) and contact is not None:
             gone = await uow.attachment_forget(contact.id, effect.message_ref)
             if gone is not None:
@@ -516,21 +496,8 @@ class Dispatcher:
         turn: Turn,
         now: datetime,
     ) -> None:
-        tip = effect.tip
-        try:
-            tip_id = await uow.tip_add(
-                tip, contact_id=contact.id, channel=inbound.channel, draft_id=effect.draft_id, now=now
-            )
-        except DuplicateTip:
+        if not await self.tips.submit(uow, effect, contact, inbound.channel, now):
             turn.replies[:] = [Reply("report.already_sent_plain")]
-            return
-        await uow.attachments_link(tip.attachment_ids, tip_id)
-        await uow.tip_event_add(tip_id, actor="volunteer", action="created", at=now, to_status="received")
-        stored = await uow.tip_get(tip.case_code)
-        assert stored is not None
-        await self.desk.alert_region(uow, stored, now)
-        metrics.TIPS_CREATED.labels(tip.region).inc()
-        log.info("tip %s stored for region %s", tip.case_code, tip.region)
 
     def _reply(
         self, inbound: Inbound, locale: str, replies: list[Reply], extra: dict[str, str | None] | None = None

@@ -7,34 +7,45 @@ Replies are message keys with parameters, never text; effects say what the dispa
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from bot import casecode
+from bot import casecode, words
+from bot.casecode import find_link_code, new_link_code
 from bot.catalog import ref, region_ref, thai_date
 from bot.compose import (
-    LINK_WORDS,
     ORGANIZER_ROLES,
     STEP,
-    UNLINK_WORDS,
-    AskOrganizer,
-    BroadcastCommand,
-    BroadcastEffect,
     Composer,
-    LinkStart,
-    LinkWith,
-    ShowNotices,
-    Unlink,
-    find_link_code,
-    new_link_code,
     parse_command,
     parse_rsvp,
 )
+from bot.effects import (
+    REDACTABLE,
+    AnswerQuestion,
+    AskOrganizer,
+    BroadcastCommand,
+    Consent,
+    Effect,
+    ForgetAttachment,
+    ForgetMe,
+    JoinStaff,
+    LeaveStaff,
+    LinkStart,
+    LinkWith,
+    MarkUnreachable,
+    RedactTip,
+    ShowNotices,
+    StaffAction,
+    SubmitTip,
+    Unlink,
+    UpdateContact,
+)
 from bot.forms import Field, Form, Kind
 from bot.forms.report import REFERRALS, REPORT
+from bot.joinguard import JOIN_GUARD, join_guard_live
 from bot.model import (
     LOCATION_PAYLOAD,
     Button,
@@ -48,7 +59,7 @@ from bot.model import (
     TipSummary,
 )
 from bot.routing import CENTRAL, RegionTable
-from bot.staff import JOIN_GUARD, AnswerQuestion, StaffAction, join_guard_live
+from bot.words import meaningful
 
 # ---- what the engine needs to know and may ask for ------------------------------------------------
 
@@ -73,7 +84,8 @@ class Understanding(Protocol):
 class Context:
     now: datetime
     today: date
-    entropy: bytes  # at least 16 random bytes: stamps, draft ids, case codes
+    #: the random source (os.urandom in production, a seeded one in tests); read through `token`
+    entropy: Callable[[int], bytes]
     contact: ContactRecord | None
     staff: StaffChatRecord | None
     my_tips: tuple[TipSummary, ...]
@@ -82,74 +94,9 @@ class Context:
     draft_ttl: timedelta = timedelta(hours=24)
     default_locale: str = "th"
 
-
-@dataclass(frozen=True, slots=True)
-class Consent:
-    accepted: bool
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateContact:
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ForgetMe:
-    """Delete the contact, its conversation and the payloads of its inbox rows."""
-
-
-@dataclass(frozen=True, slots=True)
-class MarkUnreachable:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitTip:
-    tip: TipRecord
-    draft_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class JoinStaff:
-    code: str
-
-
-@dataclass(frozen=True, slots=True)
-class LeaveStaff:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ForgetAttachment:
-    message_ref: str
-
-
-#: tip fields a volunteer's unsent message can be taken back from
-REDACTABLE = ("story", "agency", "official", "contact_how")
-
-
-@dataclass(frozen=True, slots=True)
-class RedactTip:
-    """The volunteer unsent the message that gave this field of a submitted tip."""
-
-    case_code: str
-    field: str
-
-
-Effect = (
-    Consent
-    | UpdateContact
-    | ForgetMe
-    | MarkUnreachable
-    | SubmitTip
-    | JoinStaff
-    | LeaveStaff
-    | ForgetAttachment
-    | RedactTip
-    | StaffAction
-    | AnswerQuestion
-    | BroadcastEffect
-)
+    def token(self, n: int) -> bytes:
+        """`n` fresh random bytes: stamps, draft ids, case codes and link codes never share any."""
+        return self.entropy(n)
 
 
 @dataclass(slots=True)
@@ -162,49 +109,9 @@ class Turn:
 
 # ---- words and buttons -----------------------------------------------------------------------------
 
-_WORDS: dict[str, tuple[str, ...]] = {
-    "cancel": ("ยกเลิก", "cancel", "/cancel", "เลิก"),
-    "back": ("ย้อนกลับ", "กลับ", "back", "/back", "ย้อน"),
-    "skip": ("ข้าม", "skip", "/skip", "ไม่ทราบ", "ไม่รู้", "ไม่มี", "ไม่แน่ใจ"),
-    "menu": ("เมนู", "menu", "/menu", "เมนูหลัก"),
-    "help": ("ช่วยเหลือ", "help", "/help", "?", "วิธีใช้", "ช่วยด้วย"),
-    "status": ("สถานะ", "status", "/status", "เรื่องของฉัน", "my tips", "/mytips", "ติดตามเรื่อง"),
-    "report": ("แจ้งเบาะแส", "report", "/report", "แจ้งเรื่อง", "ร้องเรียน"),
-    "yes": ("ใช่", "yes", "ตกลง", "ok", "ถูกต้อง", "ใช่ครับ", "ใช่ค่ะ", "y"),
-    "no": ("ไม่ใช่", "no", "ไม่", "n", "ผิด"),
-    "accept": ("ยินยอม", "ยอมรับ", "accept", "agree", "ตกลง", "ยินยอมครับ", "ยินยอมค่ะ"),
-    "decline": ("ไม่ยินยอม", "decline", "ไม่ยอมรับ", "ไม่ตกลง"),
-    "done": ("เสร็จ", "เสร็จแล้ว", "done", "พอแล้ว", "หมดแล้ว", "ครบแล้ว"),
-    "confirm": ("ยืนยัน", "ส่ง", "confirm", "send", "ยืนยันส่ง"),
-    "edit": ("แก้ไข", "edit", "แก้"),
-    "continue": ("ทำต่อ", "continue", "ต่อ"),
-    "restart": ("เริ่มใหม่", "restart", "start over"),
-    "optout": ("หยุดรับข่าวสาร", "ไม่รับข่าวสาร", "stop notices", "/stopnotices"),
-    "optin": ("รับข่าวสาร", "notices on", "/notices"),
-    "notices": ("ข่าวกิจกรรม", "ข่าวสาร", "notices", "/news"),
-}
-_WORD_INDEX = {w.casefold(): cmd for cmd, words in _WORDS.items() for w in words}
-_POLITE = re.compile(r"(ครับ|ค่ะ|คะ|คับ|จ้ะ|จ้า|นะ)+$")
-_INVISIBLE = {"Cf", "Cc", "Zs", "Zl", "Zp", "So", "Sk", "Mn"}
-
 GLOBAL_PREFIX = "g"
 #: how long after tapping สอบถาม the next message counts as the question to the organizer
 QUESTION_WINDOW = timedelta(minutes=30)  # stampless buttons (menus, rich menu): always valid
-
-
-def _word(text: str) -> str | None:
-    t = text.strip().casefold()
-    if t in _WORD_INDEX:
-        return _WORD_INDEX[t]
-    t = _POLITE.sub("", t).strip()
-    return _WORD_INDEX.get(t)
-
-
-def meaningful(text: str) -> bool:
-    """False for empty, emoji-only, zero-width or punctuation-only messages."""
-    return any(unicodedata.category(ch) not in _INVISIBLE and not ch.isspace() for ch in text) and any(
-        ch.isalnum() for ch in text
-    )
 
 
 def _btn(label: str, payload: str, **params: Any) -> Button:
@@ -347,7 +254,7 @@ class Engine:
             question
             and kind == InboundKind.TEXT
             and meaningful(text)
-            and _word(text) is None
+            and words.word(text) is None
             and not text.startswith("/")
         ):
             # The next thing the volunteer writes after a staff question is the answer.
@@ -358,13 +265,13 @@ class Engine:
             return turn
 
         if kind == InboundKind.TEXT and st.get("flow") != "report":
-            folded = _POLITE.sub("", text.casefold()).strip()
-            if folded in LINK_WORDS:
-                code = new_link_code(ctx.entropy[16:24])
+            folded = words.without_politeness(text)
+            if folded in words.LINK_WORDS:
+                code = new_link_code(ctx.token(8))
                 turn.effects.append(LinkStart(code))
                 turn.replies.append(Reply("link.code", {"code": code}))
                 return turn
-            if folded in UNLINK_WORDS:
+            if folded in words.UNLINK_WORDS:
                 turn.effects.append(Unlink())
                 return turn
             if len(text) <= 40 and (link := find_link_code(text)) is not None:
@@ -383,7 +290,7 @@ class Engine:
             and st.get("flow") != "report"
             and kind == InboundKind.TEXT
             and meaningful(text)
-            and _word(text) is None
+            and words.word(text) is None
             and not text.startswith("/")
             and ctx.now - datetime.fromisoformat(asking["at"]) < QUESTION_WINDOW
         ):
@@ -412,20 +319,9 @@ class Engine:
 
         cmd = tap.value if tap is not None and tap.stamp is None else None
         if cmd is None and kind == InboundKind.TEXT:
-            word = _word(text)
+            word = words.word(text)
             # In a free-text field only the unmistakable commands count as commands.
-            if word in (
-                "cancel",
-                "back",
-                "skip",
-                "menu",
-                "help",
-                "status",
-                "report",
-                "optout",
-                "optin",
-                "notices",
-            ):
+            if word in words.GLOBAL:
                 cmd = word
             elif text.casefold() == "/start":
                 cmd = "menu"
@@ -536,7 +432,7 @@ class Engine:
         if tap is not None and tap.step == "consent":
             choice = tap.value
         elif inbound.kind == InboundKind.TEXT:
-            w = _word(inbound.text)
+            w = words.word(inbound.text)
             choice = {"accept": "accept", "decline": "decline", "yes": "accept", "no": "decline"}.get(w or "")
         if st.get("flow") == "consent" and choice == "accept":
             turn.effects.append(Consent(True))
@@ -578,7 +474,7 @@ class Engine:
     def _home(self, inbound: Inbound, ctx: Context, turn: Turn) -> None:
         st = turn.state
         tap = parse_payload(inbound.button) if inbound.button else None
-        if (tap is not None and tap.value == "skip") or _word(inbound.text) == "skip":
+        if (tap is not None and tap.value == "skip") or words.word(inbound.text) == "skip":
             st.clear()
             st.update(flow="menu", stamp=_stamp(ctx, 0))
             turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
@@ -668,7 +564,7 @@ class Engine:
             return
         text = inbound.text if inbound.kind == InboundKind.TEXT else ""
         value = tap.value if tap is not None and tap.step == STEP else None
-        word = _word(text) if text else None
+        word = words.word(text) if text else None
         step = Composer(ctx.understanding, ctx.regions).advance(
             st, text=text, value=value, word=word, now=ctx.now
         )
@@ -727,7 +623,7 @@ class Engine:
         st.update(
             flow="report",
             stamp=_stamp(ctx, 2),
-            draft_id=ctx.entropy[:12].hex(),
+            draft_id=ctx.token(12).hex(),
             draft={},
             prefilled=[],
             history=[],
@@ -834,7 +730,7 @@ class Engine:
             self._stale(st, ctx, turn)
             return
         value = tap.value if tap is not None else None
-        word = _word(text) if inbound.kind == InboundKind.TEXT else None
+        word = words.word(text) if inbound.kind == InboundKind.TEXT else None
         if value == "cancel":
             self._to_menu(st, ctx)
             turn.replies.append(Reply("report.cancelled", buttons=MENU_BUTTONS))
@@ -1023,7 +919,7 @@ class Engine:
             if a == o.id.casefold():
                 return o.id
         if f.kind == Kind.CONTACT:
-            w = _word(answer)
+            w = words.word(answer)
             return {"yes": "yes", "accept": "yes", "no": "no", "decline": "no"}.get(w or "")
         if f.id == "cat" and meaningful(answer):
             return ctx.understanding.classify(answer) if len(answer) < 15 else None
@@ -1194,7 +1090,7 @@ class Engine:
         province = place.get("province")
         evid = draft.get("evid") or []
         return TipRecord(
-            case_code=casecode.generate(ctx.entropy[8:16]),
+            case_code=casecode.generate(ctx.token(8)),
             category=str(draft.get("cat") or "other"),
             narrative=str(draft.get("story") or ""),
             agency=draft.get("agency"),
@@ -1232,7 +1128,7 @@ class Engine:
 
     def _resume(self, inbound: Inbound, tap: Tap | None, ctx: Context, turn: Turn) -> None:
         st = turn.state
-        choice = tap.value if tap is not None else _word(inbound.text)
+        choice = tap.value if tap is not None else words.word(inbound.text)
         if choice in ("continue", "yes"):
             st["flow"] = "report"
             st["step"] = st.pop("resume_step", None) or self.form.fields[0].id
@@ -1322,7 +1218,7 @@ def _summary_word(word: str | None) -> str | None:
 
 
 def _stamp(ctx: Context, salt: int) -> str:
-    return bytes(b ^ salt for b in ctx.entropy[:3]).hex()
+    return bytes(b ^ salt for b in ctx.token(3)).hex()
 
 
 def _tip_params(tip: TipSummary) -> dict[str, Any]:

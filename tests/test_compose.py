@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.compose import Composer, CreateBroadcast, PreviewBroadcast, choose, parse_audience, parse_command
+from bot.compose import Composer, choose, parse_audience, parse_command
+from bot.effects import CreateBroadcast, PreviewBroadcast
 from bot.model import Audience, AudienceMember
 from bot.routing import RegionTable
 from bot.thai.when import parse_when
