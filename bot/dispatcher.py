@@ -43,7 +43,8 @@ from bot.effects import (
     Unlink,
     UpdateContact,
 )
-from bot.engine import Context, Engine, Turn, Understanding
+from bot.engine import Context, Engine, Turn
+from bot.forms import Understanding
 from bot.link import LinkDesk
 from bot.model import (
     ContactRecord,

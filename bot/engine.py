@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from bot import casecode, words
 from bot.casecode import find_link_code, new_link_code
@@ -23,7 +23,6 @@ from bot.compose import (
     parse_rsvp,
 )
 from bot.effects import (
-    REDACTABLE,
     AnswerQuestion,
     AskOrganizer,
     BroadcastCommand,
@@ -43,41 +42,24 @@ from bot.effects import (
     Unlink,
     UpdateContact,
 )
-from bot.forms import Field, Form, Kind
+from bot.forms import Form, Understanding
 from bot.forms.report import REFERRALS, REPORT
+from bot.forms.walker import Walk, Walker
 from bot.joinguard import JOIN_GUARD, join_guard_live
 from bot.model import (
-    LOCATION_PAYLOAD,
     Button,
     ContactRecord,
     Inbound,
     InboundKind,
-    Location,
     Reply,
     StaffChatRecord,
     TipRecord,
     TipSummary,
 )
-from bot.routing import CENTRAL, RegionTable
+from bot.routing import RegionTable
 from bot.words import meaningful
 
 # ---- what the engine needs to know and may ask for ------------------------------------------------
-
-
-class Understanding(Protocol):
-    """The Thai parsers the form uses (see bot.thai)."""
-
-    def extract(self, text: str, today: date) -> Mapping[str, Any]: ...
-
-    def parse_province(self, answer: str) -> tuple[str, str | None] | None: ...
-
-    def parse_date(self, answer: str, today: date) -> tuple[date | None, str | None] | None: ...
-
-    def parse_amount(self, answer: str) -> int | None: ...
-
-    def parse_when(self, answer: str, today: date) -> tuple[date | None, tuple[int, int] | None]: ...
-
-    def classify(self, text: str) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +135,7 @@ class Engine:
 
     def __init__(self, form: Form = REPORT) -> None:
         self.form = form
+        self.walker = Walker(form)
 
     def advance(self, state: Mapping[str, Any], inbound: Inbound, ctx: Context) -> Turn:
         turn = self._advance(state, inbound, ctx)
@@ -181,7 +164,7 @@ class Engine:
         touched = state.get("touched")
         if touched and now - datetime.fromisoformat(touched) > draft_ttl:
             return False
-        return self.form.get(str(state.get("step"))) is not None
+        return self.walker.asks_field(state.get("step"))
 
     def _advance(self, state: Mapping[str, Any], inbound: Inbound, ctx: Context) -> Turn:
         st: dict[str, Any] = dict(state)
@@ -370,22 +353,13 @@ class Engine:
         if not ref_id or ctx.contact is None:
             return
         st = turn.state
-        draft = st.get("draft") or {}
-        changed = False
-        for item in list(draft.get("evid") or []):
-            if item.get("msg") == ref_id:
-                draft["evid"].remove(item)
-                changed = True
-        answered = (st.get("answers") or {}).get(ref_id)
-        if answered and answered in draft and answered != "evid":
-            draft.pop(answered, None)
-            changed = True
+        changed = self.walker.unsent(st, ref_id)
         turn.effects.append(ForgetAttachment(ref_id))
         if changed and st.get("flow") == "report":
             turn.replies.append(Reply("report.unsent_removed"))
         last = st.get("last_submitted") or {}
         field_id = (last.get("answers") or {}).get(ref_id)
-        if field_id in REDACTABLE:
+        if field_id in self.form.redactable:
             turn.effects.append(RedactTip(str(last["case_code"]), field_id))
 
     def _edit(self, inbound: Inbound, ctx: Context, turn: Turn) -> None:
@@ -395,11 +369,8 @@ class Engine:
         draft = st.get("draft")
         if st.get("flow") != "report" or not field_id or draft is None or field_id not in draft:
             return
-        f = self.form.get(field_id)
-        if f is None or f.kind not in (Kind.TEXT, Kind.DATE, Kind.MONEY, Kind.PLACE):
-            return
-        ok = self._accept(f, inbound.text.strip(), None, ctx, st)
-        if ok:
+        f = self.walker.edited(st, field_id, inbound.text.strip(), ctx)
+        if f is not None:
             turn.replies.append(Reply("report.edited", {"field": ref(f.label)}))
 
     def _not_kept(self, st: dict[str, Any], ctx: Context, turn: Turn) -> None:
@@ -619,495 +590,59 @@ class Engine:
         message_id: str | None = None,
     ) -> None:
         keep = {k: st[k] for k in ("last_submitted",) if k in st}
+        stamp = _stamp(ctx, 2)
         st.clear()
         st.update(
             flow="report",
-            stamp=_stamp(ctx, 2),
             draft_id=ctx.token(12).hex(),
-            draft={},
-            prefilled=[],
-            history=[],
-            answers={},
-            step=self.form.fields[0].id,
             touched=ctx.now.isoformat(),
+            **self.walker.fresh(stamp),
             **keep,
         )
         turn.replies.append(Reply("report.intro"))
         if first_text:
-            story = self.form.get("story")
-            assert story is not None
-            st["draft"]["story"] = first_text[: story.max_length]
-            if message_id:
-                st["answers"][message_id] = "story"
-            self._prefill(first_text, ctx, st)
-            self._next(st, ctx, turn, after=None)
+            walk = Walk()
+            self.walker.told(st, first_text, message_id, ctx, walk)
+            turn.replies.extend(walk.replies)
             return
         turn.replies.append(self._question(st, ctx))
 
-    def _prefill(self, text: str, ctx: Context, st: dict[str, Any]) -> None:
-        found = ctx.understanding.extract(text, ctx.today)
-        draft, pre = st["draft"], st["prefilled"]
-
-        def put(field_id: str, value: Any) -> None:
-            if value in (None, "", {}) or field_id in draft:
-                return
-            draft[field_id] = value
-            pre.append(field_id)
-
-        if found.get("category"):
-            put("cat", found["category"])
-        if found.get("agency"):
-            put("agency", found["agency"])
-        if found.get("official"):
-            put("official", found["official"])
-        if found.get("province"):
-            put("place", {"province": found["province"], "district": found.get("district")})
-        if found.get("incident_date") or found.get("incident_date_text"):
-            d = found.get("incident_date")
-            put(
-                "when",
-                {
-                    "date": d.isoformat() if isinstance(d, date) else None,
-                    "text": found.get("incident_date_text"),
-                },
-            )
-        if found.get("amount_thb"):
-            put("money", int(found["amount_thb"]))
-
     def _question(self, st: dict[str, Any], ctx: Context) -> Reply:
-        step = st.get("step")
-        if step == "sum":
-            return self._summary(st, ctx)
-        if step == "sum_edit":
-            return self._edit_menu(st)
-        if step == "contact_how":
-            return Reply("report.contact.how", buttons=self._nav(st, "contact_how", optional=False))
-        f = self.form.get(str(step))
-        assert f is not None, step
-        stamp = st["stamp"]
-        draft = st["draft"]
-        if f.id in st.get("prefilled", []) and f.id in draft:
-            return Reply(
-                "report.confirm_prefill",
-                {"field": ref(f.label), "value": self._show(f, draft[f.id], ctx)},
-                buttons=(
-                    _btn("button.yes", f"{stamp}:{f.id}:ok"),
-                    _btn("button.change", f"{stamp}:{f.id}:change"),
-                ),
-            )
-        if f.kind == Kind.CHOICE:
-            return Reply(f.ask, buttons=tuple(_btn(o.label, f"{stamp}:{f.id}:{o.id}") for o in f.options))
-        if f.kind == Kind.CONTACT:
-            return Reply(f.ask, buttons=tuple(_btn(o.label, f"{stamp}:{f.id}:{o.id}") for o in f.options))
-        if f.kind == Kind.PLACE:
-            buttons = (_btn("button.share_location", LOCATION_PAYLOAD), *self._nav(st, f.id, f.optional))
-            return Reply(f.ask, buttons=buttons, request_location=True)
-        if f.kind == Kind.EVIDENCE:
-            count = len(draft.get("evid") or [])
-            buttons = (
-                _btn("button.done" if count else "button.no_evidence", f"{stamp}:{f.id}:done"),
-                *self._nav(st, f.id, optional=False),
-            )
-            key = "report.evid.more" if count else f.ask
-            return Reply(key, {"count": count}, buttons=buttons)
-        return Reply(f.ask, buttons=self._nav(st, f.id, f.optional))
-
-    def _nav(self, st: dict[str, Any], step: str, optional: bool) -> tuple[Button, ...]:
-        stamp = st["stamp"]
-        out = []
-        if optional:
-            out.append(_btn("button.skip", f"{stamp}:{step}:skip"))
-        if st.get("history"):
-            out.append(_btn("button.back", f"{stamp}:{step}:back"))
-        out.append(_btn("button.cancel", f"{stamp}:{step}:cancel"))
-        return tuple(out)
+        return self.walker.question(st, ctx)
 
     def _report(self, inbound: Inbound, tap: Tap | None, ctx: Context, turn: Turn) -> None:
         st = turn.state
-        step = str(st.get("step"))
-        text = inbound.text.strip()
-        if tap is not None and tap.stamp is not None and tap.step != step:
+        if tap is not None and tap.stamp is not None and tap.step != str(st.get("step")):
             self._stale(st, ctx, turn)
             return
-        value = tap.value if tap is not None else None
-        word = words.word(text) if inbound.kind == InboundKind.TEXT else None
-        if value == "cancel":
+        walk = self.walker.answer(st, inbound, tap.value if tap is not None else None, ctx)
+        turn.replies.extend(walk.replies)
+        if walk.cancelled:
             self._to_menu(st, ctx)
             turn.replies.append(Reply("report.cancelled", buttons=MENU_BUTTONS))
-            return
-        if value == "back" or (value is None and word == "back"):
-            self._back(st, ctx, turn)
-            return
+        elif walk.confirmed:
+            self._submit(ctx, turn)
 
-        if step == "sum":
-            self._summary_answer(value or _summary_word(word), ctx, turn)
-            return
-        if step == "sum_edit":
-            f = self.form.get(value or "")
-            if f is None:
-                turn.replies.append(self._edit_menu(st))
-                return
-            st["from_summary"] = True
-            if f.id in st["prefilled"]:
-                st["prefilled"].remove(f.id)
-            st["step"] = f.id
-            turn.replies.append(self._question(st, ctx))
-            return
-        if step == "contact_how":
-            if not meaningful(text) or len(text) < 3:
-                turn.replies.append(Reply("report.contact.how_invalid"))
-                turn.replies.append(self._question(st, ctx))
-                return
-            st["draft"]["contact_how"] = text[:300]
-            self._next(st, ctx, turn, after="contact")
-            return
-
-        f = self.form.get(step)
-        assert f is not None, step
-        draft = st["draft"]
-        if inbound.kind == InboundKind.STICKER or inbound.kind == InboundKind.FOLLOW:
-            # A sticker is not an answer: ask the same question again, changing nothing.
-            turn.replies.append(self._question(st, ctx))
-            return
-        if inbound.kind == InboundKind.MEDIA and inbound.media is not None and f.kind != Kind.EVIDENCE:
-            # Evidence sent early is kept for the evidence step rather than lost; it answers
-            # nothing, so a prefilled value waiting for confirmation stays as it is.
-            if inbound.media.attachment_id is not None:
-                self._add_evidence(inbound, draft)
-                turn.replies.append(Reply("report.evid.kept_early"))
-            turn.replies.append(self._question(st, ctx))
-            return
-        if f.id in st["prefilled"] and f.id in draft:
-            if value == "ok" or (value is None and word == "yes"):
-                st["prefilled"].remove(f.id)
-                self._next(st, ctx, turn, after=f.id)
-                return
-            if value == "change" or (value is None and word in ("no", "edit")):
-                st["prefilled"].remove(f.id)
-                draft.pop(f.id, None)
-                turn.replies.append(self._question(st, ctx))
-                return
-            # Anything else typed is a new answer to the field.
-            st["prefilled"].remove(f.id)
-            draft.pop(f.id, None)
-
-        if value == "skip" or (value is None and word == "skip" and f.kind != Kind.EVIDENCE):
-            if not f.optional and f.kind not in (Kind.PLACE,):
-                turn.replies.append(Reply("report.required", {"field": ref(f.label)}))
-                turn.replies.append(self._question(st, ctx))
-                return
-            draft.pop(f.id, None)
-            draft.setdefault("skipped", [])
-            if f.id not in draft["skipped"]:
-                draft["skipped"].append(f.id)
-            self._next(st, ctx, turn, after=f.id)
-            return
-
-        if f.kind == Kind.EVIDENCE:
-            self._evidence(inbound, value, word, ctx, turn, f)
-            return
-
-        if inbound.kind == InboundKind.LOCATION and inbound.location is not None and f.kind == Kind.PLACE:
-            loc = inbound.location
-            draft["location"] = {
-                "lat": loc.latitude,
-                "lon": loc.longitude,
-                "title": loc.title,
-                "address": loc.address,
-            }
-            found = ctx.understanding.parse_province(" ".join(x for x in (loc.address, loc.title) if x))
-            if found is None:
-                turn.replies.append(Reply("report.place.location_kept"))
-                turn.replies.append(Reply(f.ask, buttons=self._nav(st, f.id, f.optional)))
-                return
-            draft[f.id] = {"province": found[0], "district": found[1]}
-            st["prefilled"].append(f.id)  # a guess from the address: confirm it
-            turn.replies.append(self._question(st, ctx))
-            return
-
-        if (
-            f.id == "cat"
-            and value is None
-            and "story" not in draft
-            and meaningful(text)
-            and len(text) >= 15
-            and self._choice_from_text(f, text, ctx) is None
-        ):
-            # The volunteer told the story instead of picking a category: keep it, take what
-            # it already says, and only ask for (or confirm) the rest.
-            story = self.form.get("story")
-            draft["story"] = text[: story.max_length if story else 4000]
-            if inbound.message_id:
-                st["answers"][inbound.message_id] = "story"
-            self._prefill(text, ctx, st)
-            self._next(st, ctx, turn, after=None)
-            return
-        answer = value if value is not None else text
-        if not self._accept(f, answer, tap, ctx, st):
-            turn.replies.append(
-                Reply(
-                    f"report.{f.id}.invalid" if f.kind != Kind.TEXT else "report.text_invalid",
-                    {"field": ref(f.label), "min": f.min_length},
-                )
-            )
-            turn.replies.append(self._question(st, ctx))
-            return
-        if inbound.message_id and value is None:
-            st["answers"][inbound.message_id] = f.id
-        if value is None and f.kind in (Kind.PLACE, Kind.DATE, Kind.MONEY):
-            # Show what was understood from the typed words, so a misreading is caught at once.
-            turn.replies.append(
-                Reply("report.understood", {"field": ref(f.label), "value": self._show(f, draft[f.id], ctx)})
-            )
-        if f.id in ("story", "agency", "official"):
-            # Any free text may already say where, when or how much: take it, confirm it later.
-            self._prefill(text, ctx, st)
-        if f.id == "cat" and draft.get("cat") in REFERRALS:
-            turn.replies.append(
-                Reply("report.out_of_scope", {"referral": ref(f"referral.{REFERRALS[draft['cat']]}")})
-            )
-        if f.kind == Kind.CONTACT and draft.get("contact") == "yes":
-            st["history"].append(f.id)
-            st["step"] = "contact_how"
-            turn.replies.append(self._question(st, ctx))
-            return
-        self._next(st, ctx, turn, after=f.id)
-
-    def _accept(self, f: Field, answer: str, tap: Tap | None, ctx: Context, st: dict[str, Any]) -> bool:
-        """Parse an answer into the draft; False when it is not a valid answer."""
-        draft = st["draft"]
-        if f.kind in (Kind.CHOICE, Kind.CONTACT):
-            ids = [o.id for o in f.options]
-            chosen = answer if answer in ids else None
-            if chosen is None and tap is None:
-                chosen = self._choice_from_text(f, answer, ctx)
-            if chosen is None:
-                return False
-            draft[f.id] = chosen
-            return True
-        if f.kind == Kind.TEXT:
-            if not meaningful(answer) or len(answer) < f.min_length:
-                return False
-            draft[f.id] = answer[: f.max_length]
-            return True
-        if f.kind == Kind.PLACE:
-            found = ctx.understanding.parse_province(answer) if meaningful(answer) else None
-            if found is None:
-                return False
-            draft[f.id] = {"province": found[0], "district": found[1]}
-            return True
-        if f.kind == Kind.DATE:
-            parsed = ctx.understanding.parse_date(answer, ctx.today) if meaningful(answer) else None
-            if parsed is None:
-                return False
-            d, vague = parsed
-            draft[f.id] = {"date": d.isoformat() if d else None, "text": vague}
-            return True
-        if f.kind == Kind.MONEY:
-            amount = ctx.understanding.parse_amount(answer) if meaningful(answer) else None
-            if amount is None or amount < 0:
-                return False
-            draft[f.id] = amount
-            return True
-        return False
-
-    def _choice_from_text(self, f: Field, answer: str, ctx: Context) -> str | None:
-        a = answer.strip().casefold()
-        if a.isdigit() and 1 <= int(a) <= len(f.options):
-            return f.options[int(a) - 1].id
-        for o in f.options:
-            if a == o.id.casefold():
-                return o.id
-        if f.kind == Kind.CONTACT:
-            w = words.word(answer)
-            return {"yes": "yes", "accept": "yes", "no": "no", "decline": "no"}.get(w or "")
-        if f.id == "cat" and meaningful(answer):
-            return ctx.understanding.classify(answer) if len(answer) < 15 else None
-        return None
-
-    def _evidence(
-        self, inbound: Inbound, value: str | None, word: str | None, ctx: Context, turn: Turn, f: Field
-    ) -> None:
+    def _submit(self, ctx: Context, turn: Turn) -> None:
         st = turn.state
-        draft = st["draft"]
-        if value == "done" or word in ("done", "skip", "no"):
-            self._next(st, ctx, turn, after=f.id)
-            return
-        if inbound.kind == InboundKind.MEDIA and inbound.media is not None:
-            # No attachment: the download failed and the dispatcher already said why (too
-            # large, gone); one explanation is enough, so only the question follows.
-            self._add_evidence(inbound, draft)
-            turn.replies.append(self._question(st, ctx))
-            return
-        if inbound.kind == InboundKind.LOCATION and inbound.location is not None:
-            loc = inbound.location
-            draft.setdefault("evid", []).append(
-                {"kind": "location", "lat": loc.latitude, "lon": loc.longitude, "msg": inbound.message_id}
-            )
-            turn.replies.append(self._question(st, ctx))
-            return
-        turn.replies.append(Reply("report.evid.how"))
-        turn.replies.append(self._question(st, ctx))
-
-    @staticmethod
-    def _add_evidence(inbound: Inbound, draft: dict[str, Any]) -> None:
-        assert inbound.media is not None
-        if inbound.media.attachment_id is None:
-            return
-        draft.setdefault("evid", []).append(
-            {"kind": inbound.media.kind, "id": inbound.media.attachment_id, "msg": inbound.message_id}
-        )
-
-    def _next(self, st: dict[str, Any], ctx: Context, turn: Turn, after: str | None) -> None:
-        """Move to the next field that still needs an answer or a confirmation."""
-        if after is not None and after != "contact_how":
-            st["history"].append(after)
-        if st.pop("from_summary", False) and after != "contact":
-            st["step"] = "sum"
-            turn.replies.append(self._question(st, ctx))
-            return
-        draft = st["draft"]
-        start = (
-            0
-            if after is None
-            else self.form.index("contact") + 1
-            if after == "contact_how"
-            else self.form.index(after) + 1
-        )
-        for f in self.form.fields[start:]:
-            if f.id in draft and f.id not in st["prefilled"] and f.kind != Kind.EVIDENCE:
-                continue
-            # Evidence sent early does not answer the evidence step: it is still asked (showing
-            # what was received), so more can be added.
-            st["step"] = f.id
-            turn.replies.append(self._question(st, ctx))
-            return
-        st["step"] = "sum"
-        turn.replies.append(self._question(st, ctx))
-
-    def _back(self, st: dict[str, Any], ctx: Context, turn: Turn) -> None:
-        history = st.get("history") or []
-        if not history:
-            turn.replies.append(Reply("report.no_back"))
-            turn.replies.append(self._question(st, ctx))
-            return
-        prev = history.pop()
-        st["step"] = prev
-        if prev in st["draft"] and prev not in st["prefilled"]:
-            st["draft"].pop(prev, None)
-        turn.replies.append(self._question(st, ctx))
-
-    # ---- summary, confirm ---------------------------------------------------------------------
-    def _show(self, f: Field, value: Any, ctx: Context) -> Any:
-        if value is None:
-            return ref("common.not_given")
-        if f.kind in (Kind.CHOICE, Kind.CONTACT):
-            opt = next((o for o in f.options if o.id == value), None)
-            return ref(opt.label) if opt else value
-        if f.kind == Kind.PLACE:
-            prov = value.get("province")
-            region = ctx.regions.region_of(prov) or CENTRAL
-            if value.get("district"):
-                return ref(
-                    "common.place_district",
-                    district=value["district"],
-                    province=prov,
-                    region=region_ref(region),
-                )
-            return ref("common.place", province=prov, region=region_ref(region))
-        if f.kind == Kind.DATE:
-            if value.get("date"):
-                return thai_date(date.fromisoformat(value["date"]))
-            return value.get("text") or ref("common.not_given")
-        if f.kind == Kind.MONEY:
-            return ref("common.baht", amount=f"{int(value):,}")
-        if f.kind == Kind.EVIDENCE:
-            return ref("common.items", count=len(value or []))
-        return value
-
-    def _summary(self, st: dict[str, Any], ctx: Context) -> Reply:
-        draft = st["draft"]
-        lines = []
-        for f in self.form.fields:
-            if f.kind == Kind.EVIDENCE:
-                shown: Any = ref("common.items", count=len(draft.get("evid") or []))
-            elif f.kind == Kind.CONTACT:
-                shown = self._show(f, draft.get(f.id), ctx)
-                if draft.get("contact") == "yes" and draft.get("contact_how"):
-                    shown = ref("report.contact.yes_how", how=draft["contact_how"])
-            else:
-                shown = self._show(f, draft.get(f.id), ctx)
-            lines.append(ref("report.summary_line", label=ref(f.label), value=shown))
-        stamp = st["stamp"]
-        return Reply(
-            "report.summary",
-            {"lines": lines},
-            buttons=(
-                _btn("button.confirm", f"{stamp}:sum:confirm"),
-                _btn("button.edit", f"{stamp}:sum:edit"),
-                _btn("button.cancel", f"{stamp}:sum:cancel"),
-            ),
-        )
-
-    def _edit_menu(self, st: dict[str, Any]) -> Reply:
-        stamp = st["stamp"]
-        buttons = [_btn(f.label, f"{stamp}:sum_edit:{f.id}") for f in self.form.fields]
-        buttons.append(_btn("button.back", f"{stamp}:sum_edit:back"))
-        return Reply("report.edit_which", buttons=tuple(buttons[:13]))
-
-    def _summary_answer(self, value: str | None, ctx: Context, turn: Turn) -> None:
-        st = turn.state
-        if value == "edit":
-            st["step"] = "sum_edit"
-            turn.replies.append(self._edit_menu(st))
-            return
-        if value != "confirm":
-            turn.replies.append(Reply("report.summary_hint"))
-            turn.replies.append(self._summary(st, ctx))
-            return
-        tip = self._tip(st, ctx)
+        assert self.form.to_record is not None, self.form.id
+        tip: TipRecord = self.form.to_record(st["draft"], ctx)
         turn.effects.append(SubmitTip(tip, str(st["draft_id"])))
         turn.replies.append(Reply("report.submitted", {"case_code": tip.case_code}, buttons=MENU_BUTTONS))
         if tip.category in REFERRALS:
             turn.replies.append(
                 Reply("report.referral", {"referral": ref(f"referral.{REFERRALS[tip.category]}")})
             )
+        redactable = self.form.redactable
         last = {
             "stamp": st["stamp"],
             "case_code": tip.case_code,
             "draft_id": st["draft_id"],
             # which message answered which field, so an unsend after submitting can still redact it
-            "answers": {m: f for m, f in (st.get("answers") or {}).items() if f in REDACTABLE},
+            "answers": {m: f for m, f in (st.get("answers") or {}).items() if f in redactable},
         }
         self._to_menu(st, ctx)
         st["last_submitted"] = last
-
-    def _tip(self, st: dict[str, Any], ctx: Context) -> TipRecord:
-        draft = st["draft"]
-        place = draft.get("place") or {}
-        when = draft.get("when") or {}
-        loc = draft.get("location")
-        province = place.get("province")
-        evid = draft.get("evid") or []
-        return TipRecord(
-            case_code=casecode.generate(ctx.token(8)),
-            category=str(draft.get("cat") or "other"),
-            narrative=str(draft.get("story") or ""),
-            agency=draft.get("agency"),
-            official=draft.get("official"),
-            province=province,
-            district=place.get("district"),
-            region=ctx.regions.region_of(province) or CENTRAL,
-            incident_date=date.fromisoformat(when["date"]) if when.get("date") else None,
-            incident_date_text=when.get("text"),
-            amount_thb=draft.get("money"),
-            contact_ok=draft.get("contact") == "yes",
-            contact_how=draft.get("contact_how") if draft.get("contact") == "yes" else None,
-            location=Location(loc["lat"], loc["lon"], loc.get("title", ""), loc.get("address", ""))
-            if loc
-            else None,
-            attachment_ids=tuple(int(e["id"]) for e in evid if e.get("id") is not None),
-        )
 
     # ---- resume, stale ------------------------------------------------------------------------
     def _ask_resume(self, st: dict[str, Any], turn: Turn, expired: bool) -> None:
@@ -1211,10 +746,6 @@ def staff_action(inbound: Inbound) -> StaffAction | None:
     if command in ("set", "reassign"):
         return StaffAction(command, code or "", rest[0] if rest else "", rest[1] if len(rest) > 1 else "")
     return StaffAction("ask", code or "", "", " ".join(rest))
-
-
-def _summary_word(word: str | None) -> str | None:
-    return {"confirm": "confirm", "yes": "confirm", "edit": "edit", "no": "edit"}.get(word or "")
 
 
 def _stamp(ctx: Context, salt: int) -> str:
