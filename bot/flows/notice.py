@@ -5,14 +5,22 @@ answers one (RSVP buttons, a question to the organizer). The desk (`bot.broadcas
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot import words
-from bot.compose import ORGANIZER_ROLES, STEP, Composer, parse_command, parse_rsvp
+from bot.compose import ORGANIZER_ROLES, parse_command, parse_rsvp
 from bot.conversation import Context, Event, Flow, stamp, to_menu
-from bot.effects import AskOrganizer
-from bot.model import InboundKind, Reply
+from bot.effects import AskOrganizer, CreateBroadcast, PreviewBroadcast
+from bot.forms.notice import NOTICE
+from bot.forms.walker import SUMMARY, Walker
+from bot.model import Button, InboundKind, Reply
 from bot.words import meaningful
+
+#: the step name the notice form's buttons carry (`<stamp>:bc:<value>`)
+STEP = NOTICE.button_step or NOTICE.id
+_WALKER = Walker(NOTICE)
 
 #: how long after tapping สอบถาม the next message counts as the question to the organizer
 QUESTION_WINDOW = timedelta(minutes=30)
@@ -33,20 +41,46 @@ def command(ev: Event) -> None:
         ev.turn.replies.append(Reply("broadcast.denied"))
         ev.turn.save = bool(ev.turn.state)
         return
-    if cmd.action == "compose":
-        step = Composer(ev.ctx.understanding, ev.ctx.regions).start(ev.st, stamp(ev.ctx, 3))
-        ev.turn.replies.extend(step.replies)
-    else:
+    if cmd.action != "compose":
         ev.turn.effects.append(cmd)
+        return
+    ev.st.clear()
+    ev.st.update(flow=Flow.NOTICE.value, **_WALKER.fresh(stamp(ev.ctx, 3)))
+    ev.turn.replies.extend([Reply("broadcast.start"), question(ev)])
+
+
+def _confirm_buttons(st: dict[str, Any]) -> tuple[Button, ...]:
+    return (
+        Button("broadcast.button.confirm", f"{st['stamp']}:{STEP}:confirm"),
+        Button("button.cancel", f"{st['stamp']}:{STEP}:cancel"),
+    )
+
+
+def _stored(st: dict[str, Any]) -> dict[str, Any]:
+    """A notice being composed before the form walker ran it (`bc_step`, `bc`): the walker's keys."""
+    if "bc_step" in st:
+        step = st.pop("bc_step")
+        draft = st.pop("bc", None) or {}
+        st.update(
+            step=SUMMARY if step == "confirm" else {"send": "send_at"}.get(step, step),
+            draft=draft,
+            prefilled=[],
+            history=[f.id for f in NOTICE.fields if f.id in draft],
+            answers={},
+        )
+    return st
 
 
 def question(ev: Event) -> Reply:
-    return Composer(ev.ctx.understanding, ev.ctx.regions).question(ev.st)
+    st = _stored(ev.st)
+    if st.get("step") == SUMMARY:
+        return Reply("broadcast.confirm_again", buttons=_confirm_buttons(st))
+    return _WALKER.question(st, ev.ctx)
 
 
 def compose(ev: Event, stale: Callable[[Event], None]) -> None:
     """An organizer's form, whether or not they ever consented as a volunteer."""
-    st, ctx, turn, inbound, tap = ev.st, ev.ctx, ev.turn, ev.inbound, ev.tap
+    st, ctx, turn, inbound, tap = _stored(ev.st), ev.ctx, ev.turn, ev.inbound, ev.tap
     if inbound.kind == InboundKind.MEDIA:
         turn.replies.append(Reply("media.not_kept"))
     if tap is not None and tap.stamp is not None and tap.stamp != st.get("stamp"):
@@ -56,16 +90,39 @@ def compose(ev: Event, stale: Callable[[Event], None]) -> None:
         to_menu(st, ctx)
         turn.replies.append(Reply("broadcast.denied"))
         return
-    text = inbound.text if inbound.kind == InboundKind.TEXT else ""
     value = tap.value if tap is not None and tap.step == STEP else None
-    word = words.word(text) if text else None
-    step = Composer(ctx.understanding, ctx.regions).advance(
-        st, text=text, value=value, word=word, now=ctx.now
-    )
-    turn.replies.extend(step.replies)
-    turn.effects.extend(step.effects)
-    if step.done:
+    text = inbound.text if inbound.kind == InboundKind.TEXT else ""
+    choice = value or (words.word(text) if text else None)
+    if choice in ("cancel", "menu"):
+        turn.replies.append(Reply("broadcast.cancelled"))
         to_menu(st, ctx)
+        return
+    if choice == "help":
+        turn.replies.extend([Reply("broadcast.help"), question(ev)])
+        return
+    if st.get("step") == SUMMARY:
+        if choice in ("confirm", "yes"):
+            turn.effects.append(CreateBroadcast(_draft(st, ctx)))
+            to_menu(st, ctx)
+        else:
+            turn.replies.append(Reply("broadcast.confirm_again", buttons=_confirm_buttons(st)))
+        return
+    # Only typed text answers (a file or a sticker is "please type it").
+    typed = (
+        inbound
+        if inbound.kind in (InboundKind.TEXT, InboundKind.BUTTON)
+        else replace(inbound, kind=InboundKind.TEXT, text="")
+    )
+    walk = _WALKER.answer(st, typed, value, ctx)
+    turn.replies.extend(walk.replies)
+    if walk.finished:
+        turn.effects.append(PreviewBroadcast(_draft(st, ctx), _confirm_buttons(st)))
+
+
+def _draft(st: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    assert NOTICE.to_record is not None
+    record: dict[str, Any] = NOTICE.to_record(st["draft"], ctx)
+    return record
 
 
 def is_rsvp(ev: Event) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -44,6 +44,9 @@ class Reading(Protocol):
     """What reading an answer or making a record may use (the engine's Context is one)."""
 
     @property
+    def now(self) -> datetime: ...
+
+    @property
     def today(self) -> date: ...
 
     @property
@@ -55,7 +58,15 @@ class Reading(Protocol):
     def token(self, n: int) -> bytes: ...
 
 
-#: how an answer is read: the stored value, or None when the text is not an answer
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """Why an answer could not be taken: a message key and its parameters."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+#: how an answer is read: the stored value, or None / `Invalid` when the text is not an answer
 Parse = Callable[["Field", str, Reading], Any]
 #: what a field takes from what the understanding extracted of a free text (None: nothing)
 Prefill = Callable[[Mapping[str, Any]], Any]
@@ -76,7 +87,11 @@ class Field:
     ask: str  # message key of the question
     label: str = ""  # message key of the field's name in the summary
     optional: bool = False
+    #: a choice's options; on other kinds, buttons offered beside typing (their id is the answer)
     options: tuple[Option, ...] = ()
+    #: how skipping looks for an optional field: its button and the word (or tapped value) meaning it
+    skip_label: str = "button.skip"
+    skip_as: str = "skip"
     min_length: int = 0
     max_length: int = 4000
     parse: Parse | None = None  # None: the kind's own reading (bot.forms.walker.read)
@@ -104,6 +119,12 @@ class Form:
     fields: tuple[Field, ...] = field(default_factory=tuple)
     #: the confirmed answers as the record to store
     to_record: Callable[[Mapping[str, Any], Reading], Any] | None = None
+    #: how the form is shown: a summary to confirm at the end (else the flow shows its own preview),
+    #: questions numbered "n of total", a back button, and one button step name for every field
+    summary: bool = True
+    numbered: bool = False
+    back_button: bool = True
+    button_step: str | None = None
 
     def get(self, field_id: str) -> Field | None:
         return next((f for f in self.fields if f.id == field_id), None)

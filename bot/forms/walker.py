@@ -14,7 +14,7 @@ from typing import Any
 
 from bot import words
 from bot.catalog import ref, region_ref, thai_date
-from bot.forms import Field, Form, Kind, Reading
+from bot.forms import Field, Form, Invalid, Kind, Reading
 from bot.model import LOCATION_PAYLOAD, Button, Inbound, InboundKind, Reply
 from bot.routing import CENTRAL
 from bot.words import meaningful
@@ -93,6 +93,7 @@ class Walk:
     replies: list[Reply] = field(default_factory=list)
     confirmed: bool = False
     cancelled: bool = False
+    finished: bool = False  # the last field is answered and the form has no summary of its own
 
 
 class Walker:
@@ -161,8 +162,13 @@ class Walker:
                     button("button.change", f"{stamp}:{f.id}:change"),
                 ),
             )
-        if f.kind in (Kind.CHOICE, Kind.CONTACT):
+        if f.kind in (Kind.CHOICE, Kind.CONTACT) and not self.form.numbered:
             return Reply(f.ask, buttons=tuple(button(o.label, f"{stamp}:{f.id}:{o.id}") for o in f.options))
+        if self.form.numbered:
+            number = {"n": self.form.index(f.id) + 1, "total": len(self.form.fields)}
+            step = self._step(f)
+            offered = tuple(button(o.label, f"{stamp}:{step}:{o.id}") for o in f.options)
+            return Reply(f.ask, number, buttons=(*offered, *self.nav(st, f.id, f.optional)))
         if f.kind == Kind.PLACE:
             buttons = (button("button.share_location", LOCATION_PAYLOAD), *self.nav(st, f.id, f.optional))
             return Reply(f.ask, buttons=buttons, request_location=True)
@@ -176,12 +182,19 @@ class Walker:
             return Reply(key, {"count": count}, buttons=buttons)
         return Reply(f.ask, buttons=self.nav(st, f.id, f.optional))
 
-    def nav(self, st: dict[str, Any], step: str, optional: bool) -> tuple[Button, ...]:
+    def _step(self, f: Field) -> str:
+        """The step name a field's buttons carry."""
+        return self.form.button_step or f.id
+
+    def nav(self, st: dict[str, Any], field_id: str, optional: bool) -> tuple[Button, ...]:
         stamp = st["stamp"]
+        f = self.form.get(field_id)
+        step = self._step(f) if f is not None else field_id
         out = []
         if optional:
-            out.append(button("button.skip", f"{stamp}:{step}:skip"))
-        if st.get("history"):
+            skip = f or Field(field_id, Kind.TEXT, "")
+            out.append(button(skip.skip_label, f"{stamp}:{step}:{skip.skip_as}"))
+        if st.get("history") and self.form.back_button:
             out.append(button("button.back", f"{stamp}:{step}:back"))
         out.append(button("button.cancel", f"{stamp}:{step}:cancel"))
         return tuple(out)
@@ -294,15 +307,18 @@ class Walker:
             st["prefilled"].remove(f.id)
             draft.pop(f.id, None)
 
-        if value == "skip" or (value is None and word == "skip" and f.kind != Kind.EVIDENCE):
+        if value == f.skip_as or (value is None and word == f.skip_as and f.kind != Kind.EVIDENCE):
             if not f.optional:
                 walk.replies.append(Reply(f.required, {"field": ref(f.label)}))
                 walk.replies.append(self.question(st, reading))
                 return
             draft.pop(f.id, None)
-            draft.setdefault("skipped", [])
-            if f.id not in draft["skipped"]:
-                draft["skipped"].append(f.id)
+            if self.form.summary:
+                draft.setdefault("skipped", [])
+                if f.id not in draft["skipped"]:
+                    draft["skipped"].append(f.id)
+            else:
+                draft[f.id] = None  # the record says "not given" in so many words
             self.next(st, reading, walk, after=f.id)
             return
 
@@ -342,13 +358,16 @@ class Walker:
             # says, and only ask for (or confirm) the rest.
             self.told(st, text, inbound.message_id, reading, walk)
             return
-        if not self.accept(
-            f, value if value is not None else text, tapped=value is not None, reading=reading, st=st
-        ):
-            invalid = f.invalid or (
-                "report.text_invalid" if f.kind == Kind.TEXT else f"{self.form.id}.{f.id}.invalid"
-            )
-            walk.replies.append(Reply(invalid, {"field": ref(f.label), "min": f.min_length}))
+        answer = value if value is not None else text
+        taken = self.accept(f, answer, tapped=value is not None, reading=reading, st=st)
+        if taken is not True:
+            if isinstance(taken, Invalid):
+                walk.replies.append(Reply(taken.key, taken.params))
+            else:
+                invalid = f.invalid or (
+                    "report.text_invalid" if f.kind == Kind.TEXT else f"{self.form.id}.{f.id}.invalid"
+                )
+                walk.replies.append(Reply(invalid, {"field": ref(f.label), "min": f.min_length}))
             walk.replies.append(self.question(st, reading))
             return
         if inbound.message_id and value is None:
@@ -372,8 +391,10 @@ class Walker:
     def _read(self, f: Field, answer: str, reading: Reading) -> Any:
         return (f.parse or read)(f, answer, reading)
 
-    def accept(self, f: Field, answer: str, *, tapped: bool, reading: Reading, st: dict[str, Any]) -> bool:
-        """Read an answer into the draft; False when it is not a valid answer."""
+    def accept(
+        self, f: Field, answer: str, *, tapped: bool, reading: Reading, st: dict[str, Any]
+    ) -> bool | Invalid:
+        """Read an answer into the draft; False (or why) when it is not a valid answer."""
         if f.kind in (Kind.CHOICE, Kind.CONTACT):
             chosen = answer if answer in [o.id for o in f.options] else None
             if chosen is None and not tapped:
@@ -381,7 +402,10 @@ class Walker:
         elif f.kind == Kind.EVIDENCE:
             chosen = None
         else:
+            # a button offered beside typing answers as its id would, typed
             chosen = self._read(f, answer, reading)
+        if isinstance(chosen, Invalid):
+            return chosen
         if chosen is None:
             return False
         st["draft"][f.id] = chosen
@@ -449,7 +473,10 @@ class Walker:
             walk.replies.append(self.question(st, reading))
             return
         st["step"] = SUMMARY
-        walk.replies.append(self.question(st, reading))
+        if self.form.summary:
+            walk.replies.append(self.question(st, reading))
+        else:
+            walk.finished = True
 
     def back(self, st: dict[str, Any], reading: Reading, walk: Walk) -> None:
         history = st.get("history") or []
@@ -480,7 +507,7 @@ class Walker:
         f = self.form.get(field_id)
         if f is None or f.kind not in (Kind.TEXT, Kind.DATE, Kind.MONEY, Kind.PLACE):
             return None
-        return f if self.accept(f, text, tapped=False, reading=reading, st=st) else None
+        return f if self.accept(f, text, tapped=False, reading=reading, st=st) is True else None
 
     def unsent(self, st: dict[str, Any], message_id: str) -> bool:
         """Forget what an unsent message gave the draft (an answer, a file); True when it had."""
