@@ -96,6 +96,20 @@ class Walk:
     finished: bool = False  # the last field is answered and the form has no summary of its own
 
 
+@dataclass(slots=True)
+class _At:
+    """One event at one field, as the readings of `Walker._field` see it."""
+
+    st: dict[str, Any]
+    f: Field
+    inbound: Inbound
+    value: str | None  # the tapped button's value
+    word: str | None  # the typed text as a word of `bot.words`
+    text: str
+    reading: Reading
+    walk: Walk
+
+
 class Walker:
     def __init__(self, form: Form) -> None:
         self.form = form
@@ -278,87 +292,127 @@ class Walker:
         reading: Reading,
         walk: Walk,
     ) -> None:
+        """An event at a field: the first of these readings that applies answers it."""
+        at = _At(st, f, inbound, value, word, inbound.text.strip(), reading, walk)
+        for handled in (
+            self._not_an_answer,
+            self._early_evidence,
+            self._prefilled,
+            self._skip,
+            self._evidence_step,
+            self._shared_location,
+            self._told_instead,
+        ):
+            if handled(at):
+                return
+        self._take(at)
+
+    def _not_an_answer(self, at: _At) -> bool:
+        """A sticker, or the location button's label typed: ask again, changing nothing."""
+        typed_button = at.f.kind == Kind.PLACE and at.word == "location" and at.value is None
+        if at.inbound.kind in (InboundKind.STICKER, InboundKind.FOLLOW) or typed_button:
+            at.walk.replies.append(self.question(at.st, at.reading))
+            return True
+        return False
+
+    def _early_evidence(self, at: _At) -> bool:
+        """Evidence sent early is kept for the evidence step rather than lost; it answers nothing,
+        so a prefilled value waiting for confirmation stays as it is."""
+        inbound = at.inbound
+        if inbound.kind != InboundKind.MEDIA or inbound.media is None or at.f.kind == Kind.EVIDENCE:
+            return False
+        if inbound.media.attachment_id is not None and (evid := self._evidence_field()) is not None:
+            self._add_evidence(inbound, at.st["draft"], evid)
+            at.walk.replies.append(Reply("report.evid.kept_early"))
+        at.walk.replies.append(self.question(at.st, at.reading))
+        return True
+
+    def _prefilled(self, at: _At) -> bool:
+        """A value taken from an earlier message waits for "yes" or "change"."""
+        st, f, draft = at.st, at.f, at.st["draft"]
+        if f.id not in st["prefilled"] or f.id not in draft:
+            return False
+        st["prefilled"].remove(f.id)
+        if at.value == "ok" or (at.value is None and at.word == "yes"):
+            self.next(st, at.reading, at.walk, after=f.id)
+            return True
+        draft.pop(f.id, None)
+        if at.value == "change" or (at.value is None and at.word in ("no", "edit")):
+            at.walk.replies.append(self.question(st, at.reading))
+            return True
+        return False  # anything else typed is a new answer to the field
+
+    def _skip(self, at: _At) -> bool:
+        st, f, draft = at.st, at.f, at.st["draft"]
+        if not (
+            at.value == f.skip_as or (at.value is None and at.word == f.skip_as and f.kind != Kind.EVIDENCE)
+        ):
+            return False
+        if not f.optional:
+            at.walk.replies.append(Reply(f.required, {"field": ref(f.label)}))
+            at.walk.replies.append(self.question(st, at.reading))
+            return True
+        draft.pop(f.id, None)
+        if self.form.summary:
+            draft.setdefault("skipped", [])
+            if f.id not in draft["skipped"]:
+                draft["skipped"].append(f.id)
+        else:
+            draft[f.id] = None  # the record says "not given" in so many words
+        self.next(st, at.reading, at.walk, after=f.id)
+        return True
+
+    def _evidence_step(self, at: _At) -> bool:
+        if at.f.kind != Kind.EVIDENCE:
+            return False
+        self._evidence(at.st, at.f, at.inbound, at.value, at.word, at.reading, at.walk)
+        return True
+
+    def _shared_location(self, at: _At) -> bool:
+        """A shared location at the place question: kept, and its address read as a guess to confirm."""
+        st, f, inbound = at.st, at.f, at.inbound
+        if inbound.kind != InboundKind.LOCATION or inbound.location is None or f.kind != Kind.PLACE:
+            return False
+        loc = inbound.location
         draft = st["draft"]
-        text = inbound.text.strip()
-        typed_button = f.kind == Kind.PLACE and word == "location" and value is None
-        if inbound.kind in (InboundKind.STICKER, InboundKind.FOLLOW) or typed_button:
-            # Not an answer (a sticker; the location button's label typed): ask again, changing nothing.
-            walk.replies.append(self.question(st, reading))
-            return
-        if inbound.kind == InboundKind.MEDIA and inbound.media is not None and f.kind != Kind.EVIDENCE:
-            # Evidence sent early is kept for the evidence step rather than lost; it answers
-            # nothing, so a prefilled value waiting for confirmation stays as it is.
-            if inbound.media.attachment_id is not None and (evid := self._evidence_field()) is not None:
-                self._add_evidence(inbound, draft, evid)
-                walk.replies.append(Reply("report.evid.kept_early"))
-            walk.replies.append(self.question(st, reading))
-            return
-        if f.id in st["prefilled"] and f.id in draft:
-            if value == "ok" or (value is None and word == "yes"):
-                st["prefilled"].remove(f.id)
-                self.next(st, reading, walk, after=f.id)
-                return
-            if value == "change" or (value is None and word in ("no", "edit")):
-                st["prefilled"].remove(f.id)
-                draft.pop(f.id, None)
-                walk.replies.append(self.question(st, reading))
-                return
-            # Anything else typed is a new answer to the field.
-            st["prefilled"].remove(f.id)
-            draft.pop(f.id, None)
+        draft["location"] = {
+            "lat": loc.latitude,
+            "lon": loc.longitude,
+            "title": loc.title,
+            "address": loc.address,
+        }
+        found = at.reading.understanding.parse_province(" ".join(x for x in (loc.address, loc.title) if x))
+        if found is None:
+            at.walk.replies.append(Reply("report.place.location_kept"))
+            at.walk.replies.append(Reply(f.ask, buttons=self.nav(st, f.id, f.optional)))
+            return True
+        draft[f.id] = {"province": found[0], "district": found[1]}
+        st["prefilled"].append(f.id)  # a guess from the address: confirm it
+        at.walk.replies.append(self.question(st, at.reading))
+        return True
 
-        if value == f.skip_as or (value is None and word == f.skip_as and f.kind != Kind.EVIDENCE):
-            if not f.optional:
-                walk.replies.append(Reply(f.required, {"field": ref(f.label)}))
-                walk.replies.append(self.question(st, reading))
-                return
-            draft.pop(f.id, None)
-            if self.form.summary:
-                draft.setdefault("skipped", [])
-                if f.id not in draft["skipped"]:
-                    draft["skipped"].append(f.id)
-            else:
-                draft[f.id] = None  # the record says "not given" in so many words
-            self.next(st, reading, walk, after=f.id)
-            return
-
-        if f.kind == Kind.EVIDENCE:
-            self._evidence(st, f, inbound, value, word, reading, walk)
-            return
-
-        if inbound.kind == InboundKind.LOCATION and inbound.location is not None and f.kind == Kind.PLACE:
-            loc = inbound.location
-            draft["location"] = {
-                "lat": loc.latitude,
-                "lon": loc.longitude,
-                "title": loc.title,
-                "address": loc.address,
-            }
-            found = reading.understanding.parse_province(" ".join(x for x in (loc.address, loc.title) if x))
-            if found is None:
-                walk.replies.append(Reply("report.place.location_kept"))
-                walk.replies.append(Reply(f.ask, buttons=self.nav(st, f.id, f.optional)))
-                return
-            draft[f.id] = {"province": found[0], "district": found[1]}
-            st["prefilled"].append(f.id)  # a guess from the address: confirm it
-            walk.replies.append(self.question(st, reading))
-            return
-
-        story = self.form.narrative
+    def _told_instead(self, at: _At) -> bool:
+        """The volunteer told the story instead of picking: keep it, take what it already says,
+        and only ask for (or confirm) the rest."""
+        story, text = self.form.narrative, at.text
         if (
-            f.kind == Kind.CHOICE
-            and value is None
+            at.f.kind == Kind.CHOICE
+            and at.value is None
             and story is not None
-            and story.id not in draft
+            and story.id not in at.st["draft"]
             and meaningful(text)
             and len(text) >= 15
-            and self._read(f, text, reading) is None
+            and self._read(at.f, text, at.reading) is None
         ):
-            # The volunteer told the story instead of picking: keep it, take what it already
-            # says, and only ask for (or confirm) the rest.
-            self.told(st, text, inbound.message_id, reading, walk)
-            return
-        answer = value if value is not None else text
+            self.told(at.st, text, at.inbound.message_id, at.reading, at.walk)
+            return True
+        return False
+
+    def _take(self, at: _At) -> None:
+        """The answer itself: read it, say what was understood, then the follow-up or the next field."""
+        st, f, value, reading, walk = at.st, at.f, at.value, at.reading, at.walk
+        draft = st["draft"]
+        answer = value if value is not None else at.text
         taken = self.accept(f, answer, tapped=value is not None, reading=reading, st=st)
         if taken is not True:
             if isinstance(taken, Invalid):
@@ -370,15 +424,15 @@ class Walker:
                 walk.replies.append(Reply(invalid, {"field": ref(f.label), "min": f.min_length}))
             walk.replies.append(self.question(st, reading))
             return
-        if inbound.message_id and value is None:
-            st["answers"][inbound.message_id] = f.id
+        if at.inbound.message_id and value is None:
+            st["answers"][at.inbound.message_id] = f.id
         if value is None and f.kind in (Kind.PLACE, Kind.DATE, Kind.MONEY):
             # Show what was understood from the typed words, so a misreading is caught at once.
             shown = show(f, draft[f.id], draft, reading)
             walk.replies.append(Reply("report.understood", {"field": ref(f.label), "value": shown}))
         if f.rereads:
             # Any free text may already say where, when or how much: take it, confirm it later.
-            self.prefill(text, reading, st)
+            self.prefill(at.text, reading, st)
         if f.note is not None and (note := f.note(draft.get(f.id))) is not None:
             walk.replies.append(Reply(note[0], note[1]))
         if f.follow_up is not None and draft.get(f.id) == f.when:
