@@ -17,7 +17,6 @@ Talks to storage and channels only through `bot.ports`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 import uuid
@@ -29,15 +28,7 @@ from typing import Any, Protocol
 from bot.catalog import Catalog, ref
 from bot.compose import (
     BANGKOK,
-    LINK_TTL,
     ORGANIZER_ROLES,
-    AskOrganizer,
-    BroadcastCommand,
-    CreateBroadcast,
-    LinkStart,
-    LinkWith,
-    PreviewBroadcast,
-    Rsvp,
     audience_ref,
     choose,
     draft_record,
@@ -46,6 +37,7 @@ from bot.compose import (
     reminder_reply,
     when_ref,
 )
+from bot.effects import AskOrganizer, BroadcastCommand, CreateBroadcast, PreviewBroadcast, Rsvp
 from bot.model import (
     Address,
     AudienceMember,
@@ -307,36 +299,6 @@ class BroadcastDesk:
             for b in recent
         ]
         return [Reply("notices.recent", {"items": lines}), setting]
-
-    # ---- one volunteer, two platforms -----------------------------------------------------------
-    @staticmethod
-    def _link_key(code: str) -> str:
-        return "link." + hashlib.sha256(code.encode()).hexdigest()[:40]
-
-    async def link_start(
-        self, uow: UnitOfWork, contact: ContactRecord | None, effect: LinkStart, now: datetime
-    ) -> None:
-        if contact is not None:
-            await uow.kv.set(self._link_key(effect.code), f"{contact.id}|{(now + LINK_TTL).isoformat()}")
-
-    async def link_with(
-        self, uow: UnitOfWork, contact: ContactRecord | None, effect: LinkWith, now: datetime
-    ) -> list[Reply]:
-        if contact is None or contact.consented_at is None:
-            return [Reply("link.invalid")]
-        held = await uow.kv.get(self._link_key(effect.code))
-        if not held or "|" not in held:
-            return [Reply("link.invalid")]
-        other, _, until = held.partition("|")
-        if datetime.fromisoformat(until) <= now:
-            return [Reply("link.invalid")]
-        if int(other) == contact.id:
-            return [Reply("link.same_chat")]
-        if not await uow.contacts.link(int(other), contact.id, uuid.UUID(bytes=self.entropy(16)).hex):
-            return [Reply("link.invalid")]
-        await uow.kv.set(self._link_key(effect.code), "used")
-        log.info("contacts %s and %s linked", other, contact.id)
-        return [Reply("link.done")]
 
 
 class Broadcaster:

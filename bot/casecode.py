@@ -1,4 +1,5 @@
-"""Case codes a volunteer can read aloud: no 0/O, 1/I/L, 2/Z, 5/S, 8/B look-alikes."""
+"""Codes a volunteer can read aloud (case codes, chat link codes): no 0/O, 1/I/L, 2/Z, 5/S, 8/B
+look-alikes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ PREFIX = "TB"
 _CODE = re.compile(
     r"\bTB[-\s]?([" + ALPHABET + r"]{4})[-\s]?([" + ALPHABET + r"]{4})\b",
     re.IGNORECASE,
+)
+_LINK_CODE = re.compile(
+    r"\bLINK[-\s]?([" + ALPHABET + r"]{4})[-\s]?([" + ALPHABET + r"]{4})\b", re.IGNORECASE
 )
 
 
@@ -30,3 +34,13 @@ def find(text: str) -> str | None:
     if not m:
         return None
     return f"{PREFIX}-{m.group(1).upper()}-{m.group(2).upper()}"
+
+
+def new_link_code(entropy: bytes) -> str:
+    """A code that links this chat with the same volunteer's chat on another platform."""
+    return "LINK" + generate(entropy).removeprefix("TB")
+
+
+def find_link_code(text: str) -> str | None:
+    m = _LINK_CODE.search(text.upper())
+    return f"LINK-{m.group(1)}-{m.group(2)}" if m else None

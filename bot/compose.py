@@ -1,19 +1,19 @@
-"""Broadcasts as the conversation sees them: the organizer's step-by-step notice form, the
-volunteer's RSVP buttons, and the effects both ask the dispatcher for.
+"""Broadcasts as the conversation sees them: the organizer's commands, audiences, the notice and
+reminder as volunteers get them, RSVP buttons. The notice form itself is `bot/forms/notice.py`.
 
-Pure like the engine: state and text in, replies and effects out; no I/O and no clock.
+Pure like the engine: no I/O and no clock.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from bot.casecode import ALPHABET, generate
+from bot import words
 from bot.catalog import ref, region_ref, thai_date
+from bot.effects import BroadcastCommand, Rsvp
 from bot.model import Audience, AudienceMember, BroadcastRecord, Button, Inbound, InboundKind, Reply
 from bot.routing import CENTRAL, RegionTable
 
@@ -21,105 +21,11 @@ from bot.routing import CENTRAL, RegionTable
 ORGANIZER_ROLES = frozenset({"organizer", "admin"})
 #: Thailand has one time zone and no daylight saving
 BANGKOK = timezone(timedelta(hours=7))
-STEPS = ("title", "when", "place", "body", "audience", "rsvp", "send")
-OPTIONAL = frozenset({"when", "place"})
 RSVP_ANSWERS = ("yes", "no", "ask")
 MAX_TITLE = 200
 MAX_PLACE = 200
 MAX_BODY = 2000
 RSVP_PREFIX = "b"  # volunteer buttons: b:<broadcast id>:<answer>
-STEP = "bc"  # organizer buttons: <stamp>:bc:<value>
-
-
-# ---- effects ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BroadcastCommand:
-    """`/broadcast list`, `/broadcast report ID`, `/broadcast cancel ID`."""
-
-    action: str
-    bc_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PreviewBroadcast:
-    """Show the notice as volunteers will see it, who would get it, and ask to confirm."""
-
-    draft: dict[str, Any]
-    buttons: tuple[Button, ...] = field(default=())
-
-
-@dataclass(frozen=True, slots=True)
-class CreateBroadcast:
-    draft: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Rsvp:
-    bc_id: int
-    answer: str  # yes | no | ask
-
-
-@dataclass(frozen=True, slots=True)
-class AskOrganizer:
-    """A volunteer's question about a notice (after tapping สอบถาม)."""
-
-    bc_id: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ShowNotices:
-    """The notices panel: recent notices this volunteer received, and the opt-out setting."""
-
-
-@dataclass(frozen=True, slots=True)
-class LinkStart:
-    """A volunteer asked for a code to link this chat with their chat on the other platform."""
-
-    code: str
-
-
-@dataclass(frozen=True, slots=True)
-class LinkWith:
-    """A volunteer sent a link code they got in their other chat."""
-
-    code: str
-
-
-@dataclass(frozen=True, slots=True)
-class Unlink:
-    pass
-
-
-BroadcastEffect = (
-    BroadcastCommand
-    | PreviewBroadcast
-    | CreateBroadcast
-    | Rsvp
-    | AskOrganizer
-    | ShowNotices
-    | LinkStart
-    | LinkWith
-    | Unlink
-)
-
-LINK_WORDS = frozenset({"/link", "เชื่อมบัญชี", "link account"})
-UNLINK_WORDS = frozenset({"/unlink", "ยกเลิกเชื่อมบัญชี", "unlink account"})
-LINK_TTL = timedelta(minutes=30)
-_LINK_CODE = re.compile(
-    r"\bLINK[-\s]?([" + ALPHABET + r"]{4})[-\s]?([" + ALPHABET + r"]{4})\b", re.IGNORECASE
-)
-
-
-def new_link_code(entropy: bytes) -> str:
-    return "LINK" + generate(entropy).removeprefix("TB")
-
-
-def find_link_code(text: str) -> str | None:
-    m = _LINK_CODE.search(text.upper())
-    return f"LINK-{m.group(1)}-{m.group(2)}" if m else None
 
 
 class WhenParser(Protocol):
@@ -170,7 +76,6 @@ def parse_rsvp(payload: str) -> Rsvp | None:
 
 _REGION = re.compile(r"(?:เขต|region|ภาค)\s*([1-9])|(ส่วนกลาง|กลาง|central)", re.IGNORECASE)
 _SPLIT = re.compile(r"\s*(?:,|、|และ|\band\b|\s)\s*")
-_EVERYONE = frozenset({"ทุกคน", "ทั้งหมด", "ทุกจังหวัด", "ทุกเขต", "everyone", "all"})
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 
 
@@ -179,7 +84,7 @@ def parse_audience(
 ) -> tuple[Audience | None, list[str]]:
     """`เขต 3`, `สุรินทร์, บุรีรัมย์`, `เขต 3 และ โคราช` → Audience; also the words not understood."""
     plain = text.translate(_THAI_DIGITS).strip()
-    if plain.casefold() in _EVERYONE:
+    if words.word(plain) == "everyone":
         return Audience(), []
     found_regions: list[str] = []
     for m in _REGION.finditer(plain):
@@ -236,18 +141,18 @@ def choose(members: Iterable[AudienceMember], avoid: Collection[str] = ()) -> li
     return sorted(best.values(), key=lambda m: m.contact_id)
 
 
-# ---- the organizer's form ------------------------------------------------------------------------
+# ---- the organizer's commands ----------------------------------------------------------------------
 
 
 def parse_command(text: str) -> BroadcastCommand | None:
     """`/broadcast` (compose), `/broadcast list`, `/broadcast report 12`, `/broadcast cancel 12`."""
-    words = text.strip().split()
-    if not words or words[0].casefold().split("@")[0] not in ("/broadcast", "/ประกาศ"):
+    parts = text.strip().split()
+    if not parts or parts[0].casefold().split("@")[0] not in words.BROADCAST_COMMANDS:
         return None
-    if len(words) == 1:
+    if len(parts) == 1:
         return BroadcastCommand("compose")
-    action = {"รายการ": "list", "รายงาน": "report", "ยกเลิก": "cancel"}.get(words[1], words[1].casefold())
-    number = words[2].lstrip("#") if len(words) > 2 else ""
+    action = words.BROADCAST_ACTIONS.get(parts[1], parts[1].casefold())
+    number = parts[2].lstrip("#") if len(parts) > 2 else ""
     if action == "list":
         return BroadcastCommand("list")
     if action in ("report", "cancel") and number.isdigit():
@@ -260,147 +165,8 @@ def wants_staff(state: Mapping[str, Any], inbound: Inbound) -> bool:
     if state.get("flow") == "broadcast":
         return True
     return inbound.kind == InboundKind.TEXT and inbound.text.lstrip().casefold().startswith(
-        ("/broadcast", "/ประกาศ")
+        words.BROADCAST_COMMANDS
     )
-
-
-def _btn(stamp: str, label: str, value: str) -> Button:
-    return Button(label, f"{stamp}:{STEP}:{value}")
-
-
-@dataclass(slots=True)
-class Step:
-    """What one answer produced."""
-
-    replies: list[Reply] = field(default_factory=list)
-    effects: list[BroadcastEffect] = field(default_factory=list)
-    done: bool = False  # the organizer left the form (sent, cancelled)
-
-
-class Composer:
-    """The `/broadcast` form: title, when, place, body, audience, RSVP, send time, preview."""
-
-    def __init__(self, understanding: WhenParser, regions: RegionTable) -> None:
-        self.understanding = understanding
-        self.regions = regions
-
-    def start(self, st: dict[str, Any], stamp: str) -> Step:
-        st.clear()
-        st.update(flow="broadcast", stamp=stamp, bc_step=STEPS[0], bc={})
-        return Step([Reply("broadcast.start"), self.question(st)])
-
-    def question(self, st: Mapping[str, Any]) -> Reply:
-        step, stamp = str(st["bc_step"]), str(st["stamp"])
-        number = {"n": STEPS.index(step) + 1, "total": len(STEPS)}
-        cancel = _btn(stamp, "button.cancel", "cancel")
-        if step in OPTIONAL:
-            return Reply(
-                f"broadcast.ask.{step}", number, buttons=(_btn(stamp, "button.skip", "skip"), cancel)
-            )
-        buttons: tuple[Button, ...]
-        if step == "audience":
-            buttons = (_btn(stamp, "broadcast.button.everyone", "everyone"), cancel)
-            return Reply("broadcast.ask.audience", number, buttons=buttons)
-        if step == "rsvp":
-            buttons = (
-                _btn(stamp, "broadcast.button.rsvp_on", "rsvp_on"),
-                _btn(stamp, "broadcast.button.rsvp_off", "rsvp_off"),
-                cancel,
-            )
-            return Reply("broadcast.ask.rsvp", number, buttons=buttons)
-        if step == "send":
-            return Reply(
-                "broadcast.ask.send", number, buttons=(_btn(stamp, "broadcast.button.now", "now"), cancel)
-            )
-        return Reply(f"broadcast.ask.{step}", number, buttons=(cancel,))
-
-    def confirm_buttons(self, stamp: str) -> tuple[Button, ...]:
-        return (_btn(stamp, "broadcast.button.confirm", "confirm"), _btn(stamp, "button.cancel", "cancel"))
-
-    def advance(
-        self, st: dict[str, Any], *, text: str, value: str | None, word: str | None, now: datetime
-    ) -> Step:
-        step = str(st.get("bc_step"))
-        draft: dict[str, Any] = st.setdefault("bc", {})
-        choice = value or word
-        if choice in ("cancel", "menu"):
-            return Step([Reply("broadcast.cancelled")], done=True)
-        if choice == "help":
-            return Step([Reply("broadcast.help"), self._again(st)])
-        if choice == "back" and step in STEPS and STEPS.index(step) > 0:
-            st["bc_step"] = STEPS[STEPS.index(step) - 1]
-            return Step([self.question(st)])
-        if step == "confirm":
-            if choice in ("confirm", "yes"):
-                return Step([], [CreateBroadcast(dict(draft))], done=True)
-            return Step([Reply("broadcast.confirm_again", buttons=self.confirm_buttons(str(st["stamp"])))])
-        problem = self._take(step, draft, text=text.strip(), choice=choice, now=now)
-        if problem is not None:
-            return Step([problem, self.question(st)])
-        position = STEPS.index(step) + 1
-        if position < len(STEPS):
-            st["bc_step"] = STEPS[position]
-            return Step([self.question(st)])
-        st["bc_step"] = "confirm"
-        return Step([], [PreviewBroadcast(dict(draft), self.confirm_buttons(str(st["stamp"])))])
-
-    def _again(self, st: Mapping[str, Any]) -> Reply:
-        if st.get("bc_step") == "confirm":
-            return Reply("broadcast.confirm_again", buttons=self.confirm_buttons(str(st["stamp"])))
-        return self.question(st)
-
-    def _take(
-        self, step: str, draft: dict[str, Any], *, text: str, choice: str | None, now: datetime
-    ) -> Reply | None:
-        """Store one answer in the draft; a Reply says what was wrong with it."""
-        if step in OPTIONAL and choice == "skip":
-            draft[step] = None
-            return None
-        if step == "rsvp":
-            if choice in ("rsvp_on", "yes", "rsvp_off", "no"):
-                draft["rsvp"] = choice in ("rsvp_on", "yes")
-                return None
-            return Reply("broadcast.choose_button")
-        if step == "send" and (choice == "now" or text.casefold() in ("ส่งทันที", "ทันที", "เดี๋ยวนี้", "now")):
-            draft["send_at"] = None
-            return None
-        if step == "audience" and choice == "everyone":
-            draft["audience"] = Audience().to_data()
-            return None
-        if not text or not any(ch.isalnum() for ch in text):
-            return Reply("broadcast.need_text")
-        if step == "title":
-            draft["title"] = text[:MAX_TITLE]
-        elif step == "place":
-            draft["place"] = text[:MAX_PLACE]
-        elif step == "body":
-            if len(text) > MAX_BODY:
-                return Reply("broadcast.body_too_long", {"max": MAX_BODY, "length": len(text)})
-            draft["body"] = text
-        elif step == "audience":
-            audience, unknown = parse_audience(text, self.understanding, regions=self.regions)
-            if unknown or audience is None:
-                return Reply("broadcast.audience_unknown", {"words": ", ".join(unknown) or text})
-            draft["audience"] = audience.to_data()
-        elif step in ("when", "send"):
-            moment, problem = self._moment(text, now, need_day=step == "when")
-            if problem is not None:
-                return problem
-            assert moment is not None
-            draft["when" if step == "when" else "send_at"] = moment.isoformat()
-        return None
-
-    def _moment(self, text: str, now: datetime, *, need_day: bool) -> tuple[datetime | None, Reply | None]:
-        today = now.astimezone(BANGKOK).date()
-        day, clock = self.understanding.parse_when(text, today)
-        if day is None and (need_day or clock is None):
-            return None, Reply("broadcast.when_unclear")
-        if clock is None:
-            return None, Reply("broadcast.when_no_time")
-        moment = datetime.combine(day or today, time(*clock), BANGKOK).astimezone(UTC)
-        if moment <= now:
-            return None, Reply("broadcast.when_past", {"when": when_ref(moment)})
-        return moment, None
 
 
 def draft_record(draft: Mapping[str, Any], *, staff_chat_id: int | None, created_by: str) -> BroadcastRecord:

@@ -21,33 +21,32 @@ from typing import Any
 
 from bot import evidence, metrics
 from bot.broadcast import BroadcastDesk
-from bot.compose import (
+from bot.compose import wants_staff
+from bot.effects import (
+    AnswerQuestion,
     AskOrganizer,
     BroadcastCommand,
-    CreateBroadcast,
-    LinkStart,
-    LinkWith,
-    PreviewBroadcast,
-    Rsvp,
-    ShowNotices,
-    Unlink,
-    wants_staff,
-)
-from bot.engine import (
     Consent,
-    Context,
-    Engine,
+    CreateBroadcast,
     ForgetAttachment,
     ForgetMe,
     JoinStaff,
     LeaveStaff,
+    LinkStart,
+    LinkWith,
     MarkUnreachable,
+    PreviewBroadcast,
     RedactTip,
+    Rsvp,
+    ShowNotices,
+    StaffAction,
     SubmitTip,
-    Turn,
-    Understanding,
+    Unlink,
     UpdateContact,
 )
+from bot.engine import Context, Engine, Turn
+from bot.forms import Understanding
+from bot.link import LinkDesk
 from bot.model import (
     ContactRecord,
     Inbound,
@@ -63,15 +62,14 @@ from bot.ports import (
     Channel,
     ConcurrentUpdate,
     ContactsRepo,
-    DuplicateTip,
     MediaStore,
-    Redactable,
     StorageUnavailable,
     Store,
     UnitOfWork,
 )
 from bot.routing import RegionTable
-from bot.staff import AnswerQuestion, StaffAction, StaffDesk
+from bot.staff import StaffDesk
+from bot.tip import TipDesk
 from bot.worker import work_loop
 
 log = logging.getLogger("tipbot.dispatcher")
@@ -79,7 +77,6 @@ log = logging.getLogger("tipbot.dispatcher")
 #: the version of the privacy notice a volunteer accepts today
 CONSENT_VERSION = "1"
 #: the tip field each redactable form field fills (see `bot.engine.REDACTABLE`)
-_REDACTED: dict[str, Redactable] = {"story": "narrative", "agency": "agency", "official": "official"}
 #: how stale a contact's last-seen time may get before an event refreshes it (one write per hour)
 SEEN_EVERY = timedelta(hours=1)
 
@@ -110,6 +107,7 @@ class Dispatcher:
         desk: StaffDesk | None = None,
         broadcasts: BroadcastDesk | None = None,
         on_broadcast: Callable[[], None] = lambda: None,
+        links: LinkDesk | None = None,
         per_chat: int = 20,
         reply_first: Mapping[str, timedelta] | None = None,
         round_seconds: float = 1.0,
@@ -139,6 +137,8 @@ class Dispatcher:
         self.broadcasts = broadcasts or BroadcastDesk(
             regions=regions, channels=list(channels), entropy=entropy
         )
+        self.tips = TipDesk(self.desk)
+        self.links = links or LinkDesk(entropy=entropy)
         self.on_broadcast = on_broadcast
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
@@ -394,7 +394,7 @@ class Dispatcher:
             ctx = Context(
                 now=now,
                 today=(now + timedelta(hours=7)).date(),  # Thailand has one time zone, UTC+7
-                entropy=self.entropy(32),
+                entropy=self.entropy,
                 contact=contact,
                 staff=staff,
                 my_tips=tips,
@@ -458,26 +458,15 @@ class Dispatcher:
             turn.replies.extend(replies)
             turn.save = turn.save or changed  # the failure count must reach the database
         elif isinstance(effect, LeaveStaff):
-            member = await uow.staff.get(inbound.channel, inbound.chat_id)
-            if member is not None and member.active:
-                await uow.staff.deactivate(member.id, now)
-                if inbound.kind != InboundKind.LEFT_GROUP:
-                    turn.replies.append(Reply("staff.left"))
-            elif inbound.kind != InboundKind.LEFT_GROUP:
-                turn.replies.append(Reply("staff.not_member"))
+            said = inbound.kind != InboundKind.LEFT_GROUP
+            turn.replies.extend(await self.desk.leave(uow, inbound.channel, inbound.chat_id, now, said=said))
         elif isinstance(effect, StaffAction):
             desk_chat = await uow.staff.get(inbound.channel, inbound.chat_id)
             turn.replies.extend(await self.desk.handle(uow, desk_chat, effect, now))
         elif isinstance(effect, AnswerQuestion):
             turn.replies.extend(await self.desk.answer(uow, effect, now))
         elif isinstance(effect, RedactTip) and contact is not None:
-            tip = await uow.tips.get(effect.case_code)
-            if tip is not None and tip.contact_id == contact.id:
-                await uow.tips.redact(tip.id, _REDACTED.get(effect.field, "contact_how"), now)
-                await uow.tips.add_event(
-                    tip.id, actor="volunteer", action="redacted", at=now, note=effect.field
-                )
-                turn.replies.append(Reply("report.unsent_removed_tip", {"case_code": tip.case_code}))
+            turn.replies.extend(await self.tips.redact(uow, effect, contact, now))
         elif isinstance(effect, BroadcastCommand | PreviewBroadcast | CreateBroadcast):
             organizer = await uow.staff.get(inbound.channel, inbound.chat_id)
             if isinstance(effect, BroadcastCommand):
@@ -493,13 +482,8 @@ class Dispatcher:
             turn.replies.extend(await self.broadcasts.question(uow, contact, effect, now))
         elif isinstance(effect, ShowNotices):
             turn.replies.extend(await self.broadcasts.notices(uow, contact))
-        elif isinstance(effect, LinkStart):
-            await self.broadcasts.link_start(uow, contact, effect, now)
-        elif isinstance(effect, LinkWith):
-            turn.replies.extend(await self.broadcasts.link_with(uow, contact, effect, now))
-        elif isinstance(effect, Unlink) and contact is not None:
-            await uow.contacts.unlink(contact.id)
-            turn.replies.append(Reply("link.removed"))
+        elif isinstance(effect, LinkStart | LinkWith | Unlink):
+            turn.replies.extend(await self.links.apply(uow, contact, effect, now))
         elif isinstance(effect, ForgetAttachment) and contact is not None:
             gone = await uow.attachments.forget(contact.id, effect.message_ref)
             if gone is not None:
@@ -515,21 +499,8 @@ class Dispatcher:
         turn: Turn,
         now: datetime,
     ) -> None:
-        tip = effect.tip
-        try:
-            tip_id = await uow.tips.add(
-                tip, contact_id=contact.id, channel=inbound.channel, draft_id=effect.draft_id, now=now
-            )
-        except DuplicateTip:
+        if not await self.tips.submit(uow, effect, contact, inbound.channel, now):
             turn.replies[:] = [Reply("report.already_sent_plain")]
-            return
-        await uow.attachments.link(tip.attachment_ids, tip_id)
-        await uow.tips.add_event(tip_id, actor="volunteer", action="created", at=now, to_status="received")
-        stored = await uow.tips.get(tip.case_code)
-        assert stored is not None
-        await self.desk.alert_region(uow, stored, now)
-        metrics.TIPS_CREATED.labels(tip.region).inc()
-        log.info("tip %s stored for region %s", tip.case_code, tip.region)
 
     def _reply(
         self, inbound: Inbound, locale: str, replies: list[Reply], extra: dict[str, str | None] | None = None

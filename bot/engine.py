@@ -1,254 +1,108 @@
 """The conversation engine: a pure function from (state, event, context) to the next Turn.
 
-No I/O, no clock, no randomness: time, random bytes and facts from storage come in `Context`.
-Replies are message keys with parameters, never text; effects say what the dispatcher must store.
+`advance` runs an ordered routing table: lifecycle events, then the words and commands that count
+wherever the chat is (staff, organizer, global words like ยกเลิก/เมนู/ช่วยเหลือ), then the chat's
+current flow (`bot.flows`). No I/O, no clock, no randomness: time, random bytes and facts from
+storage come in `Context`. Replies are message keys, never text; effects (`bot.effects`) say what
+the dispatcher must do.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any
 
-from bot import casecode
-from bot.catalog import ref, region_ref, thai_date
-from bot.compose import (
-    LINK_WORDS,
-    ORGANIZER_ROLES,
-    STEP,
-    UNLINK_WORDS,
-    AskOrganizer,
-    BroadcastCommand,
-    BroadcastEffect,
-    Composer,
-    LinkStart,
-    LinkWith,
-    ShowNotices,
-    Unlink,
-    find_link_code,
-    new_link_code,
-    parse_command,
-    parse_rsvp,
+from bot.conversation import (
+    MENU_BUTTONS,
+    Context,
+    Event,
+    Flow,
+    Route,
+    Tap,
+    Turn,
+    parse_payload,
 )
-from bot.forms import Field, Form, Kind
-from bot.forms.report import REFERRALS, REPORT
-from bot.model import (
-    LOCATION_PAYLOAD,
-    Button,
-    ContactRecord,
-    Inbound,
-    InboundKind,
-    Location,
-    Reply,
-    StaffChatRecord,
-    TipRecord,
-    TipSummary,
-)
-from bot.routing import CENTRAL, RegionTable
-from bot.staff import JOIN_GUARD, AnswerQuestion, StaffAction, join_guard_live
+from bot.effects import ForgetMe, LeaveStaff, MarkUnreachable
+from bot.flows import menu, notice, onboarding, resume, staff
+from bot.flows.report import ReportFlow, draft_attachment_ids
+from bot.forms import Form
+from bot.forms.report import REPORT
+from bot.joinguard import JOIN_GUARD, join_guard_live
+from bot.model import Inbound, InboundKind, Reply
 
-# ---- what the engine needs to know and may ask for ------------------------------------------------
+__all__ = ["Context", "Engine", "Tap", "Turn", "draft_attachment_ids", "parse_payload"]
 
 
-class Understanding(Protocol):
-    """The Thai parsers the form uses (see bot.thai)."""
-
-    def extract(self, text: str, today: date) -> Mapping[str, Any]: ...
-
-    def parse_province(self, answer: str) -> tuple[str, str | None] | None: ...
-
-    def parse_date(self, answer: str, today: date) -> tuple[date | None, str | None] | None: ...
-
-    def parse_amount(self, answer: str) -> int | None: ...
-
-    def parse_when(self, answer: str, today: date) -> tuple[date | None, tuple[int, int] | None]: ...
-
-    def classify(self, text: str) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    now: datetime
-    today: date
-    entropy: bytes  # at least 16 random bytes: stamps, draft ids, case codes
-    contact: ContactRecord | None
-    staff: StaffChatRecord | None
-    my_tips: tuple[TipSummary, ...]
-    regions: RegionTable
-    understanding: Understanding
-    draft_ttl: timedelta = timedelta(hours=24)
-    default_locale: str = "th"
-
-
-@dataclass(frozen=True, slots=True)
-class Consent:
-    accepted: bool
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateContact:
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ForgetMe:
-    """Delete the contact, its conversation and the payloads of its inbox rows."""
-
-
-@dataclass(frozen=True, slots=True)
-class MarkUnreachable:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitTip:
-    tip: TipRecord
-    draft_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class JoinStaff:
-    code: str
-
-
-@dataclass(frozen=True, slots=True)
-class LeaveStaff:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ForgetAttachment:
-    message_ref: str
-
-
-#: tip fields a volunteer's unsent message can be taken back from
-REDACTABLE = ("story", "agency", "official", "contact_how")
-
-
-@dataclass(frozen=True, slots=True)
-class RedactTip:
-    """The volunteer unsent the message that gave this field of a submitted tip."""
-
-    case_code: str
-    field: str
-
-
-Effect = (
-    Consent
-    | UpdateContact
-    | ForgetMe
-    | MarkUnreachable
-    | SubmitTip
-    | JoinStaff
-    | LeaveStaff
-    | ForgetAttachment
-    | RedactTip
-    | StaffAction
-    | AnswerQuestion
-    | BroadcastEffect
-)
-
-
-@dataclass(slots=True)
-class Turn:
-    state: dict[str, Any]
-    replies: list[Reply] = field(default_factory=list)
-    effects: list[Effect] = field(default_factory=list)
-    save: bool = True  # False: leave no conversation behind (declined consent, groups)
-
-
-# ---- words and buttons -----------------------------------------------------------------------------
-
-_WORDS: dict[str, tuple[str, ...]] = {
-    "cancel": ("ยกเลิก", "cancel", "/cancel", "เลิก"),
-    "back": ("ย้อนกลับ", "กลับ", "back", "/back", "ย้อน"),
-    "skip": ("ข้าม", "skip", "/skip", "ไม่ทราบ", "ไม่รู้", "ไม่มี", "ไม่แน่ใจ"),
-    "menu": ("เมนู", "menu", "/menu", "เมนูหลัก"),
-    "help": ("ช่วยเหลือ", "help", "/help", "?", "วิธีใช้", "ช่วยด้วย"),
-    "status": ("สถานะ", "status", "/status", "เรื่องของฉัน", "my tips", "/mytips", "ติดตามเรื่อง"),
-    "report": ("แจ้งเบาะแส", "report", "/report", "แจ้งเรื่อง", "ร้องเรียน"),
-    "yes": ("ใช่", "yes", "ตกลง", "ok", "ถูกต้อง", "ใช่ครับ", "ใช่ค่ะ", "y"),
-    "no": ("ไม่ใช่", "no", "ไม่", "n", "ผิด"),
-    "accept": ("ยินยอม", "ยอมรับ", "accept", "agree", "ตกลง", "ยินยอมครับ", "ยินยอมค่ะ"),
-    "decline": ("ไม่ยินยอม", "decline", "ไม่ยอมรับ", "ไม่ตกลง"),
-    "done": ("เสร็จ", "เสร็จแล้ว", "done", "พอแล้ว", "หมดแล้ว", "ครบแล้ว"),
-    "confirm": ("ยืนยัน", "ส่ง", "confirm", "send", "ยืนยันส่ง"),
-    "edit": ("แก้ไข", "edit", "แก้"),
-    "continue": ("ทำต่อ", "continue", "ต่อ"),
-    "restart": ("เริ่มใหม่", "restart", "start over"),
-    "optout": ("หยุดรับข่าวสาร", "ไม่รับข่าวสาร", "stop notices", "/stopnotices"),
-    "optin": ("รับข่าวสาร", "notices on", "/notices"),
-    "notices": ("ข่าวกิจกรรม", "ข่าวสาร", "notices", "/news"),
-}
-_WORD_INDEX = {w.casefold(): cmd for cmd, words in _WORDS.items() for w in words}
-_POLITE = re.compile(r"(ครับ|ค่ะ|คะ|คับ|จ้ะ|จ้า|นะ)+$")
-_INVISIBLE = {"Cf", "Cc", "Zs", "Zl", "Zp", "So", "Sk", "Mn"}
-
-GLOBAL_PREFIX = "g"
-#: how long after tapping สอบถาม the next message counts as the question to the organizer
-QUESTION_WINDOW = timedelta(minutes=30)  # stampless buttons (menus, rich menu): always valid
-
-
-def _word(text: str) -> str | None:
-    t = text.strip().casefold()
-    if t in _WORD_INDEX:
-        return _WORD_INDEX[t]
-    t = _POLITE.sub("", t).strip()
-    return _WORD_INDEX.get(t)
-
-
-def meaningful(text: str) -> bool:
-    """False for empty, emoji-only, zero-width or punctuation-only messages."""
-    return any(unicodedata.category(ch) not in _INVISIBLE and not ch.isspace() for ch in text) and any(
-        ch.isalnum() for ch in text
-    )
-
-
-def _btn(label: str, payload: str, **params: Any) -> Button:
-    return Button(label=label, payload=payload, params=params)
-
-
-def _gbtn(label: str, cmd: str) -> Button:
-    return Button(label=label, payload=f"{GLOBAL_PREFIX}:{cmd}")
-
-
-MENU_BUTTONS = (
-    _gbtn("button.report", "report"),
-    _gbtn("button.my_tips", "status"),
-    _gbtn("button.help", "help"),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Tap:
-    stamp: str | None  # None for global buttons
-    step: str
-    value: str
-
-
-def parse_payload(payload: str) -> Tap | None:
-    parts = payload.split(":", 2)
-    if len(parts) == 2 and parts[0] in (GLOBAL_PREFIX, "menu"):
-        return Tap(stamp=None, step="g", value=parts[1])
-    if len(parts) == 3 and re.fullmatch(r"[0-9a-f]{6}", parts[0]):
-        return Tap(stamp=parts[0], step=parts[1], value=parts[2])
-    return None
-
-
-# ---- the engine ------------------------------------------------------------------------------------
+def _text(kind: InboundKind) -> Any:
+    return lambda ev: ev.inbound.kind == kind
 
 
 class Engine:
-    """Walks the onboarding and the report form. `advance` is the only entry point."""
+    """Routes each event through `routes`, first match wins. `advance` is the only entry point."""
 
     def __init__(self, form: Form = REPORT) -> None:
         self.form = form
+        self.report = ReportFlow(form)
+        report = self.report
+        typed = _text(InboundKind.TEXT)
+        self.routes: tuple[Route, ...] = (
+            # ---- lifecycle: no flow answers these
+            Route("standby", lambda ev: ev.inbound.standby, self._standby),
+            Route("group chat", lambda ev: ev.inbound.chat_kind == "group", staff.group),
+            Route("ignored", _text(InboundKind.IGNORED), lambda ev: None),
+            Route(
+                "unfollowed",
+                _text(InboundKind.UNFOLLOW),
+                lambda ev: ev.turn.effects.append(MarkUnreachable()),
+            ),
+            Route("message unsent", _text(InboundKind.UNSEND), report.unsend),
+            Route("message edited", _text(InboundKind.EDIT), report.edit),
+            # ---- commands that count wherever the chat is
+            Route("/join CODE", lambda ev: typed(ev) and staff.join_code(ev.text) is not None, staff.join),
+            Route("/leave", lambda ev: typed(ev) and ev.text.casefold() == "/leave", self._leave),
+            Route("/lang", lambda ev: typed(ev) and ev.text.casefold().startswith("/lang"), menu.language),
+            Route("staff command", lambda ev: staff.staff_action(ev.inbound) is not None, staff.act),
+            Route("/broadcast", notice.is_command, notice.command),
+            Route(
+                "composing a notice",
+                lambda ev: ev.flow == Flow.NOTICE,
+                lambda ev: notice.compose(ev, self._stale),
+            ),
+            # ---- a volunteer who has not consented sees only the onboarding
+            Route("not consented", self._unconsented, onboarding.consent),
+            Route("followed again", _text(InboundKind.FOLLOW), self._welcome_back),
+            Route("file no draft takes", self._file_not_taken, lambda ev: menu.not_kept(ev, report)),
+            Route("answer to staff", staff.answers_question, lambda ev: staff.answer_question(ev, report)),
+            Route("link chats", menu.asks_link, menu.link),
+            Route("unlink chats", menu.asks_unlink, menu.unlink),
+            Route("link code", menu.gives_link_code, menu.link_with),
+            Route("RSVP", notice.is_rsvp, notice.rsvp),
+            Route("question to organizer", lambda ev: True, notice.ask_organizer),
+            # ---- buttons of another time, idle drafts
+            Route("unknown button", lambda ev: ev.inbound.button is not None and ev.tap is None, self._stale),
+            Route("idle draft", self._idle, lambda ev: resume.ask(ev.st, ev.turn, expired=True)),
+            Route("older message's button", self._foreign_stamp, self._old_button),
+            # ---- global words (like ConversationHandler fallbacks), then the current flow
+            Route(
+                "global word",
+                lambda ev: menu.global_word(ev) is not None,
+                lambda ev: menu.command(ev, report),
+            ),
+            Route("home province", lambda ev: ev.flow == Flow.HOME, onboarding.home),
+            Route("report: another step's button", self._other_step, self._other_step_tapped),
+            Route("report", lambda ev: ev.flow == Flow.REPORT, report.answer),
+            Route("resume", lambda ev: ev.flow == Flow.RESUME, lambda ev: resume.answer(ev, report)),
+            Route("menu", lambda ev: True, lambda ev: menu.menu(ev, report)),
+        )
 
     def advance(self, state: Mapping[str, Any], inbound: Inbound, ctx: Context) -> Turn:
-        turn = self._advance(state, inbound, ctx)
+        turn = Turn(state=dict(state))
+        tap = parse_payload(inbound.button) if inbound.button else None
+        ev = Event(inbound=inbound, ctx=ctx, turn=turn, tap=tap, text=inbound.text.strip())
+        for route in self.routes:
+            if route.when(ev) and route.then(ev) is not False:
+                break
         guard = state.get(JOIN_GUARD)
         if guard and join_guard_live(state, ctx.now):
             # The /join failure count outlives every reset of the conversation, declining consent
@@ -263,1072 +117,69 @@ class Engine:
     def takes_media(
         self, state: Mapping[str, Any], *, consented: bool, now: datetime, draft_ttl: timedelta
     ) -> bool:
-        """Whether a file sent now would be kept: a consented volunteer's draft is in progress.
+        return self.report.takes_media(state, consented=consented, now=now, draft_ttl=draft_ttl)
 
-        Evidence is asked for at its own step, but a photo sent earlier in the form is kept for
-        that step too (the volunteer means it for this report). Not before consent, not without
-        a draft, not while an idle draft waits for "continue?", not at the summary.
-        """
-        if not consented or state.get("flow") != "report":
-            return False
-        touched = state.get("touched")
-        if touched and now - datetime.fromisoformat(touched) > draft_ttl:
-            return False
-        return self.form.get(str(state.get("step"))) is not None
-
-    def _advance(self, state: Mapping[str, Any], inbound: Inbound, ctx: Context) -> Turn:
-        st: dict[str, Any] = dict(state)
-        turn = Turn(state=st)
-        if inbound.standby:
-            turn.save = bool(state)
-            return turn
-        if inbound.chat_kind == "group":
-            self._group(inbound, ctx, turn)
-            turn.save = False
-            return turn
-        kind = inbound.kind
-        if kind == InboundKind.IGNORED:
-            return turn
-        if kind == InboundKind.UNFOLLOW:
-            turn.effects.append(MarkUnreachable())
-            return turn
-        if kind == InboundKind.UNSEND:
-            self._unsend(inbound, ctx, turn)
-            return turn
-        if kind == InboundKind.EDIT:
-            self._edit(inbound, ctx, turn)
-            return turn
-
-        text = inbound.text.strip()
-        if kind == InboundKind.TEXT and (join := _join_code(text)) is not None:
-            turn.effects.append(JoinStaff(join))
-            return turn
-        if kind == InboundKind.TEXT and text.casefold() in ("/leave",):
-            turn.effects.append(LeaveStaff())
-            return turn
-        if kind == InboundKind.TEXT and text.casefold().startswith("/lang"):
-            self._lang(text, ctx, turn)
-            return turn
-        if (action := staff_action(inbound)) is not None:
-            turn.effects.append(action)
-            return turn
-        if kind == InboundKind.TEXT and (command := parse_command(text)) is not None:
-            self._broadcast_command(command, ctx, turn)
-            return turn
-        if st.get("flow") == "broadcast":
-            # An organizer's form, whether or not they ever consented as a volunteer.
-            if kind == InboundKind.MEDIA:
-                turn.replies.append(Reply("media.not_kept"))
-            tap = parse_payload(inbound.button) if inbound.button else None
-            if tap is not None and tap.stamp is not None and tap.stamp != st.get("stamp"):
-                self._stale(st, ctx, turn)
-            else:
-                self._compose(inbound, tap, ctx, turn)
-            return turn
-
-        if ctx.contact is None or ctx.contact.consented_at is None:
-            self._onboarding(inbound, ctx, turn)
-            return turn
-
-        if kind == InboundKind.FOLLOW:
-            turn.replies.append(Reply("onboarding.welcome_back", buttons=MENU_BUTTONS))
-            if st.get("flow") == "report":
-                self._ask_resume(st, turn, expired=False)
-            return turn
-
-        if kind == InboundKind.MEDIA and not self.takes_media(
-            st, consented=True, now=ctx.now, draft_ttl=ctx.draft_ttl
-        ):
-            self._not_kept(st, ctx, turn)
-            return turn
-
-        question = st.get("question")
-        if (
-            question
-            and kind == InboundKind.TEXT
-            and meaningful(text)
-            and _word(text) is None
-            and not text.startswith("/")
-        ):
-            # The next thing the volunteer writes after a staff question is the answer.
-            st.pop("question", None)
-            turn.effects.append(AnswerQuestion(str(question["code"]), int(question["staff"]), text))
-            if st.get("flow") == "report":
-                turn.replies.append(self._question(st, ctx))
-            return turn
-
-        if kind == InboundKind.TEXT and st.get("flow") != "report":
-            folded = _POLITE.sub("", text.casefold()).strip()
-            if folded in LINK_WORDS:
-                code = new_link_code(ctx.entropy[16:24])
-                turn.effects.append(LinkStart(code))
-                turn.replies.append(Reply("link.code", {"code": code}))
-                return turn
-            if folded in UNLINK_WORDS:
-                turn.effects.append(Unlink())
-                return turn
-            if len(text) <= 40 and (link := find_link_code(text)) is not None:
-                turn.effects.append(LinkWith(link))
-                return turn
-        if inbound.button is not None and (rsvp := parse_rsvp(inbound.button)) is not None:
-            st.pop("bc_question", None)
-            if rsvp.answer == "ask" and rsvp.bc_id:
-                # The next thing the volunteer writes (soon) is their question to the organizer.
-                st["bc_question"] = {"id": rsvp.bc_id, "at": ctx.now.isoformat()}
-            turn.effects.append(rsvp)
-            return turn
-        asking = st.pop("bc_question", None)
-        if (
-            asking
-            and st.get("flow") != "report"
-            and kind == InboundKind.TEXT
-            and meaningful(text)
-            and _word(text) is None
-            and not text.startswith("/")
-            and ctx.now - datetime.fromisoformat(asking["at"]) < QUESTION_WINDOW
-        ):
-            turn.effects.append(AskOrganizer(int(asking["id"]), text))
-            return turn
-
-        tap = parse_payload(inbound.button) if inbound.button else None
-        if inbound.button is not None and tap is None:
-            self._stale(st, ctx, turn)
-            return turn
-
-        # Draft expiry: ask before anything else, so an old draft is never silently continued.
-        if st.get("flow") == "report" and st.get("touched"):
-            idle = ctx.now - datetime.fromisoformat(st["touched"])
-            if idle > ctx.draft_ttl and not (tap and tap.step == "resume"):
-                self._ask_resume(st, turn, expired=True)
-                return turn
-
-        if tap is not None and tap.stamp is not None and tap.stamp != st.get("stamp"):
-            last = st.get("last_submitted") or {}
-            if tap.stamp == last.get("stamp") and tap.step == "sum":
-                turn.replies.append(Reply("report.already_sent", {"case_code": last.get("case_code")}))
-            else:
-                self._stale(st, ctx, turn)
-            return turn
-
-        cmd = tap.value if tap is not None and tap.stamp is None else None
-        if cmd is None and kind == InboundKind.TEXT:
-            word = _word(text)
-            # In a free-text field only the unmistakable commands count as commands.
-            if word in (
-                "cancel",
-                "back",
-                "skip",
-                "menu",
-                "help",
-                "status",
-                "report",
-                "optout",
-                "optin",
-                "notices",
-            ):
-                cmd = word
-            elif text.casefold() == "/start":
-                cmd = "menu"
-        if cmd is not None and self._global(cmd, st, ctx, turn):
-            return turn
-
-        flow = st.get("flow")
-        if flow == "home":
-            self._home(inbound, ctx, turn)
-        elif flow == "report":
-            st["touched"] = ctx.now.isoformat()
-            self._report(inbound, tap, ctx, turn)
-        elif flow == "resume":
-            self._resume(inbound, tap, ctx, turn)
-        else:
-            self._menu(inbound, ctx, turn)
-        return turn
-
-    # ---- groups, lifecycle --------------------------------------------------------------------
-    def _group(self, inbound: Inbound, ctx: Context, turn: Turn) -> None:
-        if inbound.kind == InboundKind.JOINED_GROUP:
-            turn.replies.append(Reply("staff.group_hint"))
-        elif inbound.kind == InboundKind.LEFT_GROUP:
-            turn.effects.append(LeaveStaff())
-        elif (action := staff_action(inbound)) is not None:
-            turn.effects.append(action)
-        elif inbound.kind == InboundKind.TEXT:
-            text = inbound.text.strip()
-            if (code := _join_code(text)) is not None:
-                turn.effects.append(JoinStaff(code))
-            elif text.casefold().split("@")[0] == "/leave":
-                turn.effects.append(LeaveStaff())
-            elif text.casefold().split("@")[0] in ("/help", "/start") and ctx.staff is not None:
-                turn.replies.append(Reply("staff.help", {"region": region_ref(ctx.staff.region)}))
-
-    def _lang(self, text: str, ctx: Context, turn: Turn) -> None:
-        wanted = text.split()[1].casefold() if len(text.split()) > 1 else ""
-        if wanted in ("th", "en") and ctx.contact is not None:
-            turn.effects.append(UpdateContact({"locale": wanted}))
-            turn.replies.append(Reply("common.language_set"))
-        else:
-            turn.replies.append(Reply("common.language_usage"))
-
-    def _unsend(self, inbound: Inbound, ctx: Context, turn: Turn) -> None:
-        ref_id = inbound.ref_message_id
-        if not ref_id or ctx.contact is None:
-            return
-        st = turn.state
-        draft = st.get("draft") or {}
-        changed = False
-        for item in list(draft.get("evid") or []):
-            if item.get("msg") == ref_id:
-                draft["evid"].remove(item)
-                changed = True
-        answered = (st.get("answers") or {}).get(ref_id)
-        if answered and answered in draft and answered != "evid":
-            draft.pop(answered, None)
-            changed = True
-        turn.effects.append(ForgetAttachment(ref_id))
-        if changed and st.get("flow") == "report":
-            turn.replies.append(Reply("report.unsent_removed"))
-        last = st.get("last_submitted") or {}
-        field_id = (last.get("answers") or {}).get(ref_id)
-        if field_id in REDACTABLE:
-            turn.effects.append(RedactTip(str(last["case_code"]), field_id))
-
-    def _edit(self, inbound: Inbound, ctx: Context, turn: Turn) -> None:
-        st = turn.state
-        ref_id = inbound.ref_message_id or inbound.message_id
-        field_id = (st.get("answers") or {}).get(ref_id or "")
-        draft = st.get("draft")
-        if st.get("flow") != "report" or not field_id or draft is None or field_id not in draft:
-            return
-        f = self.form.get(field_id)
-        if f is None or f.kind not in (Kind.TEXT, Kind.DATE, Kind.MONEY, Kind.PLACE):
-            return
-        ok = self._accept(f, inbound.text.strip(), None, ctx, st)
-        if ok:
-            turn.replies.append(Reply("report.edited", {"field": ref(f.label)}))
-
-    def _not_kept(self, st: dict[str, Any], ctx: Context, turn: Turn) -> None:
-        """A file outside a draft: nothing was downloaded; say so and how to attach evidence."""
-        flow = st.get("flow")
-        if flow in ("report", "resume"):
-            touched = st.get("touched")
-            idle = bool(touched) and ctx.now - datetime.fromisoformat(str(touched)) > ctx.draft_ttl
-            if flow == "resume" or idle:
-                # a paused or idle draft: it must be taken up again before it takes evidence
-                turn.replies.append(Reply("media.not_kept_paused"))
-                self._ask_resume(st, turn, expired=flow == "report")
-                return
-            turn.replies.append(Reply("media.not_kept_summary"))
-            turn.replies.append(self._question(st, ctx))
-            return
-        turn.replies.append(Reply("media.not_kept"))
-        if flow == "home":
-            turn.replies.append(self._home_question(st))
-        else:
-            st.setdefault("flow", "menu")
-            st.setdefault("stamp", _stamp(ctx, 0))
-            turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
-
-    # ---- onboarding ---------------------------------------------------------------------------
-    def _onboarding(self, inbound: Inbound, ctx: Context, turn: Turn) -> None:
-        st = turn.state
-        choice: str | None = None
-        tap = parse_payload(inbound.button) if inbound.button else None
-        if tap is not None and tap.step == "consent":
-            choice = tap.value
-        elif inbound.kind == InboundKind.TEXT:
-            w = _word(inbound.text)
-            choice = {"accept": "accept", "decline": "decline", "yes": "accept", "no": "decline"}.get(w or "")
-        if st.get("flow") == "consent" and choice == "accept":
-            turn.effects.append(Consent(True))
-            st.clear()
-            st.update(flow="home", stamp=_stamp(ctx, 0))
-            turn.replies.append(Reply("onboarding.thanks"))
-            turn.replies.append(self._home_question(st))
-            return
-        if st.get("flow") == "consent" and choice == "decline":
-            turn.effects.append(ForgetMe())
-            turn.replies.append(Reply("onboarding.declined"))
-            turn.save = False
-            return
-        stamp = _stamp(ctx, 0)
-        st.clear()
-        st.update(flow="consent", stamp=stamp)
-        if inbound.kind == InboundKind.TEXT and len(inbound.text.strip()) > 30:
-            # Nothing of what was said before consent is kept; tell them so they can resend.
-            turn.replies.append(Reply("onboarding.not_kept"))
-        elif inbound.kind == InboundKind.MEDIA:
-            turn.replies.append(Reply("media.not_kept_consent"))
-        turn.replies.append(Reply("onboarding.welcome"))
-        turn.replies.append(
-            Reply(
-                "onboarding.consent",
-                buttons=(
-                    _btn("button.accept", f"{stamp}:consent:accept"),
-                    _btn("button.decline", f"{stamp}:consent:decline"),
-                ),
-            )
-        )
-
-    def _home_question(self, st: dict[str, Any]) -> Reply:
-        return Reply(
-            "onboarding.home_province",
-            buttons=(_btn("button.skip", f"{st['stamp']}:home:skip"),),
-        )
-
-    def _home(self, inbound: Inbound, ctx: Context, turn: Turn) -> None:
-        st = turn.state
-        tap = parse_payload(inbound.button) if inbound.button else None
-        if (tap is not None and tap.value == "skip") or _word(inbound.text) == "skip":
-            st.clear()
-            st.update(flow="menu", stamp=_stamp(ctx, 0))
-            turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
-            return
-        found = ctx.understanding.parse_province(inbound.text) if inbound.text.strip() else None
-        if found is None:
-            turn.replies.append(Reply("onboarding.home_unknown"))
-            turn.replies.append(self._home_question(st))
-            return
-        turn.effects.append(UpdateContact({"home_province": found[0]}))
-        st.clear()
-        st.update(flow="menu", stamp=_stamp(ctx, 0))
-        turn.replies.append(Reply("onboarding.home_saved", {"province": found[0]}, buttons=MENU_BUTTONS))
-
-    # ---- global commands and menu -------------------------------------------------------------
-    def _global(self, cmd: str, st: dict[str, Any], ctx: Context, turn: Turn) -> bool:
-        in_report = st.get("flow") in ("report", "resume")
-        if cmd == "report":
-            if in_report:
-                self._ask_resume(st, turn, expired=False)
-            else:
-                self._start_report(st, ctx, turn)
-            return True
-        if cmd == "menu":
-            if in_report:
-                turn.replies.append(Reply("report.menu_in_draft"))
-                self._ask_resume(st, turn, expired=False)
-            else:
-                turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
-            return True
-        if cmd == "help":
-            turn.replies.append(Reply("help.text"))
-            if st.get("flow") == "report":
-                turn.replies.append(self._question(st, ctx))
-            else:
-                turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
-            return True
-        if cmd == "status":
-            self._status(None, ctx, turn)
-            if st.get("flow") == "report":
-                turn.replies.append(self._question(st, ctx))
-            return True
-        if cmd == "notices":
-            turn.effects.append(ShowNotices())
-            return True
-        if cmd in ("optout", "optin"):
-            turn.effects.append(UpdateContact({"opted_out": cmd == "optout"}))
-            turn.replies.append(Reply("notices.opted_out" if cmd == "optout" else "notices.opted_in"))
-            if st.get("flow") == "report":
-                turn.replies.append(self._question(st, ctx))
-            return True
-        if cmd == "cancel":
-            if in_report:
-                self._to_menu(st, ctx)
-                turn.replies.append(Reply("report.cancelled", buttons=MENU_BUTTONS))
-            else:
-                turn.replies.append(Reply("menu.nothing_to_cancel", buttons=MENU_BUTTONS))
-            return True
-        if cmd in ("back", "skip") and st.get("flow") in ("report", "home", "resume"):
-            return False  # handled by the flow itself
-        if cmd in ("back", "skip"):
-            turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
-            return True
-        return False
-
-    # ---- broadcasts (organizers) ------------------------------------------------------------
+    # ---- routes the table needs the engine for ----------------------------------------------------
     @staticmethod
-    def _organizer(ctx: Context) -> bool:
-        return ctx.staff is not None and ctx.staff.active and ctx.staff.role in ORGANIZER_ROLES
-
-    def _broadcast_command(self, command: BroadcastCommand, ctx: Context, turn: Turn) -> None:
-        if not self._organizer(ctx):
-            turn.replies.append(Reply("broadcast.denied"))
-            turn.save = bool(turn.state)
-            return
-        if command.action == "compose":
-            step = Composer(ctx.understanding, ctx.regions).start(turn.state, _stamp(ctx, 3))
-            turn.replies.extend(step.replies)
-        else:
-            turn.effects.append(command)
-
-    def _compose(self, inbound: Inbound, tap: Tap | None, ctx: Context, turn: Turn) -> None:
-        st = turn.state
-        if not self._organizer(ctx):
-            self._to_menu(st, ctx)
-            turn.replies.append(Reply("broadcast.denied"))
-            return
-        text = inbound.text if inbound.kind == InboundKind.TEXT else ""
-        value = tap.value if tap is not None and tap.step == STEP else None
-        word = _word(text) if text else None
-        step = Composer(ctx.understanding, ctx.regions).advance(
-            st, text=text, value=value, word=word, now=ctx.now
-        )
-        turn.replies.extend(step.replies)
-        turn.effects.extend(step.effects)
-        if step.done:
-            self._to_menu(st, ctx)
-
-    def _to_menu(self, st: dict[str, Any], ctx: Context) -> None:
-        keep = {k: st[k] for k in ("last_submitted",) if k in st}
-        st.clear()
-        st.update(flow="menu", stamp=_stamp(ctx, 1), **keep)
-
-    def _menu(self, inbound: Inbound, ctx: Context, turn: Turn) -> None:
-        st = turn.state
-        st.setdefault("flow", "menu")
-        st.setdefault("stamp", _stamp(ctx, 0))
-        text = inbound.text.strip()
-        if inbound.kind == InboundKind.FOLLOW:
-            turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
-            return
-        if inbound.kind == InboundKind.TEXT and (code := casecode.find(text)):
-            self._status(code, ctx, turn)
-            return
-        if inbound.kind == InboundKind.TEXT and meaningful(text) and len(text) >= 25:
-            # A long message at the menu is almost always a tip: start the report with it.
-            self._start_report(st, ctx, turn, first_text=text, message_id=inbound.message_id)
-            return
-        turn.replies.append(Reply("menu.confused", buttons=MENU_BUTTONS))
-
-    def _status(self, code: str | None, ctx: Context, turn: Turn) -> None:
-        if code is not None:
-            tip = next((t for t in ctx.my_tips if t.case_code == code), None)
-            if tip is None:
-                turn.replies.append(Reply("status.not_found", {"case_code": code}))
-            else:
-                turn.replies.append(Reply("status.one", _tip_params(tip)))
-            return
-        if not ctx.my_tips:
-            turn.replies.append(Reply("status.none", buttons=MENU_BUTTONS))
-            return
-        lines = [ref("status.line", **_tip_params(t)) for t in ctx.my_tips[-10:]]
-        turn.replies.append(Reply("status.list", {"tips": lines, "count": len(ctx.my_tips)}))
-
-    # ---- the report form ----------------------------------------------------------------------
-    def _start_report(
-        self,
-        st: dict[str, Any],
-        ctx: Context,
-        turn: Turn,
-        first_text: str | None = None,
-        message_id: str | None = None,
-    ) -> None:
-        keep = {k: st[k] for k in ("last_submitted",) if k in st}
-        st.clear()
-        st.update(
-            flow="report",
-            stamp=_stamp(ctx, 2),
-            draft_id=ctx.entropy[:12].hex(),
-            draft={},
-            prefilled=[],
-            history=[],
-            answers={},
-            step=self.form.fields[0].id,
-            touched=ctx.now.isoformat(),
-            **keep,
-        )
-        turn.replies.append(Reply("report.intro"))
-        if first_text:
-            story = self.form.get("story")
-            assert story is not None
-            st["draft"]["story"] = first_text[: story.max_length]
-            if message_id:
-                st["answers"][message_id] = "story"
-            self._prefill(first_text, ctx, st)
-            self._next(st, ctx, turn, after=None)
-            return
-        turn.replies.append(self._question(st, ctx))
-
-    def _prefill(self, text: str, ctx: Context, st: dict[str, Any]) -> None:
-        found = ctx.understanding.extract(text, ctx.today)
-        draft, pre = st["draft"], st["prefilled"]
-
-        def put(field_id: str, value: Any) -> None:
-            if value in (None, "", {}) or field_id in draft:
-                return
-            draft[field_id] = value
-            pre.append(field_id)
-
-        if found.get("category"):
-            put("cat", found["category"])
-        if found.get("agency"):
-            put("agency", found["agency"])
-        if found.get("official"):
-            put("official", found["official"])
-        if found.get("province"):
-            put("place", {"province": found["province"], "district": found.get("district")})
-        if found.get("incident_date") or found.get("incident_date_text"):
-            d = found.get("incident_date")
-            put(
-                "when",
-                {
-                    "date": d.isoformat() if isinstance(d, date) else None,
-                    "text": found.get("incident_date_text"),
-                },
-            )
-        if found.get("amount_thb"):
-            put("money", int(found["amount_thb"]))
-
-    def _question(self, st: dict[str, Any], ctx: Context) -> Reply:
-        step = st.get("step")
-        if step == "sum":
-            return self._summary(st, ctx)
-        if step == "sum_edit":
-            return self._edit_menu(st)
-        if step == "contact_how":
-            return Reply("report.contact.how", buttons=self._nav(st, "contact_how", optional=False))
-        f = self.form.get(str(step))
-        assert f is not None, step
-        stamp = st["stamp"]
-        draft = st["draft"]
-        if f.id in st.get("prefilled", []) and f.id in draft:
-            return Reply(
-                "report.confirm_prefill",
-                {"field": ref(f.label), "value": self._show(f, draft[f.id], ctx)},
-                buttons=(
-                    _btn("button.yes", f"{stamp}:{f.id}:ok"),
-                    _btn("button.change", f"{stamp}:{f.id}:change"),
-                ),
-            )
-        if f.kind == Kind.CHOICE:
-            return Reply(f.ask, buttons=tuple(_btn(o.label, f"{stamp}:{f.id}:{o.id}") for o in f.options))
-        if f.kind == Kind.CONTACT:
-            return Reply(f.ask, buttons=tuple(_btn(o.label, f"{stamp}:{f.id}:{o.id}") for o in f.options))
-        if f.kind == Kind.PLACE:
-            buttons = (_btn("button.share_location", LOCATION_PAYLOAD), *self._nav(st, f.id, f.optional))
-            return Reply(f.ask, buttons=buttons, request_location=True)
-        if f.kind == Kind.EVIDENCE:
-            count = len(draft.get("evid") or [])
-            buttons = (
-                _btn("button.done" if count else "button.no_evidence", f"{stamp}:{f.id}:done"),
-                *self._nav(st, f.id, optional=False),
-            )
-            key = "report.evid.more" if count else f.ask
-            return Reply(key, {"count": count}, buttons=buttons)
-        return Reply(f.ask, buttons=self._nav(st, f.id, f.optional))
-
-    def _nav(self, st: dict[str, Any], step: str, optional: bool) -> tuple[Button, ...]:
-        stamp = st["stamp"]
-        out = []
-        if optional:
-            out.append(_btn("button.skip", f"{stamp}:{step}:skip"))
-        if st.get("history"):
-            out.append(_btn("button.back", f"{stamp}:{step}:back"))
-        out.append(_btn("button.cancel", f"{stamp}:{step}:cancel"))
-        return tuple(out)
-
-    def _report(self, inbound: Inbound, tap: Tap | None, ctx: Context, turn: Turn) -> None:
-        st = turn.state
-        step = str(st.get("step"))
-        text = inbound.text.strip()
-        if tap is not None and tap.stamp is not None and tap.step != step:
-            self._stale(st, ctx, turn)
-            return
-        value = tap.value if tap is not None else None
-        word = _word(text) if inbound.kind == InboundKind.TEXT else None
-        if value == "cancel":
-            self._to_menu(st, ctx)
-            turn.replies.append(Reply("report.cancelled", buttons=MENU_BUTTONS))
-            return
-        if value == "back" or (value is None and word == "back"):
-            self._back(st, ctx, turn)
-            return
-
-        if step == "sum":
-            self._summary_answer(value or _summary_word(word), ctx, turn)
-            return
-        if step == "sum_edit":
-            f = self.form.get(value or "")
-            if f is None:
-                turn.replies.append(self._edit_menu(st))
-                return
-            st["from_summary"] = True
-            if f.id in st["prefilled"]:
-                st["prefilled"].remove(f.id)
-            st["step"] = f.id
-            turn.replies.append(self._question(st, ctx))
-            return
-        if step == "contact_how":
-            if not meaningful(text) or len(text) < 3:
-                turn.replies.append(Reply("report.contact.how_invalid"))
-                turn.replies.append(self._question(st, ctx))
-                return
-            st["draft"]["contact_how"] = text[:300]
-            self._next(st, ctx, turn, after="contact")
-            return
-
-        f = self.form.get(step)
-        assert f is not None, step
-        draft = st["draft"]
-        if inbound.kind == InboundKind.STICKER or inbound.kind == InboundKind.FOLLOW:
-            # A sticker is not an answer: ask the same question again, changing nothing.
-            turn.replies.append(self._question(st, ctx))
-            return
-        if inbound.kind == InboundKind.MEDIA and inbound.media is not None and f.kind != Kind.EVIDENCE:
-            # Evidence sent early is kept for the evidence step rather than lost; it answers
-            # nothing, so a prefilled value waiting for confirmation stays as it is.
-            if inbound.media.attachment_id is not None:
-                self._add_evidence(inbound, draft)
-                turn.replies.append(Reply("report.evid.kept_early"))
-            turn.replies.append(self._question(st, ctx))
-            return
-        if f.id in st["prefilled"] and f.id in draft:
-            if value == "ok" or (value is None and word == "yes"):
-                st["prefilled"].remove(f.id)
-                self._next(st, ctx, turn, after=f.id)
-                return
-            if value == "change" or (value is None and word in ("no", "edit")):
-                st["prefilled"].remove(f.id)
-                draft.pop(f.id, None)
-                turn.replies.append(self._question(st, ctx))
-                return
-            # Anything else typed is a new answer to the field.
-            st["prefilled"].remove(f.id)
-            draft.pop(f.id, None)
-
-        if value == "skip" or (value is None and word == "skip" and f.kind != Kind.EVIDENCE):
-            if not f.optional and f.kind not in (Kind.PLACE,):
-                turn.replies.append(Reply("report.required", {"field": ref(f.label)}))
-                turn.replies.append(self._question(st, ctx))
-                return
-            draft.pop(f.id, None)
-            draft.setdefault("skipped", [])
-            if f.id not in draft["skipped"]:
-                draft["skipped"].append(f.id)
-            self._next(st, ctx, turn, after=f.id)
-            return
-
-        if f.kind == Kind.EVIDENCE:
-            self._evidence(inbound, value, word, ctx, turn, f)
-            return
-
-        if inbound.kind == InboundKind.LOCATION and inbound.location is not None and f.kind == Kind.PLACE:
-            loc = inbound.location
-            draft["location"] = {
-                "lat": loc.latitude,
-                "lon": loc.longitude,
-                "title": loc.title,
-                "address": loc.address,
-            }
-            found = ctx.understanding.parse_province(" ".join(x for x in (loc.address, loc.title) if x))
-            if found is None:
-                turn.replies.append(Reply("report.place.location_kept"))
-                turn.replies.append(Reply(f.ask, buttons=self._nav(st, f.id, f.optional)))
-                return
-            draft[f.id] = {"province": found[0], "district": found[1]}
-            st["prefilled"].append(f.id)  # a guess from the address: confirm it
-            turn.replies.append(self._question(st, ctx))
-            return
-
-        if (
-            f.id == "cat"
-            and value is None
-            and "story" not in draft
-            and meaningful(text)
-            and len(text) >= 15
-            and self._choice_from_text(f, text, ctx) is None
-        ):
-            # The volunteer told the story instead of picking a category: keep it, take what
-            # it already says, and only ask for (or confirm) the rest.
-            story = self.form.get("story")
-            draft["story"] = text[: story.max_length if story else 4000]
-            if inbound.message_id:
-                st["answers"][inbound.message_id] = "story"
-            self._prefill(text, ctx, st)
-            self._next(st, ctx, turn, after=None)
-            return
-        answer = value if value is not None else text
-        if not self._accept(f, answer, tap, ctx, st):
-            turn.replies.append(
-                Reply(
-                    f"report.{f.id}.invalid" if f.kind != Kind.TEXT else "report.text_invalid",
-                    {"field": ref(f.label), "min": f.min_length},
-                )
-            )
-            turn.replies.append(self._question(st, ctx))
-            return
-        if inbound.message_id and value is None:
-            st["answers"][inbound.message_id] = f.id
-        if value is None and f.kind in (Kind.PLACE, Kind.DATE, Kind.MONEY):
-            # Show what was understood from the typed words, so a misreading is caught at once.
-            turn.replies.append(
-                Reply("report.understood", {"field": ref(f.label), "value": self._show(f, draft[f.id], ctx)})
-            )
-        if f.id in ("story", "agency", "official"):
-            # Any free text may already say where, when or how much: take it, confirm it later.
-            self._prefill(text, ctx, st)
-        if f.id == "cat" and draft.get("cat") in REFERRALS:
-            turn.replies.append(
-                Reply("report.out_of_scope", {"referral": ref(f"referral.{REFERRALS[draft['cat']]}")})
-            )
-        if f.kind == Kind.CONTACT and draft.get("contact") == "yes":
-            st["history"].append(f.id)
-            st["step"] = "contact_how"
-            turn.replies.append(self._question(st, ctx))
-            return
-        self._next(st, ctx, turn, after=f.id)
-
-    def _accept(self, f: Field, answer: str, tap: Tap | None, ctx: Context, st: dict[str, Any]) -> bool:
-        """Parse an answer into the draft; False when it is not a valid answer."""
-        draft = st["draft"]
-        if f.kind in (Kind.CHOICE, Kind.CONTACT):
-            ids = [o.id for o in f.options]
-            chosen = answer if answer in ids else None
-            if chosen is None and tap is None:
-                chosen = self._choice_from_text(f, answer, ctx)
-            if chosen is None:
-                return False
-            draft[f.id] = chosen
-            return True
-        if f.kind == Kind.TEXT:
-            if not meaningful(answer) or len(answer) < f.min_length:
-                return False
-            draft[f.id] = answer[: f.max_length]
-            return True
-        if f.kind == Kind.PLACE:
-            found = ctx.understanding.parse_province(answer) if meaningful(answer) else None
-            if found is None:
-                return False
-            draft[f.id] = {"province": found[0], "district": found[1]}
-            return True
-        if f.kind == Kind.DATE:
-            parsed = ctx.understanding.parse_date(answer, ctx.today) if meaningful(answer) else None
-            if parsed is None:
-                return False
-            d, vague = parsed
-            draft[f.id] = {"date": d.isoformat() if d else None, "text": vague}
-            return True
-        if f.kind == Kind.MONEY:
-            amount = ctx.understanding.parse_amount(answer) if meaningful(answer) else None
-            if amount is None or amount < 0:
-                return False
-            draft[f.id] = amount
-            return True
-        return False
-
-    def _choice_from_text(self, f: Field, answer: str, ctx: Context) -> str | None:
-        a = answer.strip().casefold()
-        if a.isdigit() and 1 <= int(a) <= len(f.options):
-            return f.options[int(a) - 1].id
-        for o in f.options:
-            if a == o.id.casefold():
-                return o.id
-        if f.kind == Kind.CONTACT:
-            w = _word(answer)
-            return {"yes": "yes", "accept": "yes", "no": "no", "decline": "no"}.get(w or "")
-        if f.id == "cat" and meaningful(answer):
-            return ctx.understanding.classify(answer) if len(answer) < 15 else None
-        return None
-
-    def _evidence(
-        self, inbound: Inbound, value: str | None, word: str | None, ctx: Context, turn: Turn, f: Field
-    ) -> None:
-        st = turn.state
-        draft = st["draft"]
-        if value == "done" or word in ("done", "skip", "no"):
-            self._next(st, ctx, turn, after=f.id)
-            return
-        if inbound.kind == InboundKind.MEDIA and inbound.media is not None:
-            # No attachment: the download failed and the dispatcher already said why (too
-            # large, gone); one explanation is enough, so only the question follows.
-            self._add_evidence(inbound, draft)
-            turn.replies.append(self._question(st, ctx))
-            return
-        if inbound.kind == InboundKind.LOCATION and inbound.location is not None:
-            loc = inbound.location
-            draft.setdefault("evid", []).append(
-                {"kind": "location", "lat": loc.latitude, "lon": loc.longitude, "msg": inbound.message_id}
-            )
-            turn.replies.append(self._question(st, ctx))
-            return
-        turn.replies.append(Reply("report.evid.how"))
-        turn.replies.append(self._question(st, ctx))
+    def _standby(ev: Event) -> None:
+        ev.turn.save = bool(ev.st)
 
     @staticmethod
-    def _add_evidence(inbound: Inbound, draft: dict[str, Any]) -> None:
-        assert inbound.media is not None
-        if inbound.media.attachment_id is None:
-            return
-        draft.setdefault("evid", []).append(
-            {"kind": inbound.media.kind, "id": inbound.media.attachment_id, "msg": inbound.message_id}
+    def _leave(ev: Event) -> None:
+        ev.turn.effects.append(LeaveStaff())
+
+    @staticmethod
+    def _unconsented(ev: Event) -> bool:
+        return ev.ctx.contact is None or ev.ctx.contact.consented_at is None
+
+    def _welcome_back(self, ev: Event) -> None:
+        ev.turn.replies.append(Reply("onboarding.welcome_back", buttons=MENU_BUTTONS))
+        if ev.flow == Flow.REPORT:
+            resume.ask(ev.st, ev.turn, expired=False)
+
+    def _file_not_taken(self, ev: Event) -> bool:
+        return ev.inbound.kind == InboundKind.MEDIA and not self.report.takes_media(
+            ev.st, consented=True, now=ev.ctx.now, draft_ttl=ev.ctx.draft_ttl
         )
 
-    def _next(self, st: dict[str, Any], ctx: Context, turn: Turn, after: str | None) -> None:
-        """Move to the next field that still needs an answer or a confirmation."""
-        if after is not None and after != "contact_how":
-            st["history"].append(after)
-        if st.pop("from_summary", False) and after != "contact":
-            st["step"] = "sum"
-            turn.replies.append(self._question(st, ctx))
-            return
-        draft = st["draft"]
-        start = (
-            0
-            if after is None
-            else self.form.index("contact") + 1
-            if after == "contact_how"
-            else self.form.index(after) + 1
-        )
-        for f in self.form.fields[start:]:
-            if f.id in draft and f.id not in st["prefilled"] and f.kind != Kind.EVIDENCE:
-                continue
-            # Evidence sent early does not answer the evidence step: it is still asked (showing
-            # what was received), so more can be added.
-            st["step"] = f.id
-            turn.replies.append(self._question(st, ctx))
-            return
-        st["step"] = "sum"
-        turn.replies.append(self._question(st, ctx))
+    def _idle(self, ev: Event) -> bool:
+        """An old draft is never silently continued: ask first (unless this is the answer)."""
+        tapped_resume = ev.tap is not None and ev.tap.step == "resume"
+        return ev.flow == Flow.REPORT and self.report.idle(ev.st, ev.ctx) and not tapped_resume
 
-    def _back(self, st: dict[str, Any], ctx: Context, turn: Turn) -> None:
-        history = st.get("history") or []
-        if not history:
-            turn.replies.append(Reply("report.no_back"))
-            turn.replies.append(self._question(st, ctx))
-            return
-        prev = history.pop()
-        st["step"] = prev
-        if prev in st["draft"] and prev not in st["prefilled"]:
-            st["draft"].pop(prev, None)
-        turn.replies.append(self._question(st, ctx))
+    @staticmethod
+    def _foreign_stamp(ev: Event) -> bool:
+        return ev.tap is not None and ev.tap.stamp is not None and ev.tap.stamp != ev.st.get("stamp")
 
-    # ---- summary, confirm ---------------------------------------------------------------------
-    def _show(self, f: Field, value: Any, ctx: Context) -> Any:
-        if value is None:
-            return ref("common.not_given")
-        if f.kind in (Kind.CHOICE, Kind.CONTACT):
-            opt = next((o for o in f.options if o.id == value), None)
-            return ref(opt.label) if opt else value
-        if f.kind == Kind.PLACE:
-            prov = value.get("province")
-            region = ctx.regions.region_of(prov) or CENTRAL
-            if value.get("district"):
-                return ref(
-                    "common.place_district",
-                    district=value["district"],
-                    province=prov,
-                    region=region_ref(region),
-                )
-            return ref("common.place", province=prov, region=region_ref(region))
-        if f.kind == Kind.DATE:
-            if value.get("date"):
-                return thai_date(date.fromisoformat(value["date"]))
-            return value.get("text") or ref("common.not_given")
-        if f.kind == Kind.MONEY:
-            return ref("common.baht", amount=f"{int(value):,}")
-        if f.kind == Kind.EVIDENCE:
-            return ref("common.items", count=len(value or []))
-        return value
-
-    def _summary(self, st: dict[str, Any], ctx: Context) -> Reply:
-        draft = st["draft"]
-        lines = []
-        for f in self.form.fields:
-            if f.kind == Kind.EVIDENCE:
-                shown: Any = ref("common.items", count=len(draft.get("evid") or []))
-            elif f.kind == Kind.CONTACT:
-                shown = self._show(f, draft.get(f.id), ctx)
-                if draft.get("contact") == "yes" and draft.get("contact_how"):
-                    shown = ref("report.contact.yes_how", how=draft["contact_how"])
-            else:
-                shown = self._show(f, draft.get(f.id), ctx)
-            lines.append(ref("report.summary_line", label=ref(f.label), value=shown))
-        stamp = st["stamp"]
-        return Reply(
-            "report.summary",
-            {"lines": lines},
-            buttons=(
-                _btn("button.confirm", f"{stamp}:sum:confirm"),
-                _btn("button.edit", f"{stamp}:sum:edit"),
-                _btn("button.cancel", f"{stamp}:sum:cancel"),
-            ),
-        )
-
-    def _edit_menu(self, st: dict[str, Any]) -> Reply:
-        stamp = st["stamp"]
-        buttons = [_btn(f.label, f"{stamp}:sum_edit:{f.id}") for f in self.form.fields]
-        buttons.append(_btn("button.back", f"{stamp}:sum_edit:back"))
-        return Reply("report.edit_which", buttons=tuple(buttons[:13]))
-
-    def _summary_answer(self, value: str | None, ctx: Context, turn: Turn) -> None:
-        st = turn.state
-        if value == "edit":
-            st["step"] = "sum_edit"
-            turn.replies.append(self._edit_menu(st))
-            return
-        if value != "confirm":
-            turn.replies.append(Reply("report.summary_hint"))
-            turn.replies.append(self._summary(st, ctx))
-            return
-        tip = self._tip(st, ctx)
-        turn.effects.append(SubmitTip(tip, str(st["draft_id"])))
-        turn.replies.append(Reply("report.submitted", {"case_code": tip.case_code}, buttons=MENU_BUTTONS))
-        if tip.category in REFERRALS:
-            turn.replies.append(
-                Reply("report.referral", {"referral": ref(f"referral.{REFERRALS[tip.category]}")})
-            )
-        last = {
-            "stamp": st["stamp"],
-            "case_code": tip.case_code,
-            "draft_id": st["draft_id"],
-            # which message answered which field, so an unsend after submitting can still redact it
-            "answers": {m: f for m, f in (st.get("answers") or {}).items() if f in REDACTABLE},
-        }
-        self._to_menu(st, ctx)
-        st["last_submitted"] = last
-
-    def _tip(self, st: dict[str, Any], ctx: Context) -> TipRecord:
-        draft = st["draft"]
-        place = draft.get("place") or {}
-        when = draft.get("when") or {}
-        loc = draft.get("location")
-        province = place.get("province")
-        evid = draft.get("evid") or []
-        return TipRecord(
-            case_code=casecode.generate(ctx.entropy[8:16]),
-            category=str(draft.get("cat") or "other"),
-            narrative=str(draft.get("story") or ""),
-            agency=draft.get("agency"),
-            official=draft.get("official"),
-            province=province,
-            district=place.get("district"),
-            region=ctx.regions.region_of(province) or CENTRAL,
-            incident_date=date.fromisoformat(when["date"]) if when.get("date") else None,
-            incident_date_text=when.get("text"),
-            amount_thb=draft.get("money"),
-            contact_ok=draft.get("contact") == "yes",
-            contact_how=draft.get("contact_how") if draft.get("contact") == "yes" else None,
-            location=Location(loc["lat"], loc["lon"], loc.get("title", ""), loc.get("address", ""))
-            if loc
-            else None,
-            attachment_ids=tuple(int(e["id"]) for e in evid if e.get("id") is not None),
-        )
-
-    # ---- resume, stale ------------------------------------------------------------------------
-    def _ask_resume(self, st: dict[str, Any], turn: Turn, expired: bool) -> None:
-        if st.get("flow") == "report":
-            st["resume_step"] = st.get("step")
-        st["flow"] = "resume"
-        stamp = st["stamp"]
-        turn.replies.append(
-            Reply(
-                "report.expired" if expired else "report.resume",
-                buttons=(
-                    _btn("button.continue", f"{stamp}:resume:continue"),
-                    _btn("button.restart", f"{stamp}:resume:restart"),
-                    _btn("button.cancel", f"{stamp}:resume:cancel"),
-                ),
-            )
-        )
-
-    def _resume(self, inbound: Inbound, tap: Tap | None, ctx: Context, turn: Turn) -> None:
-        st = turn.state
-        choice = tap.value if tap is not None else _word(inbound.text)
-        if choice in ("continue", "yes"):
-            st["flow"] = "report"
-            st["step"] = st.pop("resume_step", None) or self.form.fields[0].id
-            st["touched"] = ctx.now.isoformat()
-            turn.replies.append(self._question(st, ctx))
-        elif choice == "restart":
-            self._start_report(st, ctx, turn)
-        elif choice in ("cancel", "no"):
-            self._to_menu(st, ctx)
-            turn.replies.append(Reply("report.cancelled", buttons=MENU_BUTTONS))
+    def _old_button(self, ev: Event) -> None:
+        assert ev.tap is not None
+        last = ev.st.get("last_submitted") or {}
+        if ev.tap.stamp == last.get("stamp") and ev.tap.step == "sum":
+            ev.turn.replies.append(Reply("report.already_sent", {"case_code": last.get("case_code")}))
         else:
-            self._ask_resume(st, turn, expired=False)
+            self._stale(ev)
 
-    def _stale(self, st: dict[str, Any], ctx: Context, turn: Turn) -> None:
+    @staticmethod
+    def _other_step(ev: Event) -> bool:
+        return (
+            ev.flow == Flow.REPORT
+            and ev.tap is not None
+            and ev.tap.stamp is not None
+            and ev.tap.step != str(ev.st.get("step"))
+        )
+
+    def _other_step_tapped(self, ev: Event) -> None:
+        ev.st["touched"] = ev.ctx.now.isoformat()  # the volunteer is here: the draft is not idle
+        self._stale(ev)
+
+    def _stale(self, ev: Event) -> None:
+        st, ctx, turn = ev.st, ev.ctx, ev.turn
         turn.replies.append(Reply("common.stale_button"))
-        if st.get("flow") == "report":
-            turn.replies.append(self._question(st, ctx))
-        elif st.get("flow") == "resume":
-            self._ask_resume(st, turn, expired=False)
-        elif st.get("flow") == "broadcast" and self._organizer(ctx):
-            turn.replies.append(Composer(ctx.understanding, ctx.regions).question(st))
+        if ev.flow == Flow.REPORT:
+            turn.replies.append(self.report.question(st, ctx))
+        elif ev.flow == Flow.RESUME:
+            resume.ask(st, turn, expired=False)
+        elif ev.flow == Flow.NOTICE and notice.organizer(ctx):
+            turn.replies.append(notice.question(ev))
         else:
             turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
-
-
-# ---- helpers ---------------------------------------------------------------------------------------
-
-
-def draft_attachment_ids(state: Mapping[str, Any]) -> set[int]:
-    """The attachments a conversation's draft still holds (kept by the orphan sweep)."""
-    draft = state.get("draft") or {}
-    return {int(e["id"]) for e in draft.get("evid") or () if isinstance(e, dict) and e.get("id") is not None}
-
-
-_JOIN = re.compile(r"^/(?:join|start)(?:@\w+)?\s+([A-Za-z0-9-]{6,40})$", re.IGNORECASE)
-
-
-def _join_code(text: str) -> str | None:
-    m = _JOIN.match(text.strip())
-    if not m:
-        return None
-    code = m.group(1)
-    if text.strip().casefold().startswith("/start") and not code.upper().startswith("JOIN"):
-        return None
-    return code
-
-
-_STAFF_COMMANDS = {
-    "/tips": "list",
-    "/tip": "detail",
-    "/status": "set",
-    "/ask": "ask",
-    "/reassign": "reassign",
-}
-
-
-def staff_action(inbound: Inbound) -> StaffAction | None:
-    """A staff command typed (`/status CODE STATUS note`) or a staff button (`s:ack:CODE`)."""
-    if inbound.kind == InboundKind.BUTTON and inbound.button and inbound.button.startswith("s:"):
-        parts = inbound.button.split(":", 3)
-        if len(parts) < 3:
-            return None
-        return StaffAction(parts[1], casecode.find(parts[2]) or parts[2], parts[3] if len(parts) > 3 else "")
-    if inbound.kind != InboundKind.TEXT:
-        return None
-    words = inbound.text.strip().split(None, 3)
-    if not words:
-        return None
-    command = _STAFF_COMMANDS.get(words[0].casefold().split("@")[0])
-    if command is None:
-        return None
-    code = casecode.find(words[1]) if len(words) > 1 else None
-    rest = words[2:] if len(words) > 2 else []
-    if command != "list" and code is None:
-        return None  # "/status" alone is a volunteer asking about their own tips
-    if command == "list":
-        return StaffAction("list")
-    if command == "detail":
-        return StaffAction("detail", code or "")
-    if command in ("set", "reassign"):
-        return StaffAction(command, code or "", rest[0] if rest else "", rest[1] if len(rest) > 1 else "")
-    return StaffAction("ask", code or "", "", " ".join(rest))
-
-
-def _summary_word(word: str | None) -> str | None:
-    return {"confirm": "confirm", "yes": "confirm", "edit": "edit", "no": "edit"}.get(word or "")
-
-
-def _stamp(ctx: Context, salt: int) -> str:
-    return bytes(b ^ salt for b in ctx.entropy[:3]).hex()
-
-
-def _tip_params(tip: TipSummary) -> dict[str, Any]:
-    return {
-        "case_code": tip.case_code,
-        "status": ref(f"status.{tip.status}"),
-        "category": ref(f"category.{tip.category}"),
-        "date": thai_date(tip.created_at.date()),
-    }

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot.catalog import ref, region_ref, thai_date
+from bot.effects import AnswerQuestion, StaffAction
+from bot.joinguard import (
+    JOIN_GUARD,
+    JOIN_LOCKOUT,
+    JOIN_MAX_FAILURES,
+    join_failed,
+    join_locked_until,
+    minutes_left,
+)
 from bot.model import Button, OutboxItem, Reply, StaffChatRecord, TipDetail
 from bot.ports import OutboxRepo, UnitOfWork
 from bot.routing import CENTRAL, REGIONS
@@ -33,67 +41,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "closed": frozenset(),
 }
 ACTING_ROLES = frozenset({"staff", "admin"})
-
-#: `/join` guessing: a chat that gives JOIN_MAX_FAILURES wrong codes within JOIN_WINDOW is
-#: refused every attempt, the right code included, for JOIN_LOCKOUT. The record lives in the
-#: chat's conversation state (the database), so every process sees the same count.
-JOIN_MAX_FAILURES = 5
-JOIN_WINDOW = timedelta(minutes=10)
-JOIN_LOCKOUT = timedelta(minutes=30)
-#: the conversation state key of that record: {"fails": [iso times], "until": iso time | None}
-JOIN_GUARD = "join_guard"
-
-
-@dataclass(frozen=True, slots=True)
-class StaffAction:
-    """A staff command or button: list, detail, ack, menu, set, ask, reassign."""
-
-    action: str
-    code: str = ""
-    arg: str = ""
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerQuestion:
-    """A reporter's answer to a question staff asked through the bot."""
-
-    code: str
-    staff_chat_id: int
-    text: str
-
-
-def join_locked_until(state: Mapping[str, Any], now: datetime) -> datetime | None:
-    """When the chat's `/join` lock-out ends; None when it may try a code now."""
-    record = state.get(JOIN_GUARD) or {}
-    until = record.get("until")
-    if until and datetime.fromisoformat(until) > now:
-        return datetime.fromisoformat(until)
-    return None
-
-
-def join_guard_live(state: Mapping[str, Any], now: datetime) -> bool:
-    """True while the record still matters: a lock-out running or failures inside the window."""
-    record = state.get(JOIN_GUARD) or {}
-    if join_locked_until(state, now) is not None:
-        return True
-    return any(now - datetime.fromisoformat(at) < JOIN_WINDOW for at in record.get("fails") or ())
-
-
-def join_failed(state: dict[str, Any], now: datetime) -> bool:
-    """Count a wrong code in `state`; True when this failure starts a lock-out."""
-    record = state.get(JOIN_GUARD) or {}
-    fails = [at for at in record.get("fails") or () if now - datetime.fromisoformat(at) < JOIN_WINDOW]
-    fails.append(now.isoformat())
-    if len(fails) >= JOIN_MAX_FAILURES:
-        state[JOIN_GUARD] = {"fails": [], "until": (now + JOIN_LOCKOUT).isoformat()}
-        return True
-    state[JOIN_GUARD] = {"fails": fails, "until": None}
-    return False
-
-
-def _minutes_left(until: datetime, now: datetime) -> int:
-    return max(1, -(-int((until - now).total_seconds()) // 60))
 
 
 def parse_status(arg: str) -> tuple[str, str | None] | None:
@@ -200,7 +147,7 @@ class StaffDesk:
         until = join_locked_until(state, now)
         if until is not None:
             log.info("join refused on %s chat #%s: locked out", channel, pseudonym)
-            return [Reply("staff.join_locked", {"minutes": _minutes_left(until, now)})], False
+            return [Reply("staff.join_locked", {"minutes": minutes_left(until, now)})], False
         redeemed = await uow.staff.redeem_invite(code, now)
         if redeemed is None:
             locked = join_failed(state, now)
@@ -213,7 +160,7 @@ class StaffDesk:
                     JOIN_LOCKOUT // timedelta(minutes=1),
                     JOIN_MAX_FAILURES,
                 )
-                minutes = _minutes_left(now + JOIN_LOCKOUT, now)
+                minutes = minutes_left(now + JOIN_LOCKOUT, now)
                 return [Reply("staff.join_invalid"), Reply("staff.join_locked", {"minutes": minutes})], True
             return [Reply("staff.join_invalid")], True
         invite_id, region, role = redeemed
@@ -224,6 +171,16 @@ class StaffDesk:
         return [Reply("staff.joined", {"region": region_ref(region), "role": ref(f"role.{role}")})], changed
 
     # ---- alerts ------------------------------------------------------------------------------
+    async def leave(
+        self, uow: UnitOfWork, channel: str, chat_id: str, now: datetime, *, said: bool
+    ) -> list[Reply]:
+        """`/leave`, or the bot removed from the group (`said` False: nobody to answer)."""
+        member = await uow.staff.get(channel, chat_id)
+        if member is not None and member.active:
+            await uow.staff.deactivate(member.id, now)
+            return [Reply("staff.left")] if said else []
+        return [Reply("staff.not_member")] if said else []
+
     def alert(self, tip: TipDetail, note: Any = "") -> Reply:
         region = region_ref(tip.region)
         if self.detail == "minimal":

@@ -151,7 +151,7 @@ class Runner:
             assert newest is not None, "no broadcast yet"
             out = out.replace("{broadcast}", str(newest))
         if "{link}" in out:
-            from bot.compose import find_link_code
+            from bot.casecode import find_link_code
 
             codes = [
                 c

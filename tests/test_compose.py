@@ -3,14 +3,18 @@ volunteer, and the form's navigation."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.compose import Composer, CreateBroadcast, PreviewBroadcast, choose, parse_audience, parse_command
-from bot.model import Audience, AudienceMember
+from bot.compose import choose, parse_audience, parse_command
+from bot.effects import CreateBroadcast, PreviewBroadcast
+from bot.engine import Context, Engine, Turn
+from bot.model import Audience, AudienceMember, Inbound, InboundKind, StaffChatRecord
 from bot.routing import RegionTable
 from bot.thai.when import parse_when
 from bot.understanding import ThaiUnderstanding
@@ -75,11 +79,33 @@ def test_commands() -> None:
     assert parse_command("ประกาศ") is None
 
 
+def organizer_turn(
+    engine: Engine, state: dict[str, Any], text: str | None, value: str | None, now: datetime
+) -> Turn:
+    """One organizer event: typed text, or a tap of the notice form's button with `value`."""
+    ctx = Context(
+        now=now,
+        today=now.date(),
+        entropy=random.Random(7).randbytes,
+        contact=None,
+        staff=StaffChatRecord(1, "webchat", "org", "3", "organizer", True),
+        my_tips=(),
+        regions=REGIONS,
+        understanding=U,
+    )
+    if value is not None:
+        inbound = Inbound(
+            "webchat", "org", InboundKind.BUTTON, "e", now, button=f"{state['stamp']}:bc:{value}"
+        )
+    else:
+        inbound = Inbound("webchat", "org", InboundKind.TEXT, "e", now, text=text or "")
+    return engine.advance(state, inbound, ctx)
+
+
 def test_the_form_walks_back_skips_and_ends_in_a_preview() -> None:
     now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-    form = Composer(U, REGIONS)
-    state: dict[str, object] = {}
-    form.start(state, "abc123")
+    engine = Engine()
+    state = organizer_turn(engine, {}, "/broadcast", None, now).state
     answers = [
         ("อบรม", None),
         ("พรุ่งนี้", None),  # a day without a time is asked again
@@ -92,13 +118,22 @@ def test_the_form_walks_back_skips_and_ends_in_a_preview() -> None:
         (None, "rsvp_on"),
     ]
     for text, value in answers:
-        step = form.advance(state, text=text or "", value=value, word=None, now=now)
-        assert not step.done
-    assert state["bc_step"] == "send"
-    preview = form.advance(state, text="", value="now", word=None, now=now)
+        turn = organizer_turn(engine, state, text, value, now)
+        state = turn.state
+        assert state["flow"] == "broadcast" and not turn.effects
+    assert state["step"] == "send_at"
+    preview = organizer_turn(engine, state, None, "now", now)
     [effect] = preview.effects
     assert isinstance(effect, PreviewBroadcast)
     assert effect.draft["when"] == "2026-11-24T06:00:00+00:00"  # 13:00 Thai time
     assert effect.draft["place"] is None and effect.draft["rsvp"] is True and effect.draft["send_at"] is None
-    done = form.advance(state, text="", value="confirm", word=None, now=now)
-    assert done.done and isinstance(done.effects[0], CreateBroadcast)
+    done = organizer_turn(engine, preview.state, None, "confirm", now)
+    assert done.state["flow"] == "menu" and isinstance(done.effects[0], CreateBroadcast)
+
+
+def test_a_notice_stored_before_the_form_walker_carries_on() -> None:
+    now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    old = {"flow": "broadcast", "stamp": "abc123", "bc_step": "rsvp", "bc": {"title": "อบรม", "when": None}}
+    turn = organizer_turn(Engine(), old, None, "rsvp_off", now)
+    assert turn.state["step"] == "send_at" and turn.state["draft"]["rsvp"] is False
+    assert turn.replies[-1].key == "broadcast.ask.send"

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import casecode
-from bot.engine import Consent, Context, Engine, ForgetMe, JoinStaff, SubmitTip, Turn, parse_payload
+from bot.effects import Consent, ForgetMe, JoinStaff, SubmitTip
+from bot.engine import Context, Engine, Turn, parse_payload
 from bot.model import ContactRecord, Inbound, InboundKind
 from bot.routing import RegionTable
 from bot.understanding import ThaiUnderstanding
@@ -28,7 +29,7 @@ def ctx(contact: ContactRecord | None = CONSENTED, seed: int = 1, now: datetime 
     return Context(
         now=now,
         today=now.date(),
-        entropy=bytes(rnd.getrandbits(8) for _ in range(32)),
+        entropy=rnd.randbytes,
         contact=contact,
         staff=None,
         my_tips=(),

@@ -13,8 +13,8 @@ import pytest
 
 from bot.app import Services, build_services
 from bot.cli import new_invite_code
+from bot.joinguard import JOIN_LOCKOUT, JOIN_MAX_FAILURES, join_failed, join_guard_live, join_locked_until
 from bot.settings import Settings
-from bot.staff import JOIN_LOCKOUT, JOIN_MAX_FAILURES, join_failed, join_guard_live, join_locked_until
 from tests.drivers import RecordingConsole
 from tests.harness import FakeClock
 
