@@ -148,7 +148,7 @@ async def _run_tipbot(sc: Scenario, db_url: str, urls: dict[str, str]) -> dict[s
     from pydantic import SecretStr
 
     from bot.app import build_services
-    from bot.model import Audience, BroadcastRecord
+    from bot.core.model import Audience, BroadcastRecord
     from bot.settings import Settings
     from tests.broadcast_seed import Volunteer, line_id, seed, telegram_id
 

@@ -42,8 +42,8 @@ def rss_kb(field: str) -> int:
 
 
 def measure(data: bytes, mime: str, queue: mp.Queue[tuple[float, int, int, str]]) -> None:
-    from bot import evidence
-    from bot.scrubber import _limit_memory
+    from bot.core import evidence
+    from bot.runtime.scrubber import _limit_memory
 
     _limit_memory(0)  # as in the worker: Pillow's own bound lifted, the evidence bound applies
     # A child starts with its parent's peak: reset the high-water mark (Linux) to this process's RSS.

@@ -39,7 +39,7 @@ from measure import free_port, pct  # bench/ is the script's folder
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.model import InboxEvent  # noqa: E402
+from bot.core.model import InboxEvent  # noqa: E402
 from storage.crypto import Keyring, install_keyring  # noqa: E402
 from storage.database import create_engine  # noqa: E402
 from storage.repositories import SqlStore  # noqa: E402

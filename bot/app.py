@@ -22,20 +22,20 @@ from aiohttp import web, web_response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import metrics
-from bot.broadcast import BroadcastDesk, Broadcaster
-from bot.catalog import Catalog
-from bot.cleantext import clean_event
-from bot.dispatcher import Dispatcher
-from bot.heartbeat import Heartbeat, default_instance
-from bot.model import InboxEvent
-from bot.ports import Channel, EventRejected, StorageUnavailable
-from bot.relay import Pacing, Relay
-from bot.routing import RegionTable
-from bot.scheduler import Scheduler
-from bot.scrubber import Scrubber
+from bot.core.catalog import Catalog
+from bot.core.cleantext import clean_event
+from bot.core.model import InboxEvent
+from bot.core.ports import Channel, EventRejected, StorageUnavailable
+from bot.core.routing import RegionTable
+from bot.core.understanding import ThaiUnderstanding
+from bot.runtime.broadcast import BroadcastDesk, Broadcaster
+from bot.runtime.dispatcher import Dispatcher
+from bot.runtime.heartbeat import Heartbeat, default_instance
+from bot.runtime.relay import Pacing, Relay
+from bot.runtime.scheduler import Scheduler
+from bot.runtime.scrubber import Scrubber
+from bot.runtime.staff import StaffDesk
 from bot.settings import Settings
-from bot.staff import StaffDesk
-from bot.understanding import ThaiUnderstanding
 from handlers.console import ConsoleChannel
 from handlers.ratelimit import Rate, WebChatLimits
 from handlers.webchat import WebChatChannel
@@ -75,7 +75,7 @@ def resolve_secret(settings: Settings) -> str:
 
 
 class StoreIngest:
-    """`bot.ports.Ingest`: one transaction for a request's events, then wake the dispatcher.
+    """`bot.core.ports.Ingest`: one transaction for a request's events, then wake the dispatcher.
 
     With a spool, events that the database cannot take are written to disk instead (and the
     request is answered 200); while spooled files wait, new events queue behind them so each
@@ -524,7 +524,7 @@ RICH_MENU_LABELS = ("button.report", "button.my_tips", "richmenu.notices", "butt
 
 
 class StoreKeyValue:
-    """`bot.ports.KeyValueStore` on the database (e.g. the Telegram polling offset)."""
+    """`bot.core.ports.KeyValueStore` on the database (e.g. the Telegram polling offset)."""
 
     def __init__(self, store: SqlStore) -> None:
         self.store = store

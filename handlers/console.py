@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from bot.model import (
+from bot.core.model import (
     LOCATION_PAYLOAD,
     Address,
     FetchedMedia,

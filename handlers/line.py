@@ -42,7 +42,7 @@ from linebot.v3.messaging.exceptions import ApiException
 from linebot.v3.models.events import UnknownEvent
 from linebot.v3.webhooks import Event
 
-from bot.model import (
+from bot.core.model import (
     LOCATION_PAYLOAD,
     Address,
     ChatKind,
@@ -60,7 +60,7 @@ from bot.model import (
     SendResult,
     SendStatus,
 )
-from bot.ports import EventRejected, Ingest, StorageUnavailable
+from bot.core.ports import EventRejected, Ingest, StorageUnavailable
 from handlers.text import split_text, truncate_graphemes, utf16_len
 from handlers.webhook import parse_json, read_capped
 
@@ -191,7 +191,7 @@ def to_inbox_event(raw: Any, *, now: datetime | None = None) -> InboxEvent:
 
 
 class LineChannel:
-    """The LINE Messaging API as a `bot.ports.Channel`."""
+    """The LINE Messaging API as a `bot.core.ports.Channel`."""
 
     name: str = "line"
     #: LINE's rate limit for the multicast endpoint (requests per second, per channel)

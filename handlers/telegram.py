@@ -46,7 +46,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.model import (
+from bot.core.model import (
     LOCATION_PAYLOAD,
     Address,
     ChatKind,
@@ -64,7 +64,7 @@ from bot.model import (
     SendResult,
     SendStatus,
 )
-from bot.ports import EventRejected, Ingest, StorageUnavailable
+from bot.core.ports import EventRejected, Ingest, StorageUnavailable
 from handlers.text import split_text as split_units
 from handlers.webhook import parse_json, read_capped
 
@@ -97,7 +97,7 @@ _PHOTO_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 
 
 class TelegramChannel:
-    """The Telegram Bot API as a `bot.ports.Channel`, built on a PTB `Bot` used as a plain client."""
+    """The Telegram Bot API as a `bot.core.ports.Channel`, built on a PTB `Bot` used as a plain client."""
 
     name: str = CHANNEL
     #: Telegram's flood guidance: about 30 messages/s overall and 1/s per chat for bulk sends

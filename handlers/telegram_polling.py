@@ -14,8 +14,8 @@ from typing import Final, TypeVar
 
 from telegram.error import Conflict, NetworkError, RetryAfter, TelegramError
 
-from bot.model import InboxEvent
-from bot.ports import EventRejected, Ingest, KeyValueStore, StorageUnavailable
+from bot.core.model import InboxEvent
+from bot.core.ports import EventRejected, Ingest, KeyValueStore, StorageUnavailable
 from handlers.telegram import ALLOWED_UPDATES, TelegramChannel, retry_after_seconds
 from handlers.telegram_setup import delete_webhook
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.model import (
+from bot.core.model import (
     Address,
     FetchedMedia,
     Inbound,
@@ -31,7 +31,7 @@ from bot.model import (
     SendResult,
     SendStatus,
 )
-from bot.ports import EventRejected, Ingest, StorageUnavailable
+from bot.core.ports import EventRejected, Ingest, StorageUnavailable
 from handlers.ratelimit import WebChatLimits, refused
 
 SESSION = re.compile(r"^[0-9a-f]{32}$")

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import LargeBinary, TypeDecorator
 
-from bot.cleantext import without_surrogates
+from bot.core.cleantext import without_surrogates
 
 
 def _derive(secret: str, purpose: bytes) -> bytes:

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.model import InboxEvent
+from bot.core.model import InboxEvent
 from storage.crypto import keyring
 
 log = logging.getLogger("tipbot.spool")

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import SERVICES, Services, build_services, create_app
-from bot.model import Address, Outbound, SendResult
+from bot.core.model import Address, Outbound, SendResult
 from bot.settings import Settings
 from handlers.console import ConsoleChannel
 from tests.harness import FakeClock, Msg
@@ -107,7 +107,7 @@ class ConsoleDriver:
             # An older message's button: the terminal has no way to tap it, send it as a stale tap.
             from datetime import UTC, datetime
 
-            from bot.model import InboxEvent
+            from bot.core.model import InboxEvent
 
             event = self.console.event(actor, "x")
             payload_data = {**event.payload, "type": "button", "button": payload, "text": label}

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from bot.app import SERVICES, Services, build_services, create_app
-from bot.model import LOCATION_PAYLOAD
+from bot.core.model import LOCATION_PAYLOAD
 from bot.settings import Settings
 from tests.fakes.line import FakeLine, FakeLineUser
 from tests.harness import FakeClock, Msg

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from bot.app import SERVICES, Services, StoreKeyValue, build_services, create_app
-from bot.model import LOCATION_PAYLOAD
+from bot.core.model import LOCATION_PAYLOAD
 from bot.settings import Settings
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel
 from handlers.telegram_polling import poll_updates

@@ -36,8 +36,8 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 
 from bot.app import Services
-from bot.casecode import find as find_code
-from bot.compose import BANGKOK
+from bot.core.casecode import find as find_code
+from bot.core.compose import BANGKOK
 from storage import tables as t
 from storage.reports import export_tips
 
@@ -151,7 +151,7 @@ class Runner:
             assert newest is not None, "no broadcast yet"
             out = out.replace("{broadcast}", str(newest))
         if "{link}" in out:
-            from bot.casecode import find_link_code
+            from bot.core.casecode import find_link_code
 
             codes = [
                 c
@@ -170,7 +170,7 @@ class Runner:
         return out
 
     async def invite(self, region: str, role: str) -> str:
-        from bot.cli import new_invite_code
+        from bot.cli.main import new_invite_code
 
         code = new_invite_code()
         now = self.clock()

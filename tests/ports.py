@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.model import InboxEvent
+from bot.core.model import InboxEvent
 
 
 class RecordingIngest:

@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import Services, build_services
-from bot.broadcast import LEASE
-from bot.compose import notice_reply
-from bot.model import Address, Audience, BroadcastRecord
-from bot.routing import RegionTable
+from bot.core.compose import notice_reply
+from bot.core.model import Address, Audience, BroadcastRecord
+from bot.core.routing import RegionTable
+from bot.runtime.broadcast import LEASE
 from bot.settings import Settings
 from handlers.line import LineChannel
 from handlers.telegram import TelegramChannel

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.compose import choose, parse_audience, parse_command
-from bot.effects import CreateBroadcast, PreviewBroadcast
-from bot.engine import Context, Engine, Turn
-from bot.model import Audience, AudienceMember, Inbound, InboundKind, StaffChatRecord
-from bot.routing import RegionTable
+from bot.core.compose import choose, parse_audience, parse_command
+from bot.core.effects import CreateBroadcast, PreviewBroadcast
+from bot.core.engine import Context, Engine, Turn
+from bot.core.model import Audience, AudienceMember, Inbound, InboundKind, StaffChatRecord
+from bot.core.routing import RegionTable
+from bot.core.understanding import ThaiUnderstanding
 from bot.thai.when import parse_when
-from bot.understanding import ThaiUnderstanding
 
 TODAY = date(2026, 11, 23)  # a Monday
 REGIONS = RegionTable.load()

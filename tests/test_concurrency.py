@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.catalog import Catalog
-from bot.model import Address, InboxEvent, Outbound, OutboxItem, SendResult, SendStatus
-from bot.relay import Relay
-from bot.scheduler import Scheduler
-from bot.staff import StaffDesk
+from bot.core.catalog import Catalog
+from bot.core.model import Address, InboxEvent, Outbound, OutboxItem, SendResult, SendStatus
+from bot.runtime.relay import Relay
+from bot.runtime.scheduler import Scheduler
+from bot.runtime.staff import StaffDesk
 from storage import tables as t
 from storage.crypto import Keyring, install_keyring
 from storage.database import create_engine, upgrade_async

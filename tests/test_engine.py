@@ -10,12 +10,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import casecode
-from bot.effects import Consent, ForgetMe, JoinStaff, SubmitTip
-from bot.engine import Context, Engine, Turn, parse_payload
-from bot.model import ContactRecord, Inbound, InboundKind
-from bot.routing import RegionTable
-from bot.understanding import ThaiUnderstanding
+from bot.core import casecode
+from bot.core.effects import Consent, ForgetMe, JoinStaff, SubmitTip
+from bot.core.engine import Context, Engine, Turn, parse_payload
+from bot.core.model import ContactRecord, Inbound, InboundKind
+from bot.core.routing import RegionTable
+from bot.core.understanding import ThaiUnderstanding
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 REGIONS = RegionTable.load()

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot import evidence
-from bot.evidence import Outcome
-from bot.scrubber import Scrubber
+from bot.core import evidence
+from bot.core.evidence import Outcome
+from bot.runtime.scrubber import Scrubber
 from tests.evidence_samples import (
     MARK,
     animated_gif,

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from sqlalchemy import func, select
 
 from bot.app import Services, build_services, create_app
-from bot.model import InboxEvent
+from bot.core.model import InboxEvent
 from bot.settings import Settings
 from handlers.ratelimit import KeyedLimiter, Rate, client_address
 from storage import tables as t

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.catalog import ref
-from bot.engine import Engine
-from bot.forms import Field, Form, Kind, Option
-from bot.forms.report import REPORT
+from bot.core.catalog import ref
+from bot.core.engine import Engine
+from bot.core.forms import Field, Form, Kind, Option
+from bot.core.forms.report import REPORT
 from bot.settings import Settings
 from tests.drivers import DRIVERS
 from tests.harness import FakeClock, Runner

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 
-from bot.model import InboxEvent
-from bot.scheduler import Scheduler
-from bot.staff import StaffDesk
+from bot.core.model import InboxEvent
+from bot.runtime.scheduler import Scheduler
+from bot.runtime.staff import StaffDesk
 from storage import tables as t
 from storage.crypto import Keyring, install_keyring
 from storage.database import create_engine, upgrade_async

@@ -12,8 +12,14 @@ from datetime import datetime, timedelta
 import pytest
 
 from bot.app import Services, build_services
-from bot.cli import new_invite_code
-from bot.joinguard import JOIN_LOCKOUT, JOIN_MAX_FAILURES, join_failed, join_guard_live, join_locked_until
+from bot.cli.main import new_invite_code
+from bot.core.joinguard import (
+    JOIN_LOCKOUT,
+    JOIN_MAX_FAILURES,
+    join_failed,
+    join_guard_live,
+    join_locked_until,
+)
 from bot.settings import Settings
 from tests.drivers import RecordingConsole
 from tests.harness import FakeClock

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.catalog import Catalog
-from bot.heartbeat import Heartbeat
-from bot.model import Audience, AudienceMember, BroadcastRecord, OutboxItem
-from bot.relay import Relay
+from bot.core.catalog import Catalog
+from bot.core.model import Audience, AudienceMember, BroadcastRecord, OutboxItem
+from bot.runtime.heartbeat import Heartbeat
+from bot.runtime.relay import Relay
 from storage import tables as t
 from storage.crypto import Keyring, install_keyring
 from storage.database import create_engine, upgrade_async

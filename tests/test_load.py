@@ -34,7 +34,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bot.routing import RegionTable
+from bot.core.routing import RegionTable
 from storage import tables as t
 from storage.crypto import Keyring, install_keyring
 from storage.database import create_engine, upgrade_async

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalog import Catalog
-from bot.forms import Kind
-from bot.forms.report import CATEGORIES, REFERRALS, REPORT
-from bot.staff import CLOSE_AS, FORWARD_TO
+from bot.core.catalog import Catalog
+from bot.core.forms import Kind
+from bot.core.forms.report import CATEGORIES, REFERRALS, REPORT
+from bot.runtime.staff import CLOSE_AS, FORWARD_TO
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import open_store
-from bot.model import InboxEvent
+from bot.core.model import InboxEvent
 from storage.database import listen
 from storage.repositories import INBOX_CHANNEL
 from tests.conftest import make_settings

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.engine import Engine, draft_attachment_ids
-from bot.scheduler import Scheduler
-from bot.staff import StaffDesk
+from bot.core.engine import Engine, draft_attachment_ids
+from bot.runtime.scheduler import Scheduler
+from bot.runtime.staff import StaffDesk
 from storage import tables as t
 from storage.media import FileMediaStore
 from storage.repositories import SqlStore

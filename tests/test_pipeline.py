@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from bot import evidence
+from bot.core import evidence
 from bot.settings import Settings
 from storage import tables as t
 from tests.drivers import ConsoleDriver, console_driver

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.catalog import Catalog
-from bot.model import (
+from bot.core.catalog import Catalog
+from bot.core.model import (
     Address,
     FetchedMedia,
     Inbound,
@@ -21,7 +21,7 @@ from bot.model import (
     SendStatus,
     reply_to_data,
 )
-from bot.relay import Relay
+from bot.runtime.relay import Relay
 from storage import tables as t
 from storage.crypto import Keyring, install_keyring
 from storage.database import create_engine, upgrade_async

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from bot.model import InboxEvent, OutboxItem, TipRecord
-from bot.ports import ConcurrentUpdate, DuplicateTip
+from bot.core.model import InboxEvent, OutboxItem, TipRecord
+from bot.core.ports import ConcurrentUpdate, DuplicateTip
 from storage import tables as t
 from storage.crypto import Keyring, install_keyring
 from storage.database import create_engine, sqlite_path, upgrade_async

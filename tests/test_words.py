@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.catalog import Catalog
-from bot.words import WORDS, word
+from bot.core.catalog import Catalog
+from bot.core.words import WORDS, word
 
 CATALOG = Catalog.load()
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
 
-from bot.routing import RegionTable
+from bot.core.routing import RegionTable
 from bot.thai import lexicon
 
 

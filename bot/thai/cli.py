@@ -9,7 +9,7 @@ import json
 from datetime import date
 from typing import TextIO
 
-from bot.routing import RegionTable
+from bot.core.routing import RegionTable
 from bot.thai import _resources
 from bot.thai.extract import Extraction, extract
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from bot.routing import RegionTable
+from bot.core.routing import RegionTable
 from bot.thai import _resources
 from bot.thai.category import classify_normalized
 from bot.thai.dates import find_date

@@ -11,7 +11,7 @@ from functools import cache
 
 from rapidfuzz import fuzz, process
 
-from bot.routing import RegionTable
+from bot.core.routing import RegionTable
 from bot.thai import _resources, lexicon
 from bot.thai.normalize import normalize
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 
-from bot.model import Audience, AudienceMember, BroadcastRecord, ChatAddress, Recipient
+from bot.core.model import Audience, AudienceMember, BroadcastRecord, ChatAddress, Recipient
 from storage import tables as t
 from storage.repositories.base import Repository, utc
 

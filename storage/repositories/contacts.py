@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from bot.model import ChatAddress, ContactRecord
+from bot.core.model import ChatAddress, ContactRecord
 from storage import tables as t
 from storage.repositories.base import Repository, chat_hash, utc
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.ports import ConcurrentUpdate
+from bot.core.ports import ConcurrentUpdate
 from storage import tables as t
 from storage.repositories.base import Repository
 

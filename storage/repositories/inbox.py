@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
-from bot.model import InboxEvent, InboxItem
+from bot.core.model import InboxEvent, InboxItem
 from storage import tables as t
 from storage.repositories.base import Repository, chat_hash, utc
 

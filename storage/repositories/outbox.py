@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.model import OutboxItem
+from bot.core.model import OutboxItem
 from storage import tables as t
 from storage.repositories.base import Repository, chat_hash, utc
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from bot.model import StaffChatRecord
+from bot.core.model import StaffChatRecord
 from storage import tables as t
 from storage.crypto import keyring
 from storage.repositories.base import Repository, chat_hash, utc

@@ -1,6 +1,6 @@
 """The store and its unit of work: one transaction, and every area's repository on its session.
 
-`SqlStore.transaction()` yields a `SqlUnitOfWork` implementing `bot.ports.UnitOfWork`; the
+`SqlStore.transaction()` yields a `SqlUnitOfWork` implementing `bot.core.ports.UnitOfWork`; the
 queries live in the area modules beside this one.
 """
 
@@ -19,8 +19,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import metrics
-from bot.model import InboxEvent
-from bot.ports import EventRejected, StorageUnavailable
+from bot.core.model import InboxEvent
+from bot.core.ports import EventRejected, StorageUnavailable
 from storage.database import ping
 from storage.repositories.attachments import SqlAttachments
 from storage.repositories.broadcasts import SqlBroadcasts
@@ -108,7 +108,7 @@ class SqlUnitOfWork:
 
 
 class SqlStore:
-    """The `bot.ports.Store` on a SQLAlchemy async engine."""
+    """The `bot.core.ports.Store` on a SQLAlchemy async engine."""
 
     def __init__(self, engine: AsyncEngine, *, outbox_lease: timedelta = OUTBOX_LEASE) -> None:
         self.engine = engine

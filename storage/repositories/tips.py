@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from bot.model import TipDetail, TipRecord, TipSummary
-from bot.ports import DuplicateTip, Redactable
+from bot.core.model import TipDetail, TipRecord, TipSummary
+from bot.core.ports import DuplicateTip, Redactable
 from storage import tables as t
 from storage.repositories.base import Repository, utc
 

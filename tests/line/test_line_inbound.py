@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.model import Inbound, InboundKind, Location, MediaRef
+from bot.core.model import Inbound, InboundKind, Location, MediaRef
 from handlers.line import LineChannel
 from tests.fakes.line import FakeLine, FakeLineUser
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bot.model import MediaGone, MediaNotReady, MediaRef, MediaTooLarge
+from bot.core.model import MediaGone, MediaNotReady, MediaRef, MediaTooLarge
 from handlers.line import LineChannel
 from tests.fakes.line import FakeLine
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.model import LOCATION_PAYLOAD, Outbound, RenderedButton
+from bot.core.model import LOCATION_PAYLOAD, Outbound, RenderedButton
 from bot.settings import Settings
 from handlers.line import LineChannel
 from handlers.line_richmenu import install_rich_menu

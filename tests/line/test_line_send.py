@@ -7,7 +7,7 @@ import socket
 import unicodedata
 import uuid
 
-from bot.model import LOCATION_PAYLOAD, Address, Outbound, RenderedButton, SendResult, SendStatus
+from bot.core.model import LOCATION_PAYLOAD, Address, Outbound, RenderedButton, SendResult, SendStatus
 from handlers.line import LineChannel
 from handlers.text import graphemes, utf16_len
 from tests.fakes.line import FakeLine, count_graphemes

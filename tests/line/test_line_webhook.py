@@ -11,7 +11,7 @@ import pytest
 from linebot.v3 import WebhookParser
 from linebot.v3.models.events import UnknownEvent
 
-from bot.ports import StorageUnavailable
+from bot.core.ports import StorageUnavailable
 from tests.fakes.line import FakeLine, new_ulid, sign
 
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiolimiter import AsyncLimiter
 
-from bot.model import Outbound, RenderedButton, SendResult, SendStatus
+from bot.core.model import Outbound, RenderedButton, SendResult, SendStatus
 from handlers.line import LineChannel
 from tests.fakes.line import FakeLine, new_member_id
 from tests.line.conftest import make_channel

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from telegram import Update
 
-from bot.model import LOCATION_PAYLOAD, Inbound, InboundKind, Location
+from bot.core.model import LOCATION_PAYLOAD, Inbound, InboundKind, Location
 from handlers.telegram import TelegramChannel, minimise
 from tests.fakes.telegram import FakeTelegram, FakeTelegramUser
 

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from bot.model import MediaGone, MediaRef, MediaTooLarge
+from bot.core.model import MediaGone, MediaRef, MediaTooLarge
 from handlers.telegram import TelegramChannel
 from tests.fakes.telegram import FakeTelegram
 from tests.telegram.support import make_channel

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from bot.ports import StorageUnavailable
+from bot.core.ports import StorageUnavailable
 from handlers.telegram import TelegramChannel
 from handlers.telegram_polling import OFFSET_KEY, poll_updates
 from handlers.telegram_setup import delete_webhook, set_webhook

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.model import LOCATION_PAYLOAD, Address, Outbound, RenderedButton, SendResult, SendStatus
+from bot.core.model import LOCATION_PAYLOAD, Address, Outbound, RenderedButton, SendResult, SendStatus
 from handlers.telegram import MAX_TEXT_UNITS, TelegramChannel, split_text
 from handlers.telegram_setup import set_commands
 from tests.fakes.telegram import FakeTelegram

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, web
 
-from bot.model import Address, InboundKind, Outbound
-from bot.ports import StorageUnavailable
+from bot.core.model import Address, InboundKind, Outbound
+from bot.core.ports import StorageUnavailable
 from handlers.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel, webhook_routes
 from handlers.telegram_setup import set_webhook
 from tests.fakes.telegram import FakeTelegram

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.routing import RegionTable
+from bot.core.routing import RegionTable
 
 TODAY = date(2025, 6, 15)
 

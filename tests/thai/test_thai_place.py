@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.routing import RegionTable
+from bot.core.routing import RegionTable
 from bot.thai import extract, parse_province
 
 TODAY = date(2025, 6, 15)

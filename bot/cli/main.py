@@ -1,0 +1,442 @@
+"""The `tipbot` command line: serve, chat, database, staff invites, export, status, parse."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import secrets
+import sys
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from bot.core.casecode import ALPHABET
+from bot.core.routing import REGIONS
+from bot.logs import configure as configure_logs
+from bot.settings import Settings
+
+log = logging.getLogger("tipbot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tipbot", description="PACC Connect tip line")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web server (webhooks, web chat, workers)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--telegram-polling", action="store_true", help="use getUpdates instead of a webhook")
+
+    sub.add_parser("worker", help="run only the dispatcher and the relay (no web server), beside `serve`")
+
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal")
+    chat.add_argument("--as", dest="name", default="volunteer", help="who you are (one identity per name)")
+
+    db = sub.add_parser("db", help="database")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    dbsub.add_parser("upgrade", help="apply pending migrations")
+    dbsub.add_parser(
+        "rotate-key",
+        help="re-encrypt everything under TIPBOT_SECRET_KEY (old keys in TIPBOT_OLD_SECRET_KEYS)",
+    )
+
+    staff = sub.add_parser("staff", help="staff chats")
+    ssub = staff.add_subparsers(dest="staff_command", required=True)
+    inv = ssub.add_parser("invite", help="create a one-time invite code")
+    inv.add_argument("--region", required=True, choices=REGIONS)
+    inv.add_argument("--role", default="staff", choices=("staff", "organizer", "admin"))
+    inv.add_argument("--ttl-hours", type=float, default=72.0)
+    lst = ssub.add_parser("list", help="staff chats")
+    lst.add_argument("--region", choices=REGIONS)
+    rev = ssub.add_parser("revoke", help="stop alerts to a staff chat")
+    rev.add_argument("id", type=int)
+
+    line = sub.add_parser("line", help="LINE set-up")
+    lsub = line.add_subparsers(dest="line_command", required=True)
+    rich = lsub.add_parser("richmenu", help="the rich menu")
+    rich.add_argument("action", choices=("install",))
+
+    tg = sub.add_parser("telegram", help="Telegram set-up")
+    tsub_tg = tg.add_subparsers(dest="telegram_command", required=True)
+    setwh = tsub_tg.add_parser("set-webhook", help="point Telegram at this server")
+    setwh.add_argument("--url", required=True, help="public HTTPS URL ending in /webhooks/telegram")
+    tsub_tg.add_parser("delete-webhook", help="stop webhook delivery (pending updates are kept)")
+
+    tips = sub.add_parser("tips", help="tips")
+    tsub = tips.add_subparsers(dest="tips_command", required=True)
+    exp = tsub.add_parser("export", help="export tips (never the reporter's identity)")
+    exp.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
+    exp.add_argument("--region", choices=REGIONS)
+
+    sub.add_parser("status", help="tips, queues, failed sends and routing gaps")
+
+    ev = sub.add_parser("evidence", help="evidence files")
+    evsub = ev.add_subparsers(dest="evidence_command", required=True)
+    get = evsub.add_parser("get", help="write one evidence file of a tip, as the volunteer sent it")
+    get.add_argument("case_code")
+    get.add_argument("n", type=int, help="which file: 1 is the first, as numbered in the staff chat")
+    get.add_argument("--out", required=True, help="a new file (never overwritten)")
+
+    from bot.cli import broadcast as cli_broadcast
+
+    cli_broadcast.add_parser(sub)
+
+    parse = sub.add_parser("parse", help="what tipbot understands in a Thai message (JSON)")
+    parse.add_argument("text", help="the message, or - to read one message per line from stdin")
+    parse.add_argument("--today", type=date.fromisoformat)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    configure_logs(settings.log_level, settings.log_format)
+    handler = {
+        "serve": _serve,
+        "worker": _worker,
+        "chat": _chat,
+        "db": _db,
+        "staff": _staff,
+        "tips": _tips,
+        "status": _status,
+        "parse": _parse,
+        "line": _line,
+        "telegram": _telegram,
+        "broadcast": _broadcast,
+        "evidence": _evidence,
+    }[args.command]
+    return handler(settings, args)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app, server_options
+
+    if args.port:  # the port names this process (its default instance name)
+        settings = settings.model_copy(update={"port": args.port})
+    app = create_app(settings, telegram_polling=args.telegram_polling)
+    # On SIGTERM aiohttp stops listening, lets requests in progress finish (up to the shutdown
+    # timeout) and then runs the clean-up that stops the dispatcher and relay between events.
+    # server_options: no access log, and the keep-alive and slow-body limits.
+    web.run_app(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        print=None,
+        shutdown_timeout=settings.shutdown_timeout,
+        **server_options(settings),
+    )
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import run_worker
+
+    return asyncio.run(run_worker(settings))
+
+
+def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import run_console
+
+    logging.getLogger().setLevel(logging.WARNING)
+    return asyncio.run(run_console(settings, args.name, sys.stdin, sys.stdout))
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.database import upgrade
+
+    if args.db_command == "rotate-key":
+        return asyncio.run(_rotate(settings))
+    upgrade(settings.database_url)
+    print("database is up to date")
+    return 0
+
+
+async def _rotate(settings: Settings) -> int:
+    from bot.app import open_store
+    from storage.maintenance import rotate_keys
+    from storage.media import FileMediaStore
+
+    if not settings.old_secret_keys:
+        print(
+            "set TIPBOT_OLD_SECRET_KEYS to the previous key(s) and TIPBOT_SECRET_KEY to the new one",
+            file=sys.stderr,
+        )
+        return 2
+    store = await open_store(settings)
+    try:
+        counts = await rotate_keys(store, FileMediaStore(settings.media_dir))
+    finally:
+        await store.engine.dispose()
+    for name, n in counts.items():
+        print(f"{name}: {n}")
+    print("done: the old key can now be removed from TIPBOT_OLD_SECRET_KEYS")
+    return 0
+
+
+def new_invite_code() -> str:
+    body = "".join(secrets.choice(ALPHABET) for _ in range(10))
+    return f"JOIN-{body[:5]}-{body[5:]}"
+
+
+def _staff(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_store
+
+    if args.staff_command in ("list", "revoke"):
+        return asyncio.run(_staff_manage(settings, args))
+
+    async def invite() -> str:
+        store = await open_store(settings)
+        try:
+            code = new_invite_code()
+            now = datetime.now(UTC)
+            async with store.transaction() as uow:
+                await uow.staff.create_invite(
+                    code, args.region, args.role, now + timedelta(hours=args.ttl_hours), now
+                )
+            return code
+        finally:
+            await store.engine.dispose()
+
+    code = asyncio.run(invite())
+    print(
+        f"invite for region {args.region} ({args.role}), valid {args.ttl_hours:g} h; "
+        f"in the chat send: /join {code}"
+    )
+    print(code)
+    return 0
+
+
+async def _staff_manage(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_store
+
+    store = await open_store(settings)
+    try:
+        async with store.transaction() as uow:
+            if args.staff_command == "revoke":
+                chats = {c.id: c for c in await uow.staff.chats()}
+                if args.id not in chats:
+                    print(f"no staff chat {args.id}", file=sys.stderr)
+                    return 1
+                await uow.staff.deactivate(args.id, datetime.now(UTC))
+                print(f"staff chat {args.id} revoked: it gets no more alerts")
+                return 0
+            chats_list = await uow.staff.chats(args.region)
+        print(f"{'id':>4}  {'channel':<9} {'region':<8} {'role':<10} active")
+        for c in chats_list:
+            # The chat id itself stays out of the listing: it identifies a person or group.
+            print(f"{c.id:>4}  {c.channel:<9} {c.region:<8} {c.role:<10} {'yes' if c.active else 'no'}")
+        return 0
+    finally:
+        await store.engine.dispose()
+
+
+def _line(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.line_enabled:
+        print("set TIPBOT_LINE_CHANNEL_SECRET and TIPBOT_LINE_CHANNEL_ACCESS_TOKEN first", file=sys.stderr)
+        return 2
+    from bot.app import RICH_MENU_LABELS
+    from bot.core.catalog import Catalog
+    from handlers.line import LineChannel
+    from handlers.line_richmenu import install_rich_menu
+
+    catalog = Catalog.load(default_locale=settings.default_locale)
+    labels = [catalog.text(k) for k in RICH_MENU_LABELS]
+    assert settings.line_channel_secret is not None
+    assert settings.line_channel_access_token is not None
+
+    async def install() -> str:
+        async with LineChannel(
+            channel_secret=settings.line_channel_secret.get_secret_value(),  # type: ignore[union-attr]
+            access_token=settings.line_channel_access_token.get_secret_value(),  # type: ignore[union-attr]
+            api_base_url=settings.line_api_base_url,
+            data_api_base_url=settings.line_data_api_base_url,
+        ) as channel:
+            return str(await install_rich_menu(channel, labels))
+
+    print(f"rich menu installed as default: {asyncio.run(install())}")
+    return 0
+
+
+def _telegram(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.telegram_bot_token is None:
+        print("set TIPBOT_TELEGRAM_BOT_TOKEN first", file=sys.stderr)
+        return 2
+    from handlers.telegram import TelegramChannel
+    from handlers.telegram_setup import delete_webhook, set_webhook
+
+    secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+    if args.telegram_command == "set-webhook" and not args.url.startswith("https://"):
+        print("Telegram only delivers to an https:// URL", file=sys.stderr)
+        return 2
+    if args.telegram_command == "set-webhook" and not secret:
+        print(
+            "set TIPBOT_TELEGRAM_WEBHOOK_SECRET first: the webhook refuses updates without it",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> bool:
+        channel = TelegramChannel(
+            token=settings.telegram_bot_token.get_secret_value(),  # type: ignore[union-attr]
+            webhook_secret=secret,
+            api_base_url=settings.telegram_api_base_url,
+        )
+        await channel.start()
+        try:
+            if args.telegram_command == "set-webhook":
+                assert secret is not None
+                return await set_webhook(channel, args.url, secret)
+            return await delete_webhook(channel)
+        finally:
+            await channel.close()
+
+    ok = asyncio.run(run())
+    print(f"{args.telegram_command}: {'done' if ok else 'refused by Telegram'}")
+    return 0 if ok else 1
+
+
+def _tips(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_store
+    from storage.reports import EXPORT_FIELDS, export_tips
+
+    async def export() -> list[dict[str, Any]]:
+        store = await open_store(settings)
+        try:
+            return [row async for row in export_tips(store, args.region)]
+        finally:
+            await store.engine.dispose()
+
+    rows = asyncio.run(export())
+    if args.format == "jsonl":
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        import defusedcsv.csv as safe_csv
+
+        writer = safe_csv.DictWriter(sys.stdout, fieldnames=list(EXPORT_FIELDS), quoting=safe_csv.QUOTE_ALL)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return 0
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_store
+    from storage.reports import status_summary
+
+    async def read() -> dict[str, Any]:
+        store = await open_store(settings)
+        try:
+            return await status_summary(store)
+        finally:
+            await store.engine.dispose()
+
+    s = asyncio.run(read())
+    print(f"database: {s['database']}")
+    print("tips by region and status:")
+    if not s["tips"]:
+        print("  (none)")
+    for row in sorted(s["tips"], key=lambda r: (r["region"], r["status"])):
+        print(f"  region {row['region']:>7}  {row['status']:<14} {row['count']}")
+    print("inbox:", ", ".join(f"{k} {v}" for k, v in sorted(s["inbox"].items())) or "empty")
+    if s["oldest_pending_seconds"] is not None:
+        print(f"  oldest pending event received {s['oldest_pending_seconds']:.0f} s ago")
+    print("outbox:", ", ".join(f"{r['channel']}/{r['status']} {r['count']}" for r in s["outbox"]) or "empty")
+    print(f"  being sent now (leased): {s['outbox_in_flight']}")
+    print("possible duplicate sends:", s["possible_duplicates"])
+    print("failed sends:", sum(r["count"] for r in s["failed_sends"]))
+    for r in s["failed_sends"]:
+        print(f"  {r['channel']}: {r['error']} ({r['count']})")
+    print("routing gaps:", s["routing_gaps"])
+    print("processes (last heartbeat):" if s["processes"] else "processes: none registered")
+    timeout = settings.heartbeat_timeout.total_seconds()
+    for p in s["processes"]:
+        beat = f"{p['heartbeat_seconds']:.0f} s ago" if p["heartbeat_seconds"] is not None else "never"
+        silent = p["heartbeat_seconds"] is None or p["heartbeat_seconds"] > timeout
+        state = f"stopped ({p['stopped']})" if p["stopped"] else "SILENT" if silent else "running"
+        state += f", {p['outbox_leased']} outbox rows leased" if p["outbox_leased"] else ""
+        print(f"  {p['instance']} {p['role']} pid {p['pid']}: beat {beat}, {state}")
+    print(
+        "active staff chats by region:",
+        ", ".join(f"{k} {v}" for k, v in sorted(s["staff_chats"].items())) or "none",
+    )
+    for channel, until in s["paused"].items():
+        print(f"PAUSED: {channel} sending paused until {until} (monthly limit)")
+    if settings.spool_dir is not None:
+        from storage.spool import Spool
+
+        waiting = Spool(settings.spool_dir).pending()
+        print(f"spool: {waiting} requests waiting in {settings.spool_dir}" if waiting else "spool: empty")
+    return 0
+
+
+def _evidence(settings: Settings, args: argparse.Namespace) -> int:
+    """The original file, metadata and all (staff chats only ever get stripped copies)."""
+    import os
+    from pathlib import Path
+
+    from bot.app import open_store
+    from storage.media import FileMediaStore
+
+    out = Path(args.out)
+
+    async def fetch() -> bytes | str:
+        store = await open_store(settings)
+        try:
+            async with store.transaction() as uow:
+                tip = await uow.tips.get(args.case_code.strip().upper())
+                if tip is None:
+                    return f"no case {args.case_code}"
+                files = await uow.attachments.of_tip(tip.id)
+                if not 1 <= args.n <= len(files):
+                    return f"case {tip.case_code} has {len(files)} evidence file(s), not a number {args.n}"
+                stored = await uow.attachments.file(files[args.n - 1][0])
+                if stored is None:
+                    return f"evidence {args.n} of case {tip.case_code} is gone"
+                data = FileMediaStore(settings.media_dir).get(stored[0])
+                # Every read of evidence is in the audit log, the operator's too.
+                now = datetime.now(UTC)
+                await uow.tips.add_event(
+                    tip.id, actor="operator", action="evidence_fetched", at=now, note=str(args.n)
+                )
+                return data
+        finally:
+            await store.engine.dispose()
+
+    if out.exists():
+        print(f"{out} exists: not overwritten", file=sys.stderr)
+        return 1
+    found = asyncio.run(fetch())
+    if isinstance(found, str):
+        print(found, file=sys.stderr)
+        return 1
+    try:
+        # only the operator may read it; O_EXCL: a file made meanwhile is not overwritten either
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        print(f"{out} exists: not overwritten", file=sys.stderr)
+        return 1
+    with os.fdopen(fd, "wb") as f:
+        f.write(found)
+    print(f"{out}: {len(found)} bytes")
+    return 0
+
+
+def _broadcast(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.cli import broadcast as cli_broadcast
+
+    return cli_broadcast.run(settings, args)
+
+
+def _parse(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.core.routing import RegionTable
+    from bot.thai.cli import run
+
+    return run(args.text, args.today, sys.stdin, sys.stdout, RegionTable.load(settings.regions_file))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

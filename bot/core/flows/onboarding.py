@@ -1,0 +1,72 @@
+"""The onboarding flow: welcome, consent (declining keeps nothing), then the home province."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.core import words
+from bot.core.conversation import MENU_BUTTONS, Event, Flow, btn, stamp
+from bot.core.effects import Consent, ForgetMe, UpdateContact
+from bot.core.model import InboundKind, Reply
+
+
+def consent(ev: Event) -> None:
+    st, ctx, turn, inbound = ev.st, ev.ctx, ev.turn, ev.inbound
+    choice: str | None = None
+    if ev.tap is not None and ev.tap.step == "consent":
+        choice = ev.tap.value
+    elif inbound.kind == InboundKind.TEXT:
+        w = words.word(inbound.text)
+        choice = {"accept": "accept", "decline": "decline", "yes": "accept", "no": "decline"}.get(w or "")
+    if ev.flow == Flow.CONSENT and choice == "accept":
+        turn.effects.append(Consent(True))
+        st.clear()
+        st.update(flow=Flow.HOME.value, stamp=stamp(ctx, 0))
+        turn.replies.append(Reply("onboarding.thanks"))
+        turn.replies.append(home_question(st))
+        return
+    if ev.flow == Flow.CONSENT and choice == "decline":
+        turn.effects.append(ForgetMe())
+        turn.replies.append(Reply("onboarding.declined"))
+        turn.save = False
+        return
+    new = stamp(ctx, 0)
+    st.clear()
+    st.update(flow=Flow.CONSENT.value, stamp=new)
+    if inbound.kind == InboundKind.TEXT and len(inbound.text.strip()) > 30:
+        # Nothing of what was said before consent is kept; tell them so they can resend.
+        turn.replies.append(Reply("onboarding.not_kept"))
+    elif inbound.kind == InboundKind.MEDIA:
+        turn.replies.append(Reply("media.not_kept_consent"))
+    turn.replies.append(Reply("onboarding.welcome"))
+    turn.replies.append(
+        Reply(
+            "onboarding.consent",
+            buttons=(
+                btn("button.accept", f"{new}:consent:accept"),
+                btn("button.decline", f"{new}:consent:decline"),
+            ),
+        )
+    )
+
+
+def home_question(st: dict[str, Any]) -> Reply:
+    return Reply("onboarding.home_province", buttons=(btn("button.skip", f"{st['stamp']}:home:skip"),))
+
+
+def home(ev: Event) -> None:
+    st, ctx, turn, inbound = ev.st, ev.ctx, ev.turn, ev.inbound
+    if (ev.tap is not None and ev.tap.value == "skip") or words.word(inbound.text) == "skip":
+        st.clear()
+        st.update(flow=Flow.MENU.value, stamp=stamp(ctx, 0))
+        turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
+        return
+    found = ctx.understanding.parse_province(inbound.text) if inbound.text.strip() else None
+    if found is None:
+        turn.replies.append(Reply("onboarding.home_unknown"))
+        turn.replies.append(home_question(st))
+        return
+    turn.effects.append(UpdateContact({"home_province": found[0]}))
+    st.clear()
+    st.update(flow=Flow.MENU.value, stamp=stamp(ctx, 0))
+    turn.replies.append(Reply("onboarding.home_saved", {"province": found[0]}, buttons=MENU_BUTTONS))

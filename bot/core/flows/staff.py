@@ -1,0 +1,114 @@
+"""The staff group flow: what a staff chat (a group, or a private chat that joined) may type.
+
+Group chats only ever get answers to `/join`, `/leave`, staff commands and help; the desk
+(`bot.runtime.staff`) decides what a command may do. A volunteer's answer to a staff question is here too.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.core import casecode, words
+from bot.core.catalog import region_ref
+from bot.core.conversation import Event, Flow
+from bot.core.effects import AnswerQuestion, JoinStaff, LeaveStaff, StaffAction
+from bot.core.flows.report import ReportFlow
+from bot.core.model import Inbound, InboundKind, Reply
+from bot.core.words import meaningful
+
+_JOIN = re.compile(r"^/(?:join|start)(?:@\w+)?\s+([A-Za-z0-9-]{6,40})$", re.IGNORECASE)
+
+_COMMANDS = {
+    "/tips": "list",
+    "/tip": "detail",
+    "/status": "set",
+    "/ask": "ask",
+    "/reassign": "reassign",
+}
+
+
+def join_code(text: str) -> str | None:
+    m = _JOIN.match(text.strip())
+    if not m:
+        return None
+    code = m.group(1)
+    if text.strip().casefold().startswith("/start") and not code.upper().startswith("JOIN"):
+        return None
+    return code
+
+
+def staff_action(inbound: Inbound) -> StaffAction | None:
+    """A staff command typed (`/status CODE STATUS note`) or a staff button (`s:ack:CODE`)."""
+    if inbound.kind == InboundKind.BUTTON and inbound.button and inbound.button.startswith("s:"):
+        parts = inbound.button.split(":", 3)
+        if len(parts) < 3:
+            return None
+        return StaffAction(parts[1], casecode.find(parts[2]) or parts[2], parts[3] if len(parts) > 3 else "")
+    if inbound.kind != InboundKind.TEXT:
+        return None
+    typed = inbound.text.strip().split(None, 3)
+    if not typed:
+        return None
+    command = _COMMANDS.get(typed[0].casefold().split("@")[0])
+    if command is None:
+        return None
+    code = casecode.find(typed[1]) if len(typed) > 1 else None
+    rest = typed[2:] if len(typed) > 2 else []
+    if command != "list" and code is None:
+        return None  # "/status" alone is a volunteer asking about their own tips
+    if command == "list":
+        return StaffAction("list")
+    if command == "detail":
+        return StaffAction("detail", code or "")
+    if command in ("set", "reassign"):
+        return StaffAction(command, code or "", rest[0] if rest else "", rest[1] if len(rest) > 1 else "")
+    return StaffAction("ask", code or "", "", " ".join(rest))
+
+
+def group(ev: Event) -> None:
+    inbound, turn, ctx = ev.inbound, ev.turn, ev.ctx
+    if inbound.kind == InboundKind.JOINED_GROUP:
+        turn.replies.append(Reply("staff.group_hint"))
+    elif inbound.kind == InboundKind.LEFT_GROUP:
+        turn.effects.append(LeaveStaff())
+    elif (action := staff_action(inbound)) is not None:
+        turn.effects.append(action)
+    elif inbound.kind == InboundKind.TEXT:
+        text = inbound.text.strip()
+        if (code := join_code(text)) is not None:
+            turn.effects.append(JoinStaff(code))
+        elif text.casefold().split("@")[0] == "/leave":
+            turn.effects.append(LeaveStaff())
+        elif text.casefold().split("@")[0] in ("/help", "/start") and ctx.staff is not None:
+            turn.replies.append(Reply("staff.help", {"region": region_ref(ctx.staff.region)}))
+    turn.save = False
+
+
+def join(ev: Event) -> None:
+    code = join_code(ev.text)
+    assert code is not None
+    ev.turn.effects.append(JoinStaff(code))
+
+
+def act(ev: Event) -> None:
+    action = staff_action(ev.inbound)
+    assert action is not None
+    ev.turn.effects.append(action)
+
+
+def answers_question(ev: Event) -> bool:
+    """The next thing the volunteer writes after a staff question is the answer."""
+    return (
+        bool(ev.st.get("question"))
+        and ev.inbound.kind == InboundKind.TEXT
+        and meaningful(ev.text)
+        and words.word(ev.text) is None
+        and not ev.text.startswith("/")
+    )
+
+
+def answer_question(ev: Event, report: ReportFlow) -> None:
+    question = ev.st.pop("question")
+    ev.turn.effects.append(AnswerQuestion(str(question["code"]), int(question["staff"]), ev.text))
+    if ev.flow == Flow.REPORT:
+        ev.turn.replies.append(report.question(ev.st, ev.ctx))

@@ -1,4 +1,0 @@
-"""One module per flow of the conversation: onboarding, menu, report, resume, staff group, notice.
-
-`bot.engine` routes each event to one of them through its ordered table. Pure like the engine.
-"""
