@@ -14,8 +14,8 @@ import random
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,10 +28,12 @@ from bot.core.effects import (
     BroadcastCommand,
     Consent,
     CreateBroadcast,
+    Effect,
     ForgetAttachment,
     ForgetMe,
     JoinStaff,
     LeaveStaff,
+    LinkEffect,
     LinkStart,
     LinkWith,
     MarkUnreachable,
@@ -60,7 +62,6 @@ from bot.core.model import (
 from bot.core.ports import (
     Channel,
     ConcurrentUpdate,
-    ContactsRepo,
     MediaStore,
     StorageUnavailable,
     Store,
@@ -68,6 +69,7 @@ from bot.core.ports import (
 )
 from bot.core.routing import RegionTable
 from bot.runtime.broadcast import BroadcastDesk
+from bot.runtime.contacts import ContactDesk
 from bot.runtime.link import LinkDesk
 from bot.runtime.staff import StaffDesk
 from bot.runtime.tip import TipDesk
@@ -75,15 +77,28 @@ from bot.runtime.worker import work_loop
 
 log = logging.getLogger("tipbot.dispatcher")
 
-#: the version of the privacy notice a volunteer accepts today
-CONSENT_VERSION = "1"
-#: the tip field each redactable form field fills (see `bot.core.engine.REDACTABLE`)
-#: how stale a contact's last-seen time may get before an event refreshes it (one write per hour)
-SEEN_EVERY = timedelta(hours=1)
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Commit:
+    """One turn on its way into the database: the event it answers, and what its effects changed."""
+
+    inbound: Inbound
+    turn: Turn
+    now: datetime
+    #: the chat's contact as the effects so far left it (None once "forget me" deleted it)
+    contact: ContactRecord | None
+    #: media files the turn let go: deleted once the transaction has committed
+    forgotten: list[str] = field(default_factory=list)
+    #: a broadcast was created or changed: the broadcaster is woken after the commit
+    broadcast_changed: bool = False
+
+
+#: applies one effect inside the commit's transaction, by handing it to its desk
+Applier = Callable[[UnitOfWork, Any, Commit], Awaitable[None]]
 
 
 class Dispatcher:
@@ -139,6 +154,7 @@ class Dispatcher:
             regions=regions, channels=list(channels), entropy=entropy
         )
         self.tips = TipDesk(self.desk)
+        self.contacts = ContactDesk(default_locale=default_locale)
         self.links = links or LinkDesk(entropy=entropy)
         self.on_broadcast = on_broadcast
         self.wake = asyncio.Event()
@@ -146,6 +162,7 @@ class Dispatcher:
         self._sem = asyncio.Semaphore(concurrency)
         self._handled = 0
         self._broadcast_changed = False
+        self._appliers = self._table()
 
     # ---- loop ----------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, fallback_poll: float = 2.0) -> None:
@@ -341,20 +358,14 @@ class Dispatcher:
         extra: list[Reply],
         wants_media: bool = False,
     ) -> list[str] | None:
-        """Commit the Turn; None when the row was not claimed (done, or not this process's turn)."""
-        forgotten: list[str] = []
+        """Commit the Turn; None when the row was not claimed (done, or not this process's turn).
+
+        Returns the names of media files the turn let go, to delete once the commit holds."""
         async with self.store.transaction() as uow:
             claimed = await uow.inbox.claim(item.id)
             if claimed is None:
                 return None
-            contact = await uow.contacts.get(inbound.channel, inbound.chat_id)
-            if contact is None and inbound.kind not in (InboundKind.UNFOLLOW, InboundKind.LEFT_GROUP):
-                locale = inbound.locale_hint if inbound.locale_hint in ("th", "en") else self.default_locale
-                contact = await uow.contacts.create(inbound.channel, inbound.chat_id, locale, now)
-            elif contact is not None and (
-                contact.last_seen_at is None or now - contact.last_seen_at > SEEN_EVERY
-            ):
-                await uow.contacts.seen(contact.id, now)
+            contact = await self.contacts.meet(uow.contacts, inbound, now)
             state, version = await uow.conversations.load(contact.id) if contact else ({}, 0)
             # Group chats and organizer commands need the staff record up front; staff actions
             # load it themselves.
@@ -406,9 +417,10 @@ class Dispatcher:
             )
             turn = self.engine.advance(state, inbound, ctx)
             turn.replies[:0] = extra
-            alive = contact
+            work = Commit(inbound, turn, now, contact)
             for effect in turn.effects:
-                alive = await self._apply(uow, effect, inbound, alive, turn, now, forgotten)
+                await self._apply(uow, effect, work)
+            alive = work.contact
             locale = alive.locale if alive else (staff.locale if staff else self.default_locale)
             if turn.replies and not inbound.standby:
                 # event_at: for the event → reply latency metric (wall clock, any process)
@@ -418,90 +430,123 @@ class Dispatcher:
                 await uow.conversations.save(alive.id, turn.state, version, now)
             status = "done"
             await uow.inbox.finish(item.id, status, now)
-        return forgotten
+        self._broadcast_changed = self._broadcast_changed or work.broadcast_changed
+        return work.forgotten
 
-    async def _apply(
-        self,
-        uow: UnitOfWork,
-        effect: object,
-        inbound: Inbound,
-        contact: ContactRecord | None,
-        turn: Turn,
-        now: datetime,
-        forgotten: list[str],
-    ) -> ContactRecord | None:
-        if isinstance(effect, Consent) and contact is not None:
-            if effect.accepted:
-                await uow.contacts.consent(contact.id, CONSENT_VERSION, now)
-                contact = replace(contact, consented_at=now)
-        elif isinstance(effect, UpdateContact) and contact is not None:
-            contact = await _update_contact(uow.contacts, contact, effect.fields)
-        elif isinstance(effect, ForgetMe):
-            if contact is not None:
-                await uow.contacts.delete(contact.id)
-            await uow.inbox.forget_payloads(inbound.channel, inbound.chat_id)
-            return None
-        elif isinstance(effect, MarkUnreachable) and contact is not None:
-            await uow.contacts.mark_unfollowed(contact.id)
-        elif isinstance(effect, SubmitTip) and contact is not None:
-            await self._submit(uow, effect, inbound, contact, turn, now)
-        elif isinstance(effect, JoinStaff):
-            replies, changed = await self.desk.join(
-                uow,
-                channel=inbound.channel,
-                chat_id=inbound.chat_id,
-                pseudonym=contact.id if contact else None,
-                code=effect.code,
-                state=turn.state,
-                locale=contact.locale if contact else self.default_locale,
-                now=now,
-            )
-            turn.replies.extend(replies)
-            turn.save = turn.save or changed  # the failure count must reach the database
-        elif isinstance(effect, LeaveStaff):
-            said = inbound.kind != InboundKind.LEFT_GROUP
-            turn.replies.extend(await self.desk.leave(uow, inbound.channel, inbound.chat_id, now, said=said))
-        elif isinstance(effect, StaffAction):
-            desk_chat = await uow.staff.get(inbound.channel, inbound.chat_id)
-            turn.replies.extend(await self.desk.handle(uow, desk_chat, effect, now))
-        elif isinstance(effect, AnswerQuestion):
-            turn.replies.extend(await self.desk.answer(uow, effect, now))
-        elif isinstance(effect, RedactTip) and contact is not None:
-            turn.replies.extend(await self.tips.redact(uow, effect, contact, now))
-        elif isinstance(effect, BroadcastCommand | PreviewBroadcast | CreateBroadcast):
-            organizer = await uow.staff.get(inbound.channel, inbound.chat_id)
-            if isinstance(effect, BroadcastCommand):
-                turn.replies.extend(await self.broadcasts.handle(uow, organizer, effect, now))
-            elif isinstance(effect, PreviewBroadcast):
-                turn.replies.extend(await self.broadcasts.preview(uow, organizer, effect, now))
-            else:
-                turn.replies.extend(await self.broadcasts.create(uow, organizer, effect, now))
-            self._broadcast_changed = True
-        elif isinstance(effect, Rsvp):
-            turn.replies.extend(await self.broadcasts.rsvp(uow, contact, effect, now))
-        elif isinstance(effect, AskOrganizer):
-            turn.replies.extend(await self.broadcasts.question(uow, contact, effect, now))
-        elif isinstance(effect, ShowNotices):
-            turn.replies.extend(await self.broadcasts.notices(uow, contact))
-        elif isinstance(effect, LinkStart | LinkWith | Unlink):
-            turn.replies.extend(await self.links.apply(uow, contact, effect, now))
-        elif isinstance(effect, ForgetAttachment) and contact is not None:
-            gone = await uow.attachments.forget(contact.id, effect.message_ref)
-            if gone is not None:
-                forgotten.append(gone[1])
-        return contact
+    # ---- effects: one table from effect type to the desk that applies it ---------------------------
+    async def _apply(self, uow: UnitOfWork, effect: Effect, work: Commit) -> None:
+        apply = self._appliers.get(type(effect))
+        if apply is None:
+            raise TypeError(f"no desk applies {type(effect).__name__}")
+        await apply(uow, effect, work)
 
-    async def _submit(
-        self,
-        uow: UnitOfWork,
-        effect: SubmitTip,
-        inbound: Inbound,
-        contact: ContactRecord,
-        turn: Turn,
-        now: datetime,
-    ) -> None:
-        if not await self.tips.submit(uow, effect, contact, inbound.channel, now):
-            turn.replies[:] = [Reply("report.already_sent_plain")]
+    def _table(self) -> dict[type, Applier]:
+        """Each entry only hands the effect and what it needs of the event to its desk."""
+        return {
+            Consent: self._consent,
+            UpdateContact: self._update_contact,
+            ForgetMe: self._forget_me,
+            MarkUnreachable: self._mark_unreachable,
+            ForgetAttachment: self._forget_attachment,
+            SubmitTip: self._submit,
+            RedactTip: self._redact,
+            JoinStaff: self._join,
+            LeaveStaff: self._leave,
+            StaffAction: self._staff_action,
+            AnswerQuestion: self._answer,
+            BroadcastCommand: self._broadcast_command,
+            PreviewBroadcast: self._preview_broadcast,
+            CreateBroadcast: self._create_broadcast,
+            Rsvp: self._rsvp,
+            AskOrganizer: self._ask_organizer,
+            ShowNotices: self._show_notices,
+            LinkStart: self._link,
+            LinkWith: self._link,
+            Unlink: self._link,
+        }
+
+    async def _consent(self, uow: UnitOfWork, effect: Consent, work: Commit) -> None:
+        work.contact = await self.contacts.consent(uow.contacts, work.contact, effect, work.now)
+
+    async def _update_contact(self, uow: UnitOfWork, effect: UpdateContact, work: Commit) -> None:
+        work.contact = await self.contacts.update(uow.contacts, work.contact, effect)
+
+    async def _forget_me(self, uow: UnitOfWork, effect: ForgetMe, work: Commit) -> None:
+        await self.contacts.forget(uow.contacts, uow.inbox, work.contact, work.inbound)
+        work.contact = None
+
+    async def _mark_unreachable(self, uow: UnitOfWork, effect: MarkUnreachable, work: Commit) -> None:
+        work.contact = await self.contacts.mark_unreachable(uow.contacts, work.contact)
+
+    async def _forget_attachment(self, uow: UnitOfWork, effect: ForgetAttachment, work: Commit) -> None:
+        name = await self.contacts.forget_attachment(uow.attachments, work.contact, effect)
+        if name is not None:
+            work.forgotten.append(name)
+
+    async def _submit(self, uow: UnitOfWork, effect: SubmitTip, work: Commit) -> None:
+        if work.contact is not None:
+            instead = await self.tips.submit(uow, effect, work.contact, work.inbound.channel, work.now)
+            if instead is not None:
+                work.turn.replies[:] = [instead]
+
+    async def _redact(self, uow: UnitOfWork, effect: RedactTip, work: Commit) -> None:
+        if work.contact is not None:
+            work.turn.replies.extend(await self.tips.redact(uow, effect, work.contact, work.now))
+
+    async def _join(self, uow: UnitOfWork, effect: JoinStaff, work: Commit) -> None:
+        contact, inbound = work.contact, work.inbound
+        replies, changed = await self.desk.join(
+            uow,
+            channel=inbound.channel,
+            chat_id=inbound.chat_id,
+            pseudonym=contact.id if contact else None,
+            code=effect.code,
+            state=work.turn.state,
+            locale=contact.locale if contact else self.default_locale,
+            now=work.now,
+        )
+        work.turn.replies.extend(replies)
+        work.turn.save = work.turn.save or changed  # the failure count must reach the database
+
+    async def _leave(self, uow: UnitOfWork, effect: LeaveStaff, work: Commit) -> None:
+        inbound = work.inbound
+        said = inbound.kind != InboundKind.LEFT_GROUP  # removed from the group: nobody to answer
+        replies = await self.desk.leave(uow, inbound.channel, inbound.chat_id, work.now, said=said)
+        work.turn.replies.extend(replies)
+
+    async def _staff_action(self, uow: UnitOfWork, effect: StaffAction, work: Commit) -> None:
+        desk_chat = await uow.staff.get(work.inbound.channel, work.inbound.chat_id)
+        work.turn.replies.extend(await self.desk.handle(uow, desk_chat, effect, work.now))
+
+    async def _answer(self, uow: UnitOfWork, effect: AnswerQuestion, work: Commit) -> None:
+        work.turn.replies.extend(await self.desk.answer(uow, effect, work.now))
+
+    async def _broadcast_command(self, uow: UnitOfWork, effect: BroadcastCommand, work: Commit) -> None:
+        organizer = await uow.staff.get(work.inbound.channel, work.inbound.chat_id)
+        work.turn.replies.extend(await self.broadcasts.handle(uow, organizer, effect, work.now))
+        work.broadcast_changed = True
+
+    async def _preview_broadcast(self, uow: UnitOfWork, effect: PreviewBroadcast, work: Commit) -> None:
+        organizer = await uow.staff.get(work.inbound.channel, work.inbound.chat_id)
+        work.turn.replies.extend(await self.broadcasts.preview(uow, organizer, effect, work.now))
+        work.broadcast_changed = True
+
+    async def _create_broadcast(self, uow: UnitOfWork, effect: CreateBroadcast, work: Commit) -> None:
+        organizer = await uow.staff.get(work.inbound.channel, work.inbound.chat_id)
+        work.turn.replies.extend(await self.broadcasts.create(uow, organizer, effect, work.now))
+        work.broadcast_changed = True
+
+    async def _rsvp(self, uow: UnitOfWork, effect: Rsvp, work: Commit) -> None:
+        work.turn.replies.extend(await self.broadcasts.rsvp(uow, work.contact, effect, work.now))
+
+    async def _ask_organizer(self, uow: UnitOfWork, effect: AskOrganizer, work: Commit) -> None:
+        work.turn.replies.extend(await self.broadcasts.question(uow, work.contact, effect, work.now))
+
+    async def _show_notices(self, uow: UnitOfWork, effect: ShowNotices, work: Commit) -> None:
+        work.turn.replies.extend(await self.broadcasts.notices(uow, work.contact))
+
+    async def _link(self, uow: UnitOfWork, effect: LinkEffect, work: Commit) -> None:
+        work.turn.replies.extend(await self.links.apply(uow, work.contact, effect, work.now))
 
     def _reply(
         self, inbound: Inbound, locale: str, replies: list[Reply], extra: dict[str, str | None] | None = None
@@ -553,21 +598,3 @@ class Dispatcher:
             log.error("recovery failed for %s: %s", item.event_id, type(exc).__name__, exc_info=exc)
             await self._finish(item, "failed", reason)
         self.on_commit()
-
-
-async def _update_contact(
-    contacts: ContactsRepo, contact: ContactRecord, fields: Mapping[str, Any]
-) -> ContactRecord:
-    """A volunteer's own settings, as the engine asked; other fields are not the engine's to set."""
-    if isinstance(locale := fields.get("locale"), str):
-        await contacts.set_locale(contact.id, locale)
-        contact = replace(contact, locale=locale)
-    if "home_province" in fields:
-        province = fields["home_province"]
-        await contacts.set_home_province(contact.id, province)
-        contact = replace(contact, home_province=province)
-    if "opted_out" in fields:
-        opted_out = bool(fields["opted_out"])
-        await contacts.set_opted_out(contact.id, opted_out)
-        contact = replace(contact, opted_out=opted_out)
-    return contact

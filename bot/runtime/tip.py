@@ -28,15 +28,16 @@ class TipDesk:
 
     async def submit(
         self, uow: UnitOfWork, effect: SubmitTip, contact: ContactRecord, channel: str, now: datetime
-    ) -> bool:
-        """Store the tip and alert its region; False when this draft was already sent."""
+    ) -> Reply | None:
+        """Store the tip and alert its region. When this draft was already sent (a confirm tapped
+        twice), nothing is stored and the answer returned replaces the whole turn's."""
         tip = effect.tip
         try:
             tip_id = await uow.tips.add(
                 tip, contact_id=contact.id, channel=channel, draft_id=effect.draft_id, now=now
             )
         except DuplicateTip:
-            return False
+            return Reply("report.already_sent_plain")
         await uow.attachments.link(tip.attachment_ids, tip_id)
         await uow.tips.add_event(tip_id, actor="volunteer", action="created", at=now, to_status="received")
         stored = await uow.tips.get(tip.case_code)
@@ -44,7 +45,7 @@ class TipDesk:
         await self.staff.alert_region(uow, stored, now)
         metrics.TIPS_CREATED.labels(tip.region).inc()
         log.info("tip %s stored for region %s", tip.case_code, tip.region)
-        return True
+        return None
 
     async def redact(
         self, uow: UnitOfWork, effect: RedactTip, contact: ContactRecord, now: datetime
