@@ -55,6 +55,7 @@ from bot.core.model import (
     InboxItem,
     MediaGone,
     MediaNotReady,
+    MediaRef,
     MediaTooLarge,
     OutboxItem,
     Reply,
@@ -69,7 +70,7 @@ from bot.core.ports import (
 )
 from bot.core.routing import RegionTable
 from bot.runtime.broadcast import BroadcastDesk
-from bot.runtime.contacts import ContactDesk
+from bot.runtime.contact import ContactDesk
 from bot.runtime.link import LinkDesk
 from bot.runtime.staff import StaffDesk
 from bot.runtime.tip import TipDesk
@@ -80,6 +81,16 @@ log = logging.getLogger("tipbot.dispatcher")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _carries_file(inbound: Inbound) -> bool:
+    """A file sent in a private chat we answer (LINE standby only records): one we might fetch."""
+    return (
+        inbound.kind == InboundKind.MEDIA
+        and inbound.media is not None
+        and inbound.chat_kind == "private"
+        and not inbound.standby
+    )
 
 
 @dataclass(slots=True)
@@ -258,40 +269,15 @@ class Dispatcher:
 
         extra: list[Reply] = []
         stored_media: tuple[evidence.Evidence, str] | None = None
-        # Evidence is downloaded only for a draft that takes it now; any other file is answered
-        # by the engine and nothing of it is fetched or stored (no consent, no draft: no file).
-        wants_media = (
-            inbound.kind == InboundKind.MEDIA
-            and inbound.media is not None
-            and inbound.chat_kind == "private"
-            and not inbound.standby
-            and await self._wants_media(inbound, now)
-        )
+        wants_media = await self._wants_media(inbound, now)
         if wants_media and inbound.media is not None:
-            try:
-                fetched = await channel.fetch_media(inbound.media)
-                if len(fetched.data) > self.max_media_bytes:
-                    raise MediaTooLarge(str(len(fetched.data)))
-                ev = evidence.inspect(fetched.data)
-                stored_media = (ev, self.media.put(fetched.data))
-            except MediaNotReady:
-                if item.attempts < 20:
-                    await self._retry(
-                        item, "media not ready", timedelta(seconds=min(300, 10 * (item.attempts + 1)))
-                    )
-                    return False
-                extra.append(Reply("media.failed"))
-            except MediaTooLarge:
-                # the lower of ours and the platform's (Telegram's bots download at most 20 MB)
-                limit = min(self.max_media_bytes, getattr(channel, "max_media_bytes", self.max_media_bytes))
-                extra.append(Reply("media.too_large", {"mb": limit // (1024 * 1024)}))
-            except MediaGone:
-                extra.append(Reply("media.failed"))
-            except Exception as exc:  # network trouble: try again later, keep the chat's order
-                if item.attempts < 20:
-                    await self._retry(item, f"media fetch: {type(exc).__name__}", timedelta(seconds=30))
-                    return False
-                extra.append(Reply("media.failed"))
+            fetched = await self._fetch(channel, item, inbound.media)
+            if fetched is None:
+                return False  # retried later; the chat's later events wait behind it
+            if isinstance(fetched, Reply):
+                extra.append(fetched)
+            else:
+                stored_media = fetched
 
         try:
             forgotten = await self._commit_media(item, inbound, now, stored_media, extra, wants_media)
@@ -318,14 +304,51 @@ class Dispatcher:
             self.on_broadcast()
         return True
 
+    async def _fetch(
+        self, channel: Channel, item: InboxItem, media: MediaRef
+    ) -> tuple[evidence.Evidence, str] | Reply | None:
+        """Download, inspect and store an event's file: its evidence and stored name, or what the
+        volunteer is told instead, or None when the event was set to be retried."""
+        try:
+            fetched = await channel.fetch_media(media)
+            if len(fetched.data) > self.max_media_bytes:
+                raise MediaTooLarge(str(len(fetched.data)))
+            return evidence.inspect(fetched.data), self.media.put(fetched.data)
+        except MediaNotReady:
+            if item.attempts < 20:
+                await self._retry(
+                    item, "media not ready", timedelta(seconds=min(300, 10 * (item.attempts + 1)))
+                )
+                return None
+            return Reply("media.failed")
+        except MediaTooLarge:
+            # the lower of ours and the platform's (Telegram's bots download at most 20 MB)
+            limit = min(self.max_media_bytes, getattr(channel, "max_media_bytes", self.max_media_bytes))
+            return Reply("media.too_large", {"mb": limit // (1024 * 1024)})
+        except MediaGone:
+            return Reply("media.failed")
+        except Exception as exc:  # network trouble: try again later, keep the chat's order
+            if item.attempts < 20:
+                await self._retry(item, f"media fetch: {type(exc).__name__}", timedelta(seconds=30))
+                return None
+            return Reply("media.failed")
+
     async def _wants_media(self, inbound: Inbound, now: datetime) -> bool:
-        """Read the conversation before any download: does it take a file now?"""
+        """Read the conversation before any download: does it take this event's file now?"""
+        if not _carries_file(inbound):
+            return False
         async with self.store.transaction() as uow:
             contact = await uow.contacts.get(inbound.channel, inbound.chat_id)
             if contact is None or contact.consented_at is None:
-                return False
+                return False  # nothing is read of the conversation before consent
             state, _ = await uow.conversations.load(contact.id)
-        return self.engine.takes_media(state, consented=True, now=now, draft_ttl=self.draft_ttl)
+        return self._takes_file(contact, state, now)
+
+    def _takes_file(self, contact: ContactRecord | None, state: Mapping[str, Any], now: datetime) -> bool:
+        """Evidence is downloaded only for a draft that takes it now; any other file is answered
+        by the engine and nothing of it is fetched or stored (no consent, no draft: no file)."""
+        consented = contact is not None and contact.consented_at is not None
+        return consented and self.engine.takes_media(state, consented=True, now=now, draft_ttl=self.draft_ttl)
 
     async def _commit_media(
         self,
@@ -375,18 +398,7 @@ class Dispatcher:
                 else None
             )
             tips = tuple(await uow.tips.of_contact(contact.id)) if contact else ()
-            if (
-                inbound.kind == InboundKind.MEDIA
-                and inbound.media is not None
-                and inbound.chat_kind == "private"
-                and not inbound.standby
-                and wants_media
-                != (
-                    contact is not None
-                    and contact.consented_at is not None
-                    and self.engine.takes_media(state, consented=True, now=now, draft_ttl=self.draft_ttl)
-                )
-            ):
+            if _carries_file(inbound) and wants_media != self._takes_file(contact, state, now):
                 # The conversation moved on between the look before the download and now.
                 raise ConcurrentUpdate("conversation changed while its file was fetched")
             if stored_media is not None and inbound.media is not None:

@@ -18,7 +18,7 @@ from bot.core.engine import Engine
 from bot.core.model import Inbound, InboundKind, InboxEvent
 from bot.core.routing import RegionTable
 from bot.core.understanding import ThaiUnderstanding
-from bot.runtime.contacts import CONSENT_VERSION, SEEN_EVERY, ContactDesk
+from bot.runtime.contact import CONSENT_VERSION, SEEN_EVERY, ContactDesk
 from bot.runtime.dispatcher import Dispatcher
 from storage import tables as t
 from storage.crypto import Keyring, install_keyring
