@@ -67,6 +67,7 @@ from bot.core.ports import (
     UnitOfWork,
 )
 from bot.core.routing import RegionTable
+from bot.core.state import State
 from bot.runtime.broadcast import BroadcastDesk
 from bot.runtime.link import LinkDesk
 from bot.runtime.staff import StaffDesk
@@ -307,8 +308,10 @@ class Dispatcher:
             contact = await uow.contacts.get(inbound.channel, inbound.chat_id)
             if contact is None or contact.consented_at is None:
                 return False
-            state, _ = await uow.conversations.load(contact.id)
-        return self.engine.takes_media(state, consented=True, now=now, draft_ttl=self.draft_ttl)
+            stored, _ = await uow.conversations.load(contact.id)
+        return self.engine.takes_media(
+            State.from_dict(stored), consented=True, now=now, draft_ttl=self.draft_ttl
+        )
 
     async def _commit_media(
         self,
@@ -355,7 +358,8 @@ class Dispatcher:
                 contact.last_seen_at is None or now - contact.last_seen_at > SEEN_EVERY
             ):
                 await uow.contacts.seen(contact.id, now)
-            state, version = await uow.conversations.load(contact.id) if contact else ({}, 0)
+            stored, version = await uow.conversations.load(contact.id) if contact else ({}, 0)
+            state = State.from_dict(stored)
             # Group chats and organizer commands need the staff record up front; staff actions
             # load it themselves.
             staff = (
@@ -415,7 +419,7 @@ class Dispatcher:
                 received = {"event_at": item.received_at.isoformat() if item.received_at else None}
                 await uow.outbox.add(self._reply(inbound, locale, turn.replies, received), now)
             if alive is not None and turn.save:
-                await uow.conversations.save(alive.id, turn.state, version, now)
+                await uow.conversations.save(alive.id, turn.state.to_dict(), version, now)
             status = "done"
             await uow.inbox.finish(item.id, status, now)
         return forgotten
@@ -446,18 +450,20 @@ class Dispatcher:
         elif isinstance(effect, SubmitTip) and contact is not None:
             await self._submit(uow, effect, inbound, contact, turn, now)
         elif isinstance(effect, JoinStaff):
-            replies, changed = await self.desk.join(
+            replies, guard = await self.desk.join(
                 uow,
                 channel=inbound.channel,
                 chat_id=inbound.chat_id,
                 pseudonym=contact.id if contact else None,
                 code=effect.code,
-                state=turn.state,
+                guard=turn.state.join_guard,
                 locale=contact.locale if contact else self.default_locale,
                 now=now,
             )
             turn.replies.extend(replies)
-            turn.save = turn.save or changed  # the failure count must reach the database
+            if guard != turn.state.join_guard:
+                turn.state = replace(turn.state, join_guard=guard)
+                turn.save = True  # the failure count must reach the database
         elif isinstance(effect, LeaveStaff):
             said = inbound.kind != InboundKind.LEFT_GROUP
             turn.replies.extend(await self.desk.leave(uow, inbound.channel, inbound.chat_id, now, said=said))
