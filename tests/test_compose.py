@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -16,6 +15,7 @@ from bot.core.effects import CreateBroadcast, PreviewBroadcast
 from bot.core.engine import Context, Engine, Turn
 from bot.core.model import Audience, AudienceMember, Inbound, InboundKind, StaffChatRecord
 from bot.core.routing import RegionTable
+from bot.core.state import Flow, State
 from bot.core.understanding import ThaiUnderstanding
 from bot.thai.when import parse_when
 
@@ -79,9 +79,7 @@ def test_commands() -> None:
     assert parse_command("ประกาศ") is None
 
 
-def organizer_turn(
-    engine: Engine, state: dict[str, Any], text: str | None, value: str | None, now: datetime
-) -> Turn:
+def organizer_turn(engine: Engine, state: State, text: str | None, value: str | None, now: datetime) -> Turn:
     """One organizer event: typed text, or a tap of the notice form's button with `value`."""
     ctx = Context(
         now=now,
@@ -94,9 +92,7 @@ def organizer_turn(
         understanding=U,
     )
     if value is not None:
-        inbound = Inbound(
-            "webchat", "org", InboundKind.BUTTON, "e", now, button=f"{state['stamp']}:bc:{value}"
-        )
+        inbound = Inbound("webchat", "org", InboundKind.BUTTON, "e", now, button=f"{state.stamp}:bc:{value}")
     else:
         inbound = Inbound("webchat", "org", InboundKind.TEXT, "e", now, text=text or "")
     return engine.advance(state, inbound, ctx)
@@ -105,7 +101,7 @@ def organizer_turn(
 def test_the_form_walks_back_skips_and_ends_in_a_preview() -> None:
     now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     engine = Engine()
-    state = organizer_turn(engine, {}, "/broadcast", None, now).state
+    state = organizer_turn(engine, State(), "/broadcast", None, now).state
     answers = [
         ("อบรม", None),
         ("พรุ่งนี้", None),  # a day without a time is asked again
@@ -120,20 +116,24 @@ def test_the_form_walks_back_skips_and_ends_in_a_preview() -> None:
     for text, value in answers:
         turn = organizer_turn(engine, state, text, value, now)
         state = turn.state
-        assert state["flow"] == "broadcast" and not turn.effects
-    assert state["step"] == "send_at"
+        assert state.flow == Flow.NOTICE and not turn.effects
+    assert state.step == "send_at"
     preview = organizer_turn(engine, state, None, "now", now)
     [effect] = preview.effects
     assert isinstance(effect, PreviewBroadcast)
     assert effect.draft["when"] == "2026-11-24T06:00:00+00:00"  # 13:00 Thai time
     assert effect.draft["place"] is None and effect.draft["rsvp"] is True and effect.draft["send_at"] is None
     done = organizer_turn(engine, preview.state, None, "confirm", now)
-    assert done.state["flow"] == "menu" and isinstance(done.effects[0], CreateBroadcast)
+    assert done.state.flow == Flow.MENU and isinstance(done.effects[0], CreateBroadcast)
 
 
 def test_a_notice_stored_before_the_form_walker_carries_on() -> None:
     now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     old = {"flow": "broadcast", "stamp": "abc123", "bc_step": "rsvp", "bc": {"title": "อบรม", "when": None}}
-    turn = organizer_turn(Engine(), old, None, "rsvp_off", now)
-    assert turn.state["step"] == "send_at" and turn.state["draft"]["rsvp"] is False
+    turn = organizer_turn(Engine(), State.from_dict(old), None, "rsvp_off", now)
+    assert (
+        turn.state.step == "send_at"
+        and turn.state.form is not None
+        and turn.state.form.values["rsvp"] is False
+    )
     assert turn.replies[-1].key == "broadcast.ask.send"

@@ -15,6 +15,7 @@ from bot.core.effects import Consent, ForgetMe, JoinStaff, SubmitTip
 from bot.core.engine import Context, Engine, Turn, parse_payload
 from bot.core.model import ContactRecord, Inbound, InboundKind
 from bot.core.routing import RegionTable
+from bot.core.state import Flow, State
 from bot.core.understanding import ThaiUnderstanding
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
@@ -51,7 +52,7 @@ def buttons(turn: Turn) -> dict[str, str]:
 
 
 def test_first_contact_asks_for_consent_and_decline_keeps_nothing() -> None:
-    turn = ENGINE.advance({}, say("สวัสดี"), ctx(contact=None))
+    turn = ENGINE.advance(State(), say("สวัสดี"), ctx(contact=None))
     assert [r.key for r in turn.replies] == ["onboarding.welcome", "onboarding.consent"]
     decline = buttons(turn)["button.decline"]
     turn2 = ENGINE.advance(turn.state, tap(decline), ctx(contact=None))
@@ -60,28 +61,28 @@ def test_first_contact_asks_for_consent_and_decline_keeps_nothing() -> None:
 
 
 def test_consent_accept() -> None:
-    turn = ENGINE.advance({}, say("สวัสดี"), ctx(contact=None))
+    turn = ENGINE.advance(State(), say("สวัสดี"), ctx(contact=None))
     turn2 = ENGINE.advance(turn.state, tap(buttons(turn)["button.accept"]), ctx(contact=None))
     assert Consent(True) in turn2.effects
     assert turn2.replies[-1].key == "onboarding.home_province"
 
 
 def test_groups_answer_only_join_and_staff_commands() -> None:
-    assert ENGINE.advance({}, say("สวัสดีครับ", chat_kind="group"), ctx()).replies == []
-    turn = ENGINE.advance({}, say("/join JOIN-ACDEF-GHJKM", chat_kind="group"), ctx())
+    assert ENGINE.advance(State(), say("สวัสดีครับ", chat_kind="group"), ctx()).replies == []
+    turn = ENGINE.advance(State(), say("/join JOIN-ACDEF-GHJKM", chat_kind="group"), ctx())
     assert turn.effects == [JoinStaff("JOIN-ACDEF-GHJKM")]
     assert (
-        ENGINE.advance({}, say("", InboundKind.JOINED_GROUP, "group"), ctx()).replies[0].key
+        ENGINE.advance(State(), say("", InboundKind.JOINED_GROUP, "group"), ctx()).replies[0].key
         == "staff.group_hint"
     )
 
 
 def walk_to_summary() -> Turn:
-    turn = ENGINE.advance({"flow": "menu", "stamp": "000000"}, tap("g:report"), ctx())
+    turn = ENGINE.advance(State(Flow.MENU, "000000"), tap("g:report"), ctx())
     turn = ENGINE.advance(turn.state, tap(buttons(turn)["category.bribery"]), ctx())
     for answer in ("เจ้าหน้าที่เรียกเงินสองพันบาทเพื่อออกใบอนุญาต", "ข้าม"):
         turn = ENGINE.advance(turn.state, say(answer), ctx())
-    while turn.state.get("step") != "sum":
+    while turn.state.step != "sum":
         b = buttons(turn)
         choice = (
             b.get("button.yes")
@@ -89,10 +90,10 @@ def walk_to_summary() -> Turn:
             or b.get("button.no_evidence")
             or b.get("report.contact.no")
         )
-        if choice is None and turn.state["step"] == "place":
+        if choice is None and turn.state.step == "place":
             turn = ENGINE.advance(turn.state, say("สุรินทร์"), ctx())
             continue
-        assert choice is not None, (turn.state["step"], b)
+        assert choice is not None, (turn.state.step, b)
         turn = ENGINE.advance(turn.state, tap(choice), ctx())
     return turn
 
@@ -119,7 +120,7 @@ def test_buttons_of_an_old_draft_are_refused() -> None:
 
 
 def test_idle_draft_asks_to_continue() -> None:
-    turn = ENGINE.advance({"flow": "menu", "stamp": "000000"}, tap("g:report"), ctx())
+    turn = ENGINE.advance(State(Flow.MENU, "000000"), tap("g:report"), ctx())
     later = ctx(now=NOW + timedelta(days=2))
     turn2 = ENGINE.advance(turn.state, say("ข้อความหลังจากหายไปนาน"), later)
     assert turn2.replies[0].key == "report.expired"
@@ -149,7 +150,7 @@ texts = st.one_of(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(st.tuples(st.booleans(), texts, st.integers(0, 20)), max_size=25))
 def test_no_input_sequence_crashes_the_engine(steps: list[tuple[bool, str, int]]) -> None:
-    state: dict[str, Any] = {"flow": "menu", "stamp": "000000"}
+    state = State(Flow.MENU, "000000")
     last: dict[str, str] = {}
     for i, (press, text, pick) in enumerate(steps):
         inbound = tap(sorted(last.values())[pick % len(last)]) if press and last else say(text)

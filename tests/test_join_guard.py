@@ -20,6 +20,7 @@ from bot.core.joinguard import (
     join_guard_live,
     join_locked_until,
 )
+from bot.core.state import JoinGuard
 from bot.settings import Settings
 from tests.drivers import RecordingConsole
 from tests.harness import FakeClock
@@ -100,16 +101,20 @@ async def test_the_count_is_shared_by_processes_and_logged_without_the_code(
 
 def test_the_guard_counts_failures_in_a_window_and_locks_for_a_while() -> None:
     start = datetime(2030, 1, 7, 2, 0).astimezone()
-    state: dict[str, object] = {}
+    guard: JoinGuard | None = None
     # failures spread wider than the window never lock
     for n in range(JOIN_MAX_FAILURES * 2):
-        assert not join_failed(state, start + timedelta(minutes=3 * n))
-    assert join_locked_until(state, start + timedelta(hours=1)) is None
+        guard, locked_now = join_failed(guard, start + timedelta(minutes=3 * n))
+        assert not locked_now
+    assert join_locked_until(guard, start + timedelta(hours=1)) is None
     now = start + timedelta(hours=2)
-    locked = [join_failed(state, now + timedelta(seconds=n)) for n in range(JOIN_MAX_FAILURES)]
+    locked = []
+    for n in range(JOIN_MAX_FAILURES):
+        guard, locked_now = join_failed(guard, now + timedelta(seconds=n))
+        locked.append(locked_now)
     assert locked == [False] * (JOIN_MAX_FAILURES - 1) + [True]
-    until = join_locked_until(state, now)
+    until = join_locked_until(guard, now)
     assert until is not None and until - now >= JOIN_LOCKOUT
-    assert join_guard_live(state, until - timedelta(seconds=1))
-    assert join_locked_until(state, until) is None
-    assert not join_guard_live(state, until + timedelta(seconds=1))
+    assert join_guard_live(guard, until - timedelta(seconds=1))
+    assert join_locked_until(guard, until) is None
+    assert not join_guard_live(guard, until + timedelta(seconds=1))

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core.engine import Engine, draft_attachment_ids
+from bot.core.state import State
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.staff import StaffDesk
 from storage import tables as t
@@ -106,7 +107,7 @@ def test_which_states_take_a_file() -> None:
     draft = {"flow": "report", "step": "story", "touched": touched, "draft": {}}
 
     def takes(state: dict[str, object], consented: bool = True) -> bool:
-        return engine.takes_media(state, consented=consented, now=NOW, draft_ttl=ttl)
+        return engine.takes_media(State.from_dict(state), consented=consented, now=NOW, draft_ttl=ttl)
 
     assert takes(draft)
     assert takes({**draft, "step": "evid"})
@@ -117,4 +118,6 @@ def test_which_states_take_a_file() -> None:
     assert not takes({"flow": "resume", "draft": {}})
     assert not takes({**draft, "step": "sum"})
     assert not takes({**draft, "touched": (NOW - timedelta(hours=25)).isoformat()})
-    assert draft_attachment_ids({"draft": {"evid": [{"id": 4}, {"kind": "location"}, {"id": "9"}]}}) == {4, 9}
+    assert draft_attachment_ids(
+        State.from_dict({"draft": {"evid": [{"id": 4}, {"kind": "location"}, {"id": "9"}]}})
+    ) == {4, 9}

@@ -16,6 +16,7 @@ from bot.core.catalog import ref, region_ref, thai_date
 from bot.core.effects import BroadcastCommand, Rsvp
 from bot.core.model import Audience, AudienceMember, BroadcastRecord, Button, Inbound, InboundKind, Reply
 from bot.core.routing import CENTRAL, RegionTable
+from bot.core.state import Flow, State
 
 #: roles that may compose, list and cancel broadcasts
 ORGANIZER_ROLES = frozenset({"organizer", "admin"})
@@ -160,9 +161,9 @@ def parse_command(text: str) -> BroadcastCommand | None:
     return BroadcastCommand("help")
 
 
-def wants_staff(state: Mapping[str, Any], inbound: Inbound) -> bool:
+def wants_staff(state: State, inbound: Inbound) -> bool:
     """Whether a private-chat event needs the chat's staff record (organizer commands)."""
-    if state.get("flow") == "broadcast":
+    if state.flow == Flow.NOTICE:
         return True
     return inbound.kind == InboundKind.TEXT and inbound.text.lstrip().casefold().startswith(
         words.BROADCAST_COMMANDS

@@ -1,5 +1,5 @@
 """What every flow of the conversation shares: the Context an event comes with, the Turn it
-produces, the flows a chat can be in, stamped buttons, and the routing table's Route.
+produces (the next `bot.core.state.State`), stamped buttons, and the routing table's Route.
 
 Pure: no I/O, no clock, no randomness (time and random bytes come in `Context`).
 """
@@ -7,34 +7,16 @@ Pure: no I/O, no clock, no randomness (time and random bytes come in `Context`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from bot.core.effects import Effect
 from bot.core.forms import Understanding
 from bot.core.model import Button, ContactRecord, Inbound, Reply, StaffChatRecord, TipSummary
 from bot.core.routing import RegionTable
-
-
-class Flow(StrEnum):
-    """Where a chat is; the value is what the stored conversation says (`state["flow"]`)."""
-
-    CONSENT = "consent"  # asked to consent, not yet answered
-    HOME = "home"  # asked for the home province after consenting
-    MENU = "menu"
-    REPORT = "report"  # walking the report form
-    RESUME = "resume"  # a paused or idle draft: continue, restart or cancel?
-    NOTICE = "broadcast"  # an organizer composing a notice
-
-
-def flow_of(state: Mapping[str, Any]) -> Flow | None:
-    try:
-        return Flow(str(state.get("flow")))
-    except ValueError:
-        return None
+from bot.core.state import Flow, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +40,9 @@ class Context:
 
 @dataclass(slots=True)
 class Turn:
-    state: dict[str, Any]
+    """What one event produced: the next state (a new frozen value), replies and effects."""
+
+    state: State
     replies: list[Reply] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
     save: bool = True  # False: leave no conversation behind (declined consent, groups)
@@ -105,10 +89,9 @@ def stamp(ctx: Context, salt: int) -> str:
     return bytes(b ^ salt for b in ctx.token(3)).hex()
 
 
-def to_menu(st: dict[str, Any], ctx: Context) -> None:
-    keep = {k: st[k] for k in ("last_submitted",) if k in st}
-    st.clear()
-    st.update(flow=Flow.MENU.value, stamp=stamp(ctx, 1), **keep)
+def to_menu(st: State, ctx: Context) -> State:
+    """Back at the menu: everything goes but the tip just sent (its buttons still answer)."""
+    return State(flow=Flow.MENU, stamp=stamp(ctx, 1), last_submitted=st.last_submitted)
 
 
 # ---- the routing table -------------------------------------------------------------------------------
@@ -125,12 +108,12 @@ class Event:
     text: str  # the typed text, stripped
 
     @property
-    def st(self) -> dict[str, Any]:
+    def st(self) -> State:
         return self.turn.state
 
     @property
     def flow(self) -> Flow | None:
-        return flow_of(self.turn.state)
+        return self.turn.state.flow
 
 
 @dataclass(frozen=True, slots=True)

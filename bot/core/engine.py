@@ -9,7 +9,7 @@ the dispatcher must do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,6 @@ from bot.core.conversation import (
     MENU_BUTTONS,
     Context,
     Event,
-    Flow,
     Route,
     Tap,
     Turn,
@@ -28,10 +27,11 @@ from bot.core.flows import menu, notice, onboarding, resume, staff
 from bot.core.flows.report import ReportFlow, draft_attachment_ids
 from bot.core.forms import Form
 from bot.core.forms.report import REPORT
-from bot.core.joinguard import JOIN_GUARD, join_guard_live
+from bot.core.joinguard import join_guard_live
 from bot.core.model import Inbound, InboundKind, Reply
+from bot.core.state import Flow, State
 
-__all__ = ["Context", "Engine", "Tap", "Turn", "draft_attachment_ids", "parse_payload"]
+__all__ = ["Context", "Engine", "State", "Tap", "Turn", "draft_attachment_ids", "parse_payload"]
 
 
 def _text(kind: InboundKind) -> Any:
@@ -96,33 +96,33 @@ class Engine:
             Route("menu", lambda ev: True, lambda ev: menu.menu(ev, report)),
         )
 
-    def advance(self, state: Mapping[str, Any], inbound: Inbound, ctx: Context) -> Turn:
-        turn = Turn(state=dict(state))
+    def advance(self, state: State, inbound: Inbound, ctx: Context) -> Turn:
+        """The next Turn; `state` is a frozen value and stays as it was."""
+        turn = Turn(state=state)
         tap = parse_payload(inbound.button) if inbound.button else None
         ev = Event(inbound=inbound, ctx=ctx, turn=turn, tap=tap, text=inbound.text.strip())
         for route in self.routes:
             if route.when(ev) and route.then(ev) is not False:
                 break
-        guard = state.get(JOIN_GUARD)
-        if guard and join_guard_live(state, ctx.now):
+        guard = state.join_guard
+        if guard is not None and join_guard_live(guard, ctx.now):
             # The /join failure count outlives every reset of the conversation, declining consent
             # included: otherwise "ไม่ยินยอม" would wipe it and the guessing could go on.
             if any(isinstance(e, ForgetMe) for e in turn.effects):
                 turn.effects = [e for e in turn.effects if not isinstance(e, ForgetMe)]
-                turn.state.clear()
+                turn.state = State()
                 turn.save = True
-            turn.state.setdefault(JOIN_GUARD, guard)
+            if turn.state.join_guard is None:
+                turn.state = replace(turn.state, join_guard=guard)
         return turn
 
-    def takes_media(
-        self, state: Mapping[str, Any], *, consented: bool, now: datetime, draft_ttl: timedelta
-    ) -> bool:
+    def takes_media(self, state: State, *, consented: bool, now: datetime, draft_ttl: timedelta) -> bool:
         return self.report.takes_media(state, consented=consented, now=now, draft_ttl=draft_ttl)
 
     # ---- routes the table needs the engine for ----------------------------------------------------
     @staticmethod
     def _standby(ev: Event) -> None:
-        ev.turn.save = bool(ev.st)
+        ev.turn.save = not ev.st.empty
 
     @staticmethod
     def _leave(ev: Event) -> None:
@@ -149,13 +149,13 @@ class Engine:
 
     @staticmethod
     def _foreign_stamp(ev: Event) -> bool:
-        return ev.tap is not None and ev.tap.stamp is not None and ev.tap.stamp != ev.st.get("stamp")
+        return ev.tap is not None and ev.tap.stamp is not None and ev.tap.stamp != ev.st.stamp
 
     def _old_button(self, ev: Event) -> None:
         assert ev.tap is not None
-        last = ev.st.get("last_submitted") or {}
-        if ev.tap.stamp == last.get("stamp") and ev.tap.step == "sum":
-            ev.turn.replies.append(Reply("report.already_sent", {"case_code": last.get("case_code")}))
+        last = ev.st.last_submitted
+        if last is not None and ev.tap.stamp == last.stamp and ev.tap.step == "sum":
+            ev.turn.replies.append(Reply("report.already_sent", {"case_code": last.case_code}))
         else:
             self._stale(ev)
 
@@ -165,11 +165,11 @@ class Engine:
             ev.flow == Flow.REPORT
             and ev.tap is not None
             and ev.tap.stamp is not None
-            and ev.tap.step != str(ev.st.get("step"))
+            and ev.tap.step != str(ev.st.step)
         )
 
     def _other_step_tapped(self, ev: Event) -> None:
-        ev.st["touched"] = ev.ctx.now.isoformat()  # the volunteer is here: the draft is not idle
+        ev.turn.state = replace(ev.st, touched=ev.ctx.now)  # the volunteer is here: the draft is not idle
         self._stale(ev)
 
     def _stale(self, ev: Event) -> None:

@@ -1,13 +1,14 @@
 """The `/join` guessing guard: how many wrong staff codes a chat gave lately, and its lock-out.
 
-Pure: state and time in, a verdict out. The record lives in the chat's conversation state.
+Pure: the record and time in, a verdict (and the new record) out. The record lives in the chat's
+conversation state (`State.join_guard`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+
+from bot.core.state import JoinGuard
 
 #: `/join` guessing: a chat that gives JOIN_MAX_FAILURES wrong codes within JOIN_WINDOW is
 #: refused every attempt, the right code included, for JOIN_LOCKOUT. The record lives in the
@@ -15,37 +16,31 @@ from typing import Any
 JOIN_MAX_FAILURES = 5
 JOIN_WINDOW = timedelta(minutes=10)
 JOIN_LOCKOUT = timedelta(minutes=30)
-#: the conversation state key of that record: {"fails": [iso times], "until": iso time | None}
-JOIN_GUARD = "join_guard"
 
 
-def join_locked_until(state: Mapping[str, Any], now: datetime) -> datetime | None:
+def join_locked_until(guard: JoinGuard | None, now: datetime) -> datetime | None:
     """When the chat's `/join` lock-out ends; None when it may try a code now."""
-    record = state.get(JOIN_GUARD) or {}
-    until = record.get("until")
-    if until and datetime.fromisoformat(until) > now:
-        return datetime.fromisoformat(until)
+    if guard is not None and guard.until is not None and guard.until > now:
+        return guard.until
     return None
 
 
-def join_guard_live(state: Mapping[str, Any], now: datetime) -> bool:
+def join_guard_live(guard: JoinGuard | None, now: datetime) -> bool:
     """True while the record still matters: a lock-out running or failures inside the window."""
-    record = state.get(JOIN_GUARD) or {}
-    if join_locked_until(state, now) is not None:
+    if guard is None:
+        return False
+    if join_locked_until(guard, now) is not None:
         return True
-    return any(now - datetime.fromisoformat(at) < JOIN_WINDOW for at in record.get("fails") or ())
+    return any(now - at < JOIN_WINDOW for at in guard.fails)
 
 
-def join_failed(state: dict[str, Any], now: datetime) -> bool:
-    """Count a wrong code in `state`; True when this failure starts a lock-out."""
-    record = state.get(JOIN_GUARD) or {}
-    fails = [at for at in record.get("fails") or () if now - datetime.fromisoformat(at) < JOIN_WINDOW]
-    fails.append(now.isoformat())
+def join_failed(guard: JoinGuard | None, now: datetime) -> tuple[JoinGuard, bool]:
+    """The record after a wrong code, and whether this failure starts a lock-out."""
+    fails = [at for at in (guard.fails if guard else ()) if now - at < JOIN_WINDOW]
+    fails.append(now)
     if len(fails) >= JOIN_MAX_FAILURES:
-        state[JOIN_GUARD] = {"fails": [], "until": (now + JOIN_LOCKOUT).isoformat()}
-        return True
-    state[JOIN_GUARD] = {"fails": fails, "until": None}
-    return False
+        return JoinGuard(fails=(), until=now + JOIN_LOCKOUT), True
+    return JoinGuard(fails=tuple(fails), until=None), False
 
 
 def minutes_left(until: datetime, now: datetime) -> int:

@@ -69,6 +69,7 @@ from bot.core.ports import (
     UnitOfWork,
 )
 from bot.core.routing import RegionTable
+from bot.core.state import State
 from bot.runtime.broadcast import BroadcastDesk
 from bot.runtime.contact import ContactDesk
 from bot.runtime.link import LinkDesk
@@ -341,10 +342,10 @@ class Dispatcher:
             contact = await uow.contacts.get(inbound.channel, inbound.chat_id)
             if contact is None or contact.consented_at is None:
                 return False  # nothing is read of the conversation before consent
-            state, _ = await uow.conversations.load(contact.id)
-        return self._takes_file(contact, state, now)
+            stored, _ = await uow.conversations.load(contact.id)
+        return self._takes_file(contact, State.from_dict(stored), now)
 
-    def _takes_file(self, contact: ContactRecord | None, state: Mapping[str, Any], now: datetime) -> bool:
+    def _takes_file(self, contact: ContactRecord | None, state: State, now: datetime) -> bool:
         """Evidence is downloaded only for a draft that takes it now; any other file is answered
         by the engine and nothing of it is fetched or stored (no consent, no draft: no file)."""
         consented = contact is not None and contact.consented_at is not None
@@ -389,7 +390,8 @@ class Dispatcher:
             if claimed is None:
                 return None
             contact = await self.contacts.meet(uow.contacts, inbound, now)
-            state, version = await uow.conversations.load(contact.id) if contact else ({}, 0)
+            stored, version = await uow.conversations.load(contact.id) if contact else ({}, 0)
+            state = State.from_dict(stored)
             # Group chats and organizer commands need the staff record up front; staff actions
             # load it themselves.
             staff = (
@@ -439,7 +441,7 @@ class Dispatcher:
                 received = {"event_at": item.received_at.isoformat() if item.received_at else None}
                 await uow.outbox.add(self._reply(inbound, locale, turn.replies, received), now)
             if alive is not None and turn.save:
-                await uow.conversations.save(alive.id, turn.state, version, now)
+                await uow.conversations.save(alive.id, turn.state.to_dict(), version, now)
             status = "done"
             await uow.inbox.finish(item.id, status, now)
         self._broadcast_changed = self._broadcast_changed or work.broadcast_changed
@@ -507,18 +509,21 @@ class Dispatcher:
 
     async def _join(self, uow: UnitOfWork, effect: JoinStaff, work: Commit) -> None:
         contact, inbound = work.contact, work.inbound
-        replies, changed = await self.desk.join(
+        turn = work.turn
+        replies, guard = await self.desk.join(
             uow,
             channel=inbound.channel,
             chat_id=inbound.chat_id,
             pseudonym=contact.id if contact else None,
             code=effect.code,
-            state=work.turn.state,
+            guard=turn.state.join_guard,
             locale=contact.locale if contact else self.default_locale,
             now=work.now,
         )
-        work.turn.replies.extend(replies)
-        work.turn.save = work.turn.save or changed  # the failure count must reach the database
+        turn.replies.extend(replies)
+        if guard != turn.state.join_guard:
+            turn.state = replace(turn.state, join_guard=guard)
+            turn.save = True  # the failure count must reach the database
 
     async def _leave(self, uow: UnitOfWork, effect: LeaveStaff, work: Commit) -> None:
         inbound = work.inbound

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from bot.core.engine import draft_attachment_ids
 from bot.core.ports import MediaStore, StorageUnavailable, Store
+from bot.core.state import State
 from bot.runtime.staff import StaffDesk
 
 log = logging.getLogger("tipbot.scheduler")
@@ -90,8 +91,8 @@ class Scheduler:
             candidates = await uow.attachments.unlinked(now - self.orphan_grace, batch)
             held: set[int] = set()
             for contact_id in sorted({c for _, c in candidates if c is not None}):
-                state, _ = await uow.conversations.load(contact_id)
-                held |= draft_attachment_ids(state)
+                stored, _ = await uow.conversations.load(contact_id)
+                held |= draft_attachment_ids(State.from_dict(stored))
             names = await uow.attachments.delete_unlinked([i for i, _ in candidates if i not in held])
         for name in names:
             self.media.delete(name)

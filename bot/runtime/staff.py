@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot.core.catalog import ref, region_ref, thai_date
 from bot.core.effects import AnswerQuestion, StaffAction
 from bot.core.joinguard import (
-    JOIN_GUARD,
     JOIN_LOCKOUT,
     JOIN_MAX_FAILURES,
     join_failed,
@@ -25,6 +25,7 @@ from bot.core.joinguard import (
 from bot.core.model import Button, OutboxItem, Reply, StaffChatRecord, TipDetail
 from bot.core.ports import OutboxRepo, UnitOfWork
 from bot.core.routing import CENTRAL, REGIONS
+from bot.core.state import JoinGuard, StaffQuestion, State
 
 log = logging.getLogger("tipbot.staff")
 
@@ -135,22 +136,22 @@ class StaffDesk:
         chat_id: str,
         pseudonym: int | None,
         code: str,
-        state: dict[str, Any],
+        guard: JoinGuard | None,
         locale: str,
         now: datetime,
-    ) -> tuple[list[Reply], bool]:
+    ) -> tuple[list[Reply], JoinGuard | None]:
         """Redeem an invite code for this chat, within the chat's failure limit.
 
-        Returns the replies and whether `state` changed (it must then be saved). Logs name the
+        Returns the replies and the chat's guard record afterwards (saved when it changed). Logs name the
         channel and the chat's pseudonym (its contact number), never the code or the platform id.
         """
-        until = join_locked_until(state, now)
+        until = join_locked_until(guard, now)
         if until is not None:
             log.info("join refused on %s chat #%s: locked out", channel, pseudonym)
-            return [Reply("staff.join_locked", {"minutes": minutes_left(until, now)})], False
+            return [Reply("staff.join_locked", {"minutes": minutes_left(until, now)})], guard
         redeemed = await uow.staff.redeem_invite(code, now)
         if redeemed is None:
-            locked = join_failed(state, now)
+            guard, locked = join_failed(guard, now)
             log.warning("join failed on %s chat #%s: wrong invite code", channel, pseudonym)
             if locked:
                 log.warning(
@@ -161,14 +162,13 @@ class StaffDesk:
                     JOIN_MAX_FAILURES,
                 )
                 minutes = minutes_left(now + JOIN_LOCKOUT, now)
-                return [Reply("staff.join_invalid"), Reply("staff.join_locked", {"minutes": minutes})], True
-            return [Reply("staff.join_invalid")], True
+                return [Reply("staff.join_invalid"), Reply("staff.join_locked", {"minutes": minutes})], guard
+            return [Reply("staff.join_invalid")], guard
         invite_id, region, role = redeemed
         staff = await uow.staff.join(channel, chat_id, region, role, locale, now)
         await uow.staff.mark_invite_used(invite_id, staff.id)
         log.info("staff chat %s joined region %s as %s", staff.id, region, role)
-        changed = state.pop(JOIN_GUARD, None) is not None
-        return [Reply("staff.joined", {"region": region_ref(region), "role": ref(f"role.{role}")})], changed
+        return [Reply("staff.joined", {"region": region_ref(region), "role": ref(f"role.{role}")})], None
 
     # ---- alerts ------------------------------------------------------------------------------
     async def leave(
@@ -424,10 +424,9 @@ class StaffDesk:
         address = await uow.contacts.address(tip.contact_id)
         if address is None or not address.reachable:
             return [Reply("staff.reporter_unreachable", {"case_code": tip.case_code})]
-        state, version = await uow.conversations.load(tip.contact_id)
-        state = dict(state)
-        state["question"] = {"code": tip.case_code, "staff": staff.id}
-        await uow.conversations.save(tip.contact_id, state, version, now)
+        stored, version = await uow.conversations.load(tip.contact_id)
+        state = replace(State.from_dict(stored), question=StaffQuestion(tip.case_code, staff.id))
+        await uow.conversations.save(tip.contact_id, state.to_dict(), version, now)
         await uow.tips.add_event(
             tip.id, actor=f"staff:{staff.id}", action="question", at=now, note=question[:2000]
         )

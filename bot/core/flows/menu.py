@@ -4,16 +4,18 @@ files sent where no draft takes them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bot.core import casecode, words
 from bot.core.casecode import find_link_code, new_link_code
 from bot.core.catalog import ref, thai_date
-from bot.core.conversation import MENU_BUTTONS, Context, Event, Flow, Turn, stamp, to_menu
+from bot.core.conversation import MENU_BUTTONS, Context, Event, Turn, stamp, to_menu
 from bot.core.effects import LinkStart, LinkWith, ShowNotices, Unlink, UpdateContact
 from bot.core.flows import onboarding, resume
 from bot.core.flows.report import ReportFlow
 from bot.core.model import InboundKind, Reply, TipSummary
+from bot.core.state import Flow, State
 from bot.core.words import meaningful
 
 
@@ -72,7 +74,7 @@ def command(ev: Event, report: ReportFlow) -> bool:
         return True
     if cmd == "cancel":
         if in_report:
-            to_menu(st, ctx)
+            turn.state = to_menu(st, ctx)
             turn.replies.append(Reply("report.cancelled", buttons=MENU_BUTTONS))
         else:
             turn.replies.append(Reply("menu.nothing_to_cancel", buttons=MENU_BUTTONS))
@@ -86,9 +88,8 @@ def command(ev: Event, report: ReportFlow) -> bool:
 
 
 def menu(ev: Event, report: ReportFlow) -> None:
-    st, ctx, turn, inbound, text = ev.st, ev.ctx, ev.turn, ev.inbound, ev.text
-    st.setdefault("flow", Flow.MENU.value)
-    st.setdefault("stamp", stamp(ctx, 0))
+    ctx, turn, inbound, text = ev.ctx, ev.turn, ev.inbound, ev.text
+    turn.state = st = at_menu(ev.st, ctx)
     if inbound.kind == InboundKind.FOLLOW:
         turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
         return
@@ -100,6 +101,12 @@ def menu(ev: Event, report: ReportFlow) -> None:
         report.start(st, ctx, turn, first_text=text, message_id=inbound.message_id)
         return
     turn.replies.append(Reply("menu.confused", buttons=MENU_BUTTONS))
+
+
+def at_menu(st: State, ctx: Context) -> State:
+    """A chat that is nowhere yet (no flow, no stamp) is at the menu; any other is left as it is."""
+    fresh = stamp(ctx, 0)  # drawn either way, as always: seeded replays keep their random bytes
+    return replace(st, flow=st.flow or Flow.MENU, stamp=st.stamp if st.stamp is not None else fresh)
 
 
 def status(code: str | None, ctx: Context, turn: Turn) -> None:
@@ -152,8 +159,7 @@ def not_kept(ev: Event, report: ReportFlow) -> None:
     if flow == Flow.HOME:
         turn.replies.append(onboarding.home_question(st))
     else:
-        st.setdefault("flow", Flow.MENU.value)
-        st.setdefault("stamp", stamp(ctx, 0))
+        turn.state = at_menu(st, ctx)
         turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
 
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from bot.core import words
 from bot.core.compose import ORGANIZER_ROLES, parse_command, parse_rsvp
-from bot.core.conversation import Context, Event, Flow, stamp, to_menu
+from bot.core.conversation import Context, Event, stamp, to_menu
 from bot.core.effects import AskOrganizer, CreateBroadcast, PreviewBroadcast
 from bot.core.forms.notice import NOTICE
 from bot.core.forms.walker import SUMMARY, Walker
 from bot.core.model import Button, InboundKind, Reply
+from bot.core.state import Flow, OrganizerQuestion, State
 from bot.core.words import meaningful
 
 #: the step name the notice form's buttons carry (`<stamp>:bc:<value>`)
@@ -39,55 +40,39 @@ def command(ev: Event) -> None:
     assert cmd is not None
     if not organizer(ev.ctx):
         ev.turn.replies.append(Reply("broadcast.denied"))
-        ev.turn.save = bool(ev.turn.state)
+        ev.turn.save = not ev.turn.state.empty
         return
     if cmd.action != "compose":
         ev.turn.effects.append(cmd)
         return
-    ev.st.clear()
-    ev.st.update(flow=Flow.NOTICE.value, **_WALKER.fresh(stamp(ev.ctx, 3)))
+    ev.turn.state = State(flow=Flow.NOTICE, stamp=stamp(ev.ctx, 3), form=_WALKER.fresh())
     ev.turn.replies.extend([Reply("broadcast.start"), question(ev)])
 
 
-def _confirm_buttons(st: dict[str, Any]) -> tuple[Button, ...]:
+def _confirm_buttons(st: State) -> tuple[Button, ...]:
     return (
-        Button("broadcast.button.confirm", f"{st['stamp']}:{STEP}:confirm"),
-        Button("button.cancel", f"{st['stamp']}:{STEP}:cancel"),
+        Button("broadcast.button.confirm", f"{st.stamp}:{STEP}:confirm"),
+        Button("button.cancel", f"{st.stamp}:{STEP}:cancel"),
     )
 
 
-def _stored(st: dict[str, Any]) -> dict[str, Any]:
-    """A notice being composed before the form walker ran it (`bc_step`, `bc`): the walker's keys."""
-    if "bc_step" in st:
-        step = st.pop("bc_step")
-        draft = st.pop("bc", None) or {}
-        st.update(
-            step=SUMMARY if step == "confirm" else {"send": "send_at"}.get(step, step),
-            draft=draft,
-            prefilled=[],
-            history=[f.id for f in NOTICE.fields if f.id in draft],
-            answers={},
-        )
-    return st
-
-
 def question(ev: Event) -> Reply:
-    st = _stored(ev.st)
-    if st.get("step") == SUMMARY:
+    st = ev.st
+    if st.step == SUMMARY:
         return Reply("broadcast.confirm_again", buttons=_confirm_buttons(st))
     return _WALKER.question(st, ev.ctx)
 
 
 def compose(ev: Event, stale: Callable[[Event], None]) -> None:
     """An organizer's form, whether or not they ever consented as a volunteer."""
-    st, ctx, turn, inbound, tap = _stored(ev.st), ev.ctx, ev.turn, ev.inbound, ev.tap
+    st, ctx, turn, inbound, tap = ev.st, ev.ctx, ev.turn, ev.inbound, ev.tap
     if inbound.kind == InboundKind.MEDIA:
         turn.replies.append(Reply("media.not_kept"))
-    if tap is not None and tap.stamp is not None and tap.stamp != st.get("stamp"):
+    if tap is not None and tap.stamp is not None and tap.stamp != st.stamp:
         stale(ev)
         return
     if not organizer(ctx):
-        to_menu(st, ctx)
+        turn.state = to_menu(st, ctx)
         turn.replies.append(Reply("broadcast.denied"))
         return
     value = tap.value if tap is not None and tap.step == STEP else None
@@ -95,15 +80,15 @@ def compose(ev: Event, stale: Callable[[Event], None]) -> None:
     choice = value or (words.word(text) if text else None)
     if choice in ("cancel", "menu"):
         turn.replies.append(Reply("broadcast.cancelled"))
-        to_menu(st, ctx)
+        turn.state = to_menu(st, ctx)
         return
     if choice == "help":
         turn.replies.extend([Reply("broadcast.help"), question(ev)])
         return
-    if st.get("step") == SUMMARY:
+    if st.step == SUMMARY:
         if choice in ("confirm", "yes"):
             turn.effects.append(CreateBroadcast(_draft(st, ctx)))
-            to_menu(st, ctx)
+            turn.state = to_menu(st, ctx)
         else:
             turn.replies.append(Reply("broadcast.confirm_again", buttons=_confirm_buttons(st)))
         return
@@ -114,14 +99,16 @@ def compose(ev: Event, stale: Callable[[Event], None]) -> None:
         else replace(inbound, kind=InboundKind.TEXT, text="")
     )
     walk = _WALKER.answer(st, typed, value, ctx)
+    assert walk.state is not None
+    turn.state = st = walk.state
     turn.replies.extend(walk.replies)
     if walk.finished:
         turn.effects.append(PreviewBroadcast(_draft(st, ctx), _confirm_buttons(st)))
 
 
-def _draft(st: dict[str, Any], ctx: Context) -> dict[str, Any]:
+def _draft(st: State, ctx: Context) -> dict[str, Any]:
     assert NOTICE.to_record is not None
-    record: dict[str, Any] = NOTICE.to_record(st["draft"], ctx)
+    record: dict[str, Any] = NOTICE.to_record(st.form.values if st.form else {}, ctx)
     return record
 
 
@@ -133,16 +120,19 @@ def rsvp(ev: Event) -> None:
     assert ev.inbound.button is not None
     answer = parse_rsvp(ev.inbound.button)
     assert answer is not None
-    ev.st.pop("bc_question", None)
+    asking = None
     if answer.answer == "ask" and answer.bc_id:
         # The next thing the volunteer writes (soon) is their question to the organizer.
-        ev.st["bc_question"] = {"id": answer.bc_id, "at": ev.ctx.now.isoformat()}
+        asking = OrganizerQuestion(notice=answer.bc_id, at=ev.ctx.now)
+    ev.turn.state = replace(ev.st, organizer_question=asking)
     ev.turn.effects.append(answer)
 
 
 def ask_organizer(ev: Event) -> bool:
     """The volunteer's question after tapping สอบถาม; any other message closes that window."""
-    asking = ev.st.pop("bc_question", None)
+    asking = ev.st.organizer_question
+    if asking is not None:
+        ev.turn.state = replace(ev.st, organizer_question=None)
     if (
         asking
         and ev.flow != Flow.REPORT
@@ -150,8 +140,8 @@ def ask_organizer(ev: Event) -> bool:
         and meaningful(ev.text)
         and words.word(ev.text) is None
         and not ev.text.startswith("/")
-        and ev.ctx.now - datetime.fromisoformat(asking["at"]) < QUESTION_WINDOW
+        and ev.ctx.now - asking.at < QUESTION_WINDOW
     ):
-        ev.turn.effects.append(AskOrganizer(int(asking["id"]), ev.text))
+        ev.turn.effects.append(AskOrganizer(asking.notice, ev.text))
         return True
     return False

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.core import words
-from bot.core.conversation import MENU_BUTTONS, Event, Flow, btn, stamp
+from bot.core.conversation import MENU_BUTTONS, Event, btn, stamp
 from bot.core.effects import Consent, ForgetMe, UpdateContact
 from bot.core.model import InboundKind, Reply
+from bot.core.state import Flow, State
 
 
 def consent(ev: Event) -> None:
-    st, ctx, turn, inbound = ev.st, ev.ctx, ev.turn, ev.inbound
+    ctx, turn, inbound = ev.ctx, ev.turn, ev.inbound
     choice: str | None = None
     if ev.tap is not None and ev.tap.step == "consent":
         choice = ev.tap.value
@@ -20,10 +19,9 @@ def consent(ev: Event) -> None:
         choice = {"accept": "accept", "decline": "decline", "yes": "accept", "no": "decline"}.get(w or "")
     if ev.flow == Flow.CONSENT and choice == "accept":
         turn.effects.append(Consent(True))
-        st.clear()
-        st.update(flow=Flow.HOME.value, stamp=stamp(ctx, 0))
+        turn.state = State(flow=Flow.HOME, stamp=stamp(ctx, 0))
         turn.replies.append(Reply("onboarding.thanks"))
-        turn.replies.append(home_question(st))
+        turn.replies.append(home_question(turn.state))
         return
     if ev.flow == Flow.CONSENT and choice == "decline":
         turn.effects.append(ForgetMe())
@@ -31,8 +29,7 @@ def consent(ev: Event) -> None:
         turn.save = False
         return
     new = stamp(ctx, 0)
-    st.clear()
-    st.update(flow=Flow.CONSENT.value, stamp=new)
+    turn.state = State(flow=Flow.CONSENT, stamp=new)
     if inbound.kind == InboundKind.TEXT and len(inbound.text.strip()) > 30:
         # Nothing of what was said before consent is kept; tell them so they can resend.
         turn.replies.append(Reply("onboarding.not_kept"))
@@ -50,15 +47,14 @@ def consent(ev: Event) -> None:
     )
 
 
-def home_question(st: dict[str, Any]) -> Reply:
-    return Reply("onboarding.home_province", buttons=(btn("button.skip", f"{st['stamp']}:home:skip"),))
+def home_question(st: State) -> Reply:
+    return Reply("onboarding.home_province", buttons=(btn("button.skip", f"{st.stamp}:home:skip"),))
 
 
 def home(ev: Event) -> None:
     st, ctx, turn, inbound = ev.st, ev.ctx, ev.turn, ev.inbound
     if (ev.tap is not None and ev.tap.value == "skip") or words.word(inbound.text) == "skip":
-        st.clear()
-        st.update(flow=Flow.MENU.value, stamp=stamp(ctx, 0))
+        turn.state = State(flow=Flow.MENU, stamp=stamp(ctx, 0))
         turn.replies.append(Reply("menu.prompt", buttons=MENU_BUTTONS))
         return
     found = ctx.understanding.parse_province(inbound.text) if inbound.text.strip() else None
@@ -67,6 +63,5 @@ def home(ev: Event) -> None:
         turn.replies.append(home_question(st))
         return
     turn.effects.append(UpdateContact({"home_province": found[0]}))
-    st.clear()
-    st.update(flow=Flow.MENU.value, stamp=stamp(ctx, 0))
+    turn.state = State(flow=Flow.MENU, stamp=stamp(ctx, 0))
     turn.replies.append(Reply("onboarding.home_saved", {"province": found[0]}, buttons=MENU_BUTTONS))

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from bot.core import words
-from bot.core.conversation import MENU_BUTTONS, Event, Flow, Turn, btn, to_menu
+from bot.core.conversation import MENU_BUTTONS, Event, Turn, btn, to_menu
 from bot.core.flows.report import ReportFlow
 from bot.core.model import Reply
+from bot.core.state import Flow, Progress, State
 
 
-def ask(st: dict[str, Any], turn: Turn, expired: bool) -> None:
-    if st.get("flow") == Flow.REPORT:
-        st["resume_step"] = st.get("step")
-    st["flow"] = Flow.RESUME.value
-    stamp = st["stamp"]
+def ask(st: State, turn: Turn, expired: bool) -> None:
+    if st.flow == Flow.REPORT:
+        st = replace(st, resume_step=st.step)
+    turn.state = st = replace(st, flow=Flow.RESUME)
+    stamp = st.stamp
     turn.replies.append(
         Reply(
             "report.expired" if expired else "report.resume",
@@ -31,14 +32,20 @@ def answer(ev: Event, report: ReportFlow) -> None:
     st, ctx, turn = ev.st, ev.ctx, ev.turn
     choice = ev.tap.value if ev.tap is not None else words.word(ev.inbound.text)
     if choice in ("continue", "yes"):
-        st["flow"] = Flow.REPORT.value
-        st["step"] = st.pop("resume_step", None) or report.form.fields[0].id
-        st["touched"] = ctx.now.isoformat()
+        step = st.resume_step or report.form.fields[0].id
+        st = replace(
+            st,
+            flow=Flow.REPORT,
+            form=replace(st.form or Progress(), step=step),
+            resume_step=None,
+            touched=ctx.now,
+        )
+        turn.state = st
         turn.replies.append(report.question(st, ctx))
     elif choice == "restart":
         report.start(st, ctx, turn)
     elif choice in ("cancel", "no"):
-        to_menu(st, ctx)
+        turn.state = to_menu(st, ctx)
         turn.replies.append(Reply("report.cancelled", buttons=MENU_BUTTONS))
     else:
         ask(st, turn, expired=False)

@@ -7,13 +7,15 @@ Group chats only ever get answers to `/join`, `/leave`, staff commands and help;
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from bot.core import casecode, words
 from bot.core.catalog import region_ref
-from bot.core.conversation import Event, Flow
+from bot.core.conversation import Event
 from bot.core.effects import AnswerQuestion, JoinStaff, LeaveStaff, StaffAction
 from bot.core.flows.report import ReportFlow
 from bot.core.model import Inbound, InboundKind, Reply
+from bot.core.state import Flow
 from bot.core.words import meaningful
 
 _JOIN = re.compile(r"^/(?:join|start)(?:@\w+)?\s+([A-Za-z0-9-]{6,40})$", re.IGNORECASE)
@@ -99,7 +101,7 @@ def act(ev: Event) -> None:
 def answers_question(ev: Event) -> bool:
     """The next thing the volunteer writes after a staff question is the answer."""
     return (
-        bool(ev.st.get("question"))
+        ev.st.question is not None
         and ev.inbound.kind == InboundKind.TEXT
         and meaningful(ev.text)
         and words.word(ev.text) is None
@@ -108,7 +110,9 @@ def answers_question(ev: Event) -> bool:
 
 
 def answer_question(ev: Event, report: ReportFlow) -> None:
-    question = ev.st.pop("question")
-    ev.turn.effects.append(AnswerQuestion(str(question["code"]), int(question["staff"]), ev.text))
+    question = ev.st.question
+    assert question is not None
+    ev.turn.state = replace(ev.st, question=None)
+    ev.turn.effects.append(AnswerQuestion(question.code, question.staff, ev.text))
     if ev.flow == Flow.REPORT:
         ev.turn.replies.append(report.question(ev.st, ev.ctx))

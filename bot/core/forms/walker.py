@@ -1,14 +1,15 @@
 """The form walker: asks a form's fields in order, reads answers, confirms what the first message
 already said, follows up, goes back, shows the summary. Runs any form; holds no field id.
 
-State is the conversation's dict (step, draft, prefilled, history, answers, stamp): the walker
-changes it in place and returns what to say. Pure: no I/O, no clock (time is in `Reading`).
+Takes the conversation's `State` (its stamp and form progress) and returns a new one with what to
+say; the State given is never changed. Pure: no I/O, no clock (time is in `Reading`).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -17,6 +18,7 @@ from bot.core.catalog import ref, region_ref, thai_date
 from bot.core.forms import Field, Form, Invalid, Kind, Reading
 from bot.core.model import LOCATION_PAYLOAD, Button, Inbound, InboundKind, Reply
 from bot.core.routing import CENTRAL
+from bot.core.state import Progress, State
 from bot.core.words import meaningful
 
 SUMMARY = "sum"
@@ -88,8 +90,10 @@ def show(f: Field, value: Any, draft: Mapping[str, Any], reading: Reading) -> An
 
 @dataclass(slots=True)
 class Walk:
-    """What one answer produced: replies, and whether the volunteer confirmed or cancelled."""
+    """What one answer produced: the new state, replies, and whether the volunteer confirmed or
+    cancelled."""
 
+    state: State | None = None
     replies: list[Reply] = field(default_factory=list)
     confirmed: bool = False
     cancelled: bool = False
@@ -97,10 +101,55 @@ class Walk:
 
 
 @dataclass(slots=True)
+class _Work:
+    """One call's working copy of a form's progress; the State it came from is never changed.
+
+    The walker's rules read in order ("take the answer, note the message, move on"); a private
+    copy lets them say so plainly, and `done` turns it back into a new frozen State.
+    """
+
+    stamp: str
+    step: str | None
+    draft: dict[str, Any]
+    prefilled: list[str]
+    history: list[str]
+    answers: dict[str, str]
+    from_summary: bool
+
+    @classmethod
+    def of(cls, st: State) -> _Work:
+        p = st.form or Progress()
+        return cls(
+            stamp=st.stamp or "",
+            step=p.step,
+            draft=copy.deepcopy(dict(p.values)),  # evidence lists grow in place here
+            prefilled=list(p.prefilled),
+            history=list(p.history),
+            answers=dict(p.answers),
+            from_summary=p.from_summary,
+        )
+
+    def done(self, st: State) -> State:
+        progress = Progress(
+            step=self.step,
+            values=self.draft,
+            prefilled=tuple(self.prefilled),
+            history=tuple(self.history),
+            answers=self.answers,
+            from_summary=self.from_summary,
+        )
+        return replace(st, form=progress)
+
+    def take_from_summary(self) -> bool:
+        was, self.from_summary = self.from_summary, False
+        return was
+
+
+@dataclass(slots=True)
 class _At:
     """One event at one field, as the readings of `Walker._field` see it."""
 
-    st: dict[str, Any]
+    st: _Work
     f: Field
     inbound: Inbound
     value: str | None  # the tapped button's value
@@ -115,35 +164,58 @@ class Walker:
         self.form = form
 
     # ---- state -----------------------------------------------------------------------------------
-    def fresh(self, stamp: str) -> dict[str, Any]:
-        return {
-            "stamp": stamp,
-            "draft": {},
-            "prefilled": [],
-            "history": [],
-            "answers": {},
-            "step": self.form.fields[0].id,
-        }
+    def fresh(self) -> Progress:
+        return Progress(step=self.form.fields[0].id)
+
+    # ---- the walker's answers, each a new State (the one given is never changed) ------------------
+    def question(self, st: State, reading: Reading) -> Reply:
+        return self._ask(_Work.of(st), reading)
+
+    def told(self, st: State, text: str, message_id: str | None, reading: Reading) -> Walk:
+        """The volunteer told the story up front (see `_told`); the Walk carries the new state."""
+        work, walk = _Work.of(st), Walk()
+        self._told(work, text, message_id, reading, walk)
+        walk.state = work.done(st)
+        return walk
+
+    def answer(self, st: State, inbound: Inbound, value: str | None, reading: Reading) -> Walk:
+        """One event at the current step; `value` is the tapped button's value, if any."""
+        work = _Work.of(st)
+        walk = self._answer(work, inbound, value, reading)
+        walk.state = work.done(st)
+        return walk
+
+    def edited(self, st: State, field_id: str, text: str, reading: Reading) -> tuple[State, Field | None]:
+        """A typed answer edited in the chat, read again: the new state and the field, if it took."""
+        work = _Work.of(st)
+        f = self._edited(work, field_id, text, reading)
+        return work.done(st), f
+
+    def unsent(self, st: State, message_id: str) -> tuple[State, bool]:
+        """Forget what an unsent message gave the draft; True when it had given something."""
+        work = _Work.of(st)
+        changed = self._unsent(work, message_id)
+        return work.done(st), changed
+
+    # ---- inside one call: a private working copy ----------------------------------------------------
 
     def asks_field(self, step: Any) -> bool:
         """Whether `step` is one of the form's own fields (not a follow-up or the summary)."""
         return self.form.get(str(step)) is not None
 
-    def told(
-        self, st: dict[str, Any], text: str, message_id: str | None, reading: Reading, walk: Walk
-    ) -> None:
+    def _told(self, st: _Work, text: str, message_id: str | None, reading: Reading, walk: Walk) -> None:
         """The volunteer told the story up front: keep it, take what it says, ask for the rest."""
         story = self.form.narrative
         assert story is not None, self.form.id
-        st["draft"][story.id] = text[: story.max_length]
+        st.draft[story.id] = text[: story.max_length]
         if message_id:
-            st["answers"][message_id] = story.id
+            st.answers[message_id] = story.id
         self.prefill(text, reading, st)
         self.next(st, reading, walk, after=None)
 
-    def prefill(self, text: str, reading: Reading, st: dict[str, Any]) -> None:
+    def prefill(self, text: str, reading: Reading, st: _Work) -> None:
         found = reading.understanding.extract(text, reading.today)
-        draft, pre = st["draft"], st["prefilled"]
+        draft, pre = st.draft, st.prefilled
         for f in self.form.fields:
             if f.prefill is None or f.id in draft:
                 continue
@@ -154,8 +226,8 @@ class Walker:
             pre.append(f.id)
 
     # ---- questions ---------------------------------------------------------------------------------
-    def question(self, st: dict[str, Any], reading: Reading) -> Reply:
-        step = st.get("step")
+    def _ask(self, st: _Work, reading: Reading) -> Reply:
+        step = st.step
         if step == SUMMARY:
             return self.summary(st, reading)
         if step == EDIT_MENU:
@@ -165,9 +237,9 @@ class Walker:
             return Reply(pair[1].ask, buttons=self.nav(st, pair[1].id, optional=False))
         f = self.form.get(str(step))
         assert f is not None, step
-        stamp = st["stamp"]
-        draft = st["draft"]
-        if f.id in st.get("prefilled", []) and f.id in draft:
+        stamp = st.stamp
+        draft = st.draft
+        if f.id in st.prefilled and f.id in draft:
             return Reply(
                 "report.confirm_prefill",
                 {"field": ref(f.label), "value": show(f, draft[f.id], draft, reading)},
@@ -200,26 +272,26 @@ class Walker:
         """The step name a field's buttons carry."""
         return self.form.button_step or f.id
 
-    def nav(self, st: dict[str, Any], field_id: str, optional: bool) -> tuple[Button, ...]:
-        stamp = st["stamp"]
+    def nav(self, st: _Work, field_id: str, optional: bool) -> tuple[Button, ...]:
+        stamp = st.stamp
         f = self.form.get(field_id)
         step = self._step(f) if f is not None else field_id
         out = []
         if optional:
             skip = f or Field(field_id, Kind.TEXT, "")
             out.append(button(skip.skip_label, f"{stamp}:{step}:{skip.skip_as}"))
-        if st.get("history") and self.form.back_button:
+        if st.history and self.form.back_button:
             out.append(button("button.back", f"{stamp}:{step}:back"))
         out.append(button("button.cancel", f"{stamp}:{step}:cancel"))
         return tuple(out)
 
-    def summary(self, st: dict[str, Any], reading: Reading) -> Reply:
-        draft = st["draft"]
+    def summary(self, st: _Work, reading: Reading) -> Reply:
+        draft = st.draft
         lines = []
         for f in self.form.fields:
             value = draft.get(f.id) if f.kind != Kind.EVIDENCE else draft.get(f.id) or []
             lines.append(ref("report.summary_line", label=ref(f.label), value=show(f, value, draft, reading)))
-        stamp = st["stamp"]
+        stamp = st.stamp
         return Reply(
             "report.summary",
             {"lines": lines},
@@ -230,17 +302,16 @@ class Walker:
             ),
         )
 
-    def edit_menu(self, st: dict[str, Any]) -> Reply:
-        stamp = st["stamp"]
+    def edit_menu(self, st: _Work) -> Reply:
+        stamp = st.stamp
         buttons = [button(f.label, f"{stamp}:{EDIT_MENU}:{f.id}") for f in self.form.fields]
         buttons.append(button("button.back", f"{stamp}:{EDIT_MENU}:back"))
         return Reply("report.edit_which", buttons=tuple(buttons[:13]))
 
     # ---- answers -----------------------------------------------------------------------------------
-    def answer(self, st: dict[str, Any], inbound: Inbound, value: str | None, reading: Reading) -> Walk:
-        """One event at the current step; `value` is the tapped button's value, if any."""
+    def _answer(self, st: _Work, inbound: Inbound, value: str | None, reading: Reading) -> Walk:
         walk = Walk()
-        step = str(st.get("step"))
+        step = str(st.step)
         text = inbound.text.strip()
         word = words.word(text) if inbound.kind == InboundKind.TEXT else None
         if value == "cancel":
@@ -260,11 +331,11 @@ class Walker:
             if f is None:
                 walk.replies.append(self.edit_menu(st))
                 return walk
-            st["from_summary"] = True
-            if f.id in st["prefilled"]:
-                st["prefilled"].remove(f.id)
-            st["step"] = f.id
-            walk.replies.append(self.question(st, reading))
+            st.from_summary = True
+            if f.id in st.prefilled:
+                st.prefilled.remove(f.id)
+            st.step = f.id
+            walk.replies.append(self._ask(st, reading))
             return walk
         pair = self.form.follow_up(step)
         if pair is not None:
@@ -272,9 +343,9 @@ class Walker:
             answer = read(follow, text, reading)
             if answer is None:
                 walk.replies.append(Reply(follow.invalid or "report.text_invalid"))
-                walk.replies.append(self.question(st, reading))
+                walk.replies.append(self._ask(st, reading))
                 return walk
-            st["draft"][follow.id] = answer
+            st.draft[follow.id] = answer
             self.next(st, reading, walk, after=parent.id)
             return walk
         f = self.form.get(step)
@@ -284,7 +355,7 @@ class Walker:
 
     def _field(
         self,
-        st: dict[str, Any],
+        st: _Work,
         f: Field,
         inbound: Inbound,
         value: str | None,
@@ -311,7 +382,7 @@ class Walker:
         """A sticker, or the location button's label typed: ask again, changing nothing."""
         typed_button = at.f.kind == Kind.PLACE and at.word == "location" and at.value is None
         if at.inbound.kind in (InboundKind.STICKER, InboundKind.FOLLOW) or typed_button:
-            at.walk.replies.append(self.question(at.st, at.reading))
+            at.walk.replies.append(self._ask(at.st, at.reading))
             return True
         return False
 
@@ -322,35 +393,35 @@ class Walker:
         if inbound.kind != InboundKind.MEDIA or inbound.media is None or at.f.kind == Kind.EVIDENCE:
             return False
         if inbound.media.attachment_id is not None and (evid := self._evidence_field()) is not None:
-            self._add_evidence(inbound, at.st["draft"], evid)
+            self._add_evidence(inbound, at.st.draft, evid)
             at.walk.replies.append(Reply("report.evid.kept_early"))
-        at.walk.replies.append(self.question(at.st, at.reading))
+        at.walk.replies.append(self._ask(at.st, at.reading))
         return True
 
     def _prefilled(self, at: _At) -> bool:
         """A value taken from an earlier message waits for "yes" or "change"."""
-        st, f, draft = at.st, at.f, at.st["draft"]
-        if f.id not in st["prefilled"] or f.id not in draft:
+        st, f, draft = at.st, at.f, at.st.draft
+        if f.id not in st.prefilled or f.id not in draft:
             return False
-        st["prefilled"].remove(f.id)
+        st.prefilled.remove(f.id)
         if at.value == "ok" or (at.value is None and at.word == "yes"):
             self.next(st, at.reading, at.walk, after=f.id)
             return True
         draft.pop(f.id, None)
         if at.value == "change" or (at.value is None and at.word in ("no", "edit")):
-            at.walk.replies.append(self.question(st, at.reading))
+            at.walk.replies.append(self._ask(st, at.reading))
             return True
         return False  # anything else typed is a new answer to the field
 
     def _skip(self, at: _At) -> bool:
-        st, f, draft = at.st, at.f, at.st["draft"]
+        st, f, draft = at.st, at.f, at.st.draft
         if not (
             at.value == f.skip_as or (at.value is None and at.word == f.skip_as and f.kind != Kind.EVIDENCE)
         ):
             return False
         if not f.optional:
             at.walk.replies.append(Reply(f.required, {"field": ref(f.label)}))
-            at.walk.replies.append(self.question(st, at.reading))
+            at.walk.replies.append(self._ask(st, at.reading))
             return True
         draft.pop(f.id, None)
         if self.form.summary:
@@ -374,7 +445,7 @@ class Walker:
         if inbound.kind != InboundKind.LOCATION or inbound.location is None or f.kind != Kind.PLACE:
             return False
         loc = inbound.location
-        draft = st["draft"]
+        draft = st.draft
         draft["location"] = {
             "lat": loc.latitude,
             "lon": loc.longitude,
@@ -387,8 +458,8 @@ class Walker:
             at.walk.replies.append(Reply(f.ask, buttons=self.nav(st, f.id, f.optional)))
             return True
         draft[f.id] = {"province": found[0], "district": found[1]}
-        st["prefilled"].append(f.id)  # a guess from the address: confirm it
-        at.walk.replies.append(self.question(st, at.reading))
+        st.prefilled.append(f.id)  # a guess from the address: confirm it
+        at.walk.replies.append(self._ask(st, at.reading))
         return True
 
     def _told_instead(self, at: _At) -> bool:
@@ -399,19 +470,19 @@ class Walker:
             at.f.kind == Kind.CHOICE
             and at.value is None
             and story is not None
-            and story.id not in at.st["draft"]
+            and story.id not in at.st.draft
             and meaningful(text)
             and len(text) >= 15
             and self._read(at.f, text, at.reading) is None
         ):
-            self.told(at.st, text, at.inbound.message_id, at.reading, at.walk)
+            self._told(at.st, text, at.inbound.message_id, at.reading, at.walk)
             return True
         return False
 
     def _take(self, at: _At) -> None:
         """The answer itself: read it, say what was understood, then the follow-up or the next field."""
         st, f, value, reading, walk = at.st, at.f, at.value, at.reading, at.walk
-        draft = st["draft"]
+        draft = st.draft
         answer = value if value is not None else at.text
         taken = self.accept(f, answer, tapped=value is not None, reading=reading, st=st)
         if taken is not True:
@@ -422,10 +493,10 @@ class Walker:
                     "report.text_invalid" if f.kind == Kind.TEXT else f"{self.form.id}.{f.id}.invalid"
                 )
                 walk.replies.append(Reply(invalid, {"field": ref(f.label), "min": f.min_length}))
-            walk.replies.append(self.question(st, reading))
+            walk.replies.append(self._ask(st, reading))
             return
         if at.inbound.message_id and value is None:
-            st["answers"][at.inbound.message_id] = f.id
+            st.answers[at.inbound.message_id] = f.id
         if value is None and f.kind in (Kind.PLACE, Kind.DATE, Kind.MONEY):
             # Show what was understood from the typed words, so a misreading is caught at once.
             shown = show(f, draft[f.id], draft, reading)
@@ -436,18 +507,16 @@ class Walker:
         if f.note is not None and (note := f.note(draft.get(f.id))) is not None:
             walk.replies.append(Reply(note[0], note[1]))
         if f.follow_up is not None and draft.get(f.id) == f.when:
-            st["history"].append(f.id)
-            st["step"] = f.follow_up.id
-            walk.replies.append(self.question(st, reading))
+            st.history.append(f.id)
+            st.step = f.follow_up.id
+            walk.replies.append(self._ask(st, reading))
             return
         self.next(st, reading, walk, after=f.id)
 
     def _read(self, f: Field, answer: str, reading: Reading) -> Any:
         return (f.parse or read)(f, answer, reading)
 
-    def accept(
-        self, f: Field, answer: str, *, tapped: bool, reading: Reading, st: dict[str, Any]
-    ) -> bool | Invalid:
+    def accept(self, f: Field, answer: str, *, tapped: bool, reading: Reading, st: _Work) -> bool | Invalid:
         """Read an answer into the draft; False (or why) when it is not a valid answer."""
         if f.kind in (Kind.CHOICE, Kind.CONTACT):
             chosen = answer if answer in [o.id for o in f.options] else None
@@ -462,7 +531,7 @@ class Walker:
             return chosen
         if chosen is None:
             return False
-        st["draft"][f.id] = chosen
+        st.draft[f.id] = chosen
         return True
 
     def _evidence_field(self) -> Field | None:
@@ -470,7 +539,7 @@ class Walker:
 
     def _evidence(
         self,
-        st: dict[str, Any],
+        st: _Work,
         f: Field,
         inbound: Inbound,
         value: str | None,
@@ -478,7 +547,7 @@ class Walker:
         reading: Reading,
         walk: Walk,
     ) -> None:
-        draft = st["draft"]
+        draft = st.draft
         if value == "done" or word in ("done", "skip", "no"):
             self.next(st, reading, walk, after=f.id)
             return
@@ -486,17 +555,17 @@ class Walker:
             # No attachment: the download failed and the dispatcher already said why (too
             # large, gone); one explanation is enough, so only the question follows.
             self._add_evidence(inbound, draft, f)
-            walk.replies.append(self.question(st, reading))
+            walk.replies.append(self._ask(st, reading))
             return
         if inbound.kind == InboundKind.LOCATION and inbound.location is not None:
             loc = inbound.location
             draft.setdefault(f.id, []).append(
                 {"kind": "location", "lat": loc.latitude, "lon": loc.longitude, "msg": inbound.message_id}
             )
-            walk.replies.append(self.question(st, reading))
+            walk.replies.append(self._ask(st, reading))
             return
         walk.replies.append(Reply("report.evid.how"))
-        walk.replies.append(self.question(st, reading))
+        walk.replies.append(self._ask(st, reading))
 
     @staticmethod
     def _add_evidence(inbound: Inbound, draft: dict[str, Any], f: Field) -> None:
@@ -508,45 +577,45 @@ class Walker:
         )
 
     # ---- moving ------------------------------------------------------------------------------------
-    def next(self, st: dict[str, Any], reading: Reading, walk: Walk, after: str | None) -> None:
+    def next(self, st: _Work, reading: Reading, walk: Walk, after: str | None) -> None:
         """Move to the next field that still needs an answer or a confirmation."""
         if after is not None:
-            st["history"].append(after)
-        if st.pop("from_summary", False):
-            st["step"] = SUMMARY
-            walk.replies.append(self.question(st, reading))
+            st.history.append(after)
+        if st.take_from_summary():
+            st.step = SUMMARY
+            walk.replies.append(self._ask(st, reading))
             return
-        draft = st["draft"]
+        draft = st.draft
         start = 0 if after is None else self.form.index(after) + 1
         for f in self.form.fields[start:]:
-            if f.id in draft and f.id not in st["prefilled"] and f.kind != Kind.EVIDENCE:
+            if f.id in draft and f.id not in st.prefilled and f.kind != Kind.EVIDENCE:
                 continue
             # Evidence sent early does not answer the evidence step: it is still asked (showing
             # what was received), so more can be added.
-            st["step"] = f.id
-            walk.replies.append(self.question(st, reading))
+            st.step = f.id
+            walk.replies.append(self._ask(st, reading))
             return
-        st["step"] = SUMMARY
+        st.step = SUMMARY
         if self.form.summary:
-            walk.replies.append(self.question(st, reading))
+            walk.replies.append(self._ask(st, reading))
         else:
             walk.finished = True
 
-    def back(self, st: dict[str, Any], reading: Reading, walk: Walk) -> None:
-        history = st.get("history") or []
+    def back(self, st: _Work, reading: Reading, walk: Walk) -> None:
+        history = st.history or []
         if not history:
             walk.replies.append(Reply("report.no_back"))
-            walk.replies.append(self.question(st, reading))
+            walk.replies.append(self._ask(st, reading))
             return
         prev = history.pop()
-        st["step"] = prev
-        if prev in st["draft"] and prev not in st["prefilled"]:
-            st["draft"].pop(prev, None)
-        walk.replies.append(self.question(st, reading))
+        st.step = prev
+        if prev in st.draft and prev not in st.prefilled:
+            st.draft.pop(prev, None)
+        walk.replies.append(self._ask(st, reading))
 
-    def _summary_answer(self, st: dict[str, Any], choice: str | None, reading: Reading, walk: Walk) -> None:
+    def _summary_answer(self, st: _Work, choice: str | None, reading: Reading, walk: Walk) -> None:
         if choice == "edit":
-            st["step"] = EDIT_MENU
+            st.step = EDIT_MENU
             walk.replies.append(self.edit_menu(st))
             return
         if choice != "confirm":
@@ -556,16 +625,16 @@ class Walker:
         walk.confirmed = True
 
     # ---- taking back -------------------------------------------------------------------------------
-    def edited(self, st: dict[str, Any], field_id: str, text: str, reading: Reading) -> Field | None:
+    def _edited(self, st: _Work, field_id: str, text: str, reading: Reading) -> Field | None:
         """A typed answer the volunteer edited in their chat: read it again; the field, if it took."""
         f = self.form.get(field_id)
         if f is None or f.kind not in (Kind.TEXT, Kind.DATE, Kind.MONEY, Kind.PLACE):
             return None
         return f if self.accept(f, text, tapped=False, reading=reading, st=st) is True else None
 
-    def unsent(self, st: dict[str, Any], message_id: str) -> bool:
+    def _unsent(self, st: _Work, message_id: str) -> bool:
         """Forget what an unsent message gave the draft (an answer, a file); True when it had."""
-        draft = st.get("draft") or {}
+        draft = st.draft
         changed = False
         for f in self.form.fields:
             if f.kind != Kind.EVIDENCE:
@@ -574,7 +643,7 @@ class Walker:
                 if item.get("msg") == message_id:
                     draft[f.id].remove(item)
                     changed = True
-        answered = (st.get("answers") or {}).get(message_id)
+        answered = st.answers.get(message_id)
         answered_field = self.form.get(answered or "")
         if (
             answered
