@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-from measure import free_port, pct  # bench/ is the script's folder
+from measure import free_port, pct, wait_healthy  # bench/ is the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -176,15 +176,7 @@ async def bench(root: Path, url: str, args: argparse.Namespace, tmp: str) -> lis
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            async with aiohttp.ClientSession() as http:
-                for _ in range(600):
-                    try:
-                        async with http.get(base + "/healthz") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
+            await wait_healthy(base)
             await line_volunteers(line, base, Phase("warm-up"), 2, 1)  # not measured
 
             quiet = Phase("quiet")

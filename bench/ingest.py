@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from measure import free_port, pct, peak_rss_mb  # bench/ is the script's folder
+from measure import free_port, pct, peak_rss_mb, wait_healthy  # bench/ is the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -173,19 +173,6 @@ class Target:
                 p.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 p.kill()
-
-
-async def wait_healthy(url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(600):
-            try:
-                async with http.get(url + "/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit(f"{url} did not start")
 
 
 async def start_bare() -> Target:

@@ -1,9 +1,13 @@
-"""Small measuring helpers the benchmarks share: a free port, percentiles, a process's peak RSS."""
+"""Small measuring helpers the benchmarks share: a free port, percentiles, a process's peak RSS,
+waiting for a server's /healthz."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
+
+import aiohttp
 
 
 def free_port() -> int:
@@ -29,3 +33,17 @@ def peak_rss_mb(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
+
+
+async def wait_healthy(url: str) -> None:
+    """Until `url`/healthz answers 200 (at most a minute)."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            try:
+                async with http.get(url + "/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} did not start")
