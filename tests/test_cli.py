@@ -7,17 +7,21 @@ import io
 import json
 import os
 import subprocess
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from tests import cli_process
 from tests.conftest import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def tipbot(tmp: Path, *args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+def tipbot(
+    tmp: Path, *args: str, stdin: str | None = None, fresh: bool = False, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`tipbot *args` as its own process (tests/cli_process.py; `fresh`: a new interpreter)."""
     full_env = {
         **os.environ,
         "TIPBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/tipbot.db",
@@ -25,15 +29,21 @@ def tipbot(tmp: Path, *args: str, stdin: str | None = None, **env: str) -> subpr
         "TIPBOT_MEDIA_DIR": str(tmp / "media"),
         **env,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        env=full_env,
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return run_text(args, full_env, stdin, fresh=fresh)
+
+
+def run_text(
+    args: Sequence[str], env: dict[str, str], stdin: str | None = None, *, fresh: bool = False
+) -> subprocess.CompletedProcess[str]:
+    done = cli_process.run(
+        args, env=env, cwd=ROOT, stdin=None if stdin is None else stdin.encode(), timeout=120, fresh=fresh
     )
+    return subprocess.CompletedProcess(done.args, done.returncode, text(done.stdout), text(done.stderr))
+
+
+def text(data: bytes) -> str:
+    """As `subprocess.run(text=True)` reads it: UTF-8 with universal newlines."""
+    return data.decode().replace("\r\n", "\n").replace("\r", "\n")
 
 
 REPORT = """1
@@ -54,7 +64,8 @@ REPORT = """1
 
 
 def test_terminal_chat_export_and_status(tmp_path: Path) -> None:
-    chat = tipbot(tmp_path, "chat", "--as", "somchai", stdin=REPORT)
+    # A new interpreter, as an operator runs it (every other command here is forked, preloaded).
+    chat = tipbot(tmp_path, "chat", "--as", "somchai", stdin=REPORT, fresh=True)
     assert chat.returncode == 0, chat.stderr
     assert "รหัสเรื่องของคุณคือ TB-" in chat.stdout
     assert "Traceback" not in chat.stdout + chat.stderr
@@ -106,17 +117,9 @@ def test_parse_reads_many_lines_in_one_process(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", [["status"], ["serve", "--port", "1"]])
 def test_production_refuses_to_start_without_a_secret(tmp_path: Path, command: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPBOT_")}
-    out = subprocess.run(
-        [sys.executable, "-m", "bot.cli", *command],
-        env={
-            **env,
-            "TIPBOT_ENV": "production",
-            "TIPBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db",
-        },
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    out = run_text(
+        command,
+        {**env, "TIPBOT_ENV": "production", "TIPBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db"},
     )
     assert out.returncode != 0
     assert "TIPBOT_SECRET_KEY is required" in out.stderr
@@ -126,14 +129,7 @@ def test_development_key_is_generated_once_with_private_mode(tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPBOT_")}
     url = f"sqlite+aiosqlite:///{tmp_path}/dev/tipbot.db"
     for _ in range(2):
-        out = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "status"],
-            env={**env, "TIPBOT_DATABASE_URL": url},
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = run_text(["status"], {**env, "TIPBOT_DATABASE_URL": url})
         assert out.returncode == 0, out.stderr
     key = tmp_path / "dev" / "secret.key"
     assert key.stat().st_mode & 0o777 == 0o600

@@ -3,11 +3,10 @@ and the staff chat listing and revocation."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from pathlib import Path
 
+from tests import cli_process
 from tests.conftest import SECRET
 from tests.fakes.line import FAKE_ACCESS_TOKEN, FAKE_CHANNEL_SECRET, FakeLine
 from tests.fakes.telegram import DEFAULT_TOKEN, FakeTelegram
@@ -23,20 +22,8 @@ async def tipbot(tmp: Path, *args: str, stdin: bytes | None = None, **env: str) 
         "TIPBOT_MEDIA_DIR": str(tmp / "media"),
         **env,
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        *args,
-        env=full,
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    done = await cli_process.run_async(args, env=full, cwd=ROOT, stdin=stdin, timeout=120)
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
 async def test_rich_menu_install(tmp_path: Path) -> None:

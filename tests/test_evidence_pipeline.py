@@ -12,7 +12,6 @@ import hashlib
 import io
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +27,7 @@ from sqlalchemy import select
 from bot.settings import Settings
 from storage import tables as t
 from storage.media import FileMediaStore
+from tests import cli_process
 from tests.conftest import SECRET
 from tests.drivers_telegram import TelegramDriver, telegram_driver
 from tests.evidence_samples import (
@@ -247,9 +247,7 @@ def tipbot(settings: Settings, *args: str) -> subprocess.CompletedProcess[bytes]
         "TIPBOT_SECRET_KEY": SECRET,
         "TIPBOT_MEDIA_DIR": str(settings.media_dir),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], env=env, cwd=ROOT, capture_output=True, timeout=120
-    )
+    return cli_process.run(args, env=env, cwd=ROOT, timeout=120)
 
 
 async def test_an_operator_fetches_the_original_evidence_file_from_the_command_line(

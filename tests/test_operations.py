@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from bot.app import DRAINING, SERVICES, ConfigError, build_services, create_app
 from bot.logs import JsonFormatter
 from bot.settings import Settings
 from storage import tables as t
+from tests import cli_process
 from tests.conftest import SECRET, make_settings
 from tests.drivers import session_of
 from tests.procs import free_port
@@ -88,8 +87,8 @@ def test_an_unwritable_spool_refuses_to_start(tmp_path: Path, sqlite_url: str) -
     settings = make_settings(sqlite_url, tmp_path, spool_dir=blocker / "spool")
     with pytest.raises(ConfigError, match="not writable"):
         create_app(settings)
-    out = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "serve", "--port", "1"],
+    out = cli_process.run(
+        ["serve", "--port", "1"],
         env={
             "PATH": "/usr/bin:/bin",
             "TIPBOT_DATABASE_URL": sqlite_url,
@@ -97,9 +96,7 @@ def test_an_unwritable_spool_refuses_to_start(tmp_path: Path, sqlite_url: str) -
             "TIPBOT_SPOOL_DIR": str(blocker / "spool"),
         },
         cwd=ROOT,
-        capture_output=True,
         timeout=60,
-        check=False,
     )
     assert out.returncode != 0
     assert "not writable" in out.stderr.decode()
