@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import io
 import json
 import os
 import selectors
@@ -52,6 +53,92 @@ def forking() -> bool:
     return os.environ.get("TIPBOT_TEST_CLI_FORK", "1") != "0" and hasattr(os, "fork")
 
 
+class Forked:
+    """A `tipbot` process forked from the zygote, with the parts of `subprocess.Popen` the tests
+    use: `pid`, `returncode`, `poll()`, `wait()`, `send_signal()`, `terminate()`, `kill()`.
+    Its exit status comes from its parent (a small monitor process forked beside it), exactly as
+    `waitpid` gives it: the exit code, or minus the signal that ended it."""
+
+    def __init__(self, args: Sequence[str], conn: socket.socket) -> None:
+        self.args = ["tipbot", *args]
+        self._conn = conn
+        conn.settimeout(60)
+        self.pid: int = struct.unpack("!i", _recv_exact(conn, 4))[0]
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._conn.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                self._read_status()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self._conn.settimeout(timeout)
+            try:
+                self._read_status()
+            except TimeoutError:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
+        assert self.returncode is not None
+        return self.returncode
+
+    def _read_status(self) -> None:
+        raw = self._conn.recv(4)
+        if len(raw) < 4:  # the rest of a 4-byte message is right behind the first bytes
+            self._conn.setblocking(True)
+            raw += _recv_exact(self._conn, 4 - len(raw), eof_ok=True) if raw else b""
+        if len(raw) < 4:
+            raise ConnectionError("the monitor of a tipbot process closed its connection")
+        self.returncode = struct.unpack("!i", raw)[0]
+        self._conn.close()
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def spawn(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path = ROOT,
+    stdin: int | None = None,
+    stdout: int | None = None,
+    stderr: int | None = None,
+) -> Forked | subprocess.Popen[bytes]:
+    """Start `python -m bot.cli *args` (forked, preloaded) with the given file descriptors
+    (`None`: /dev/null); a `subprocess.Popen` of a new interpreter with TIPBOT_TEST_CLI_FORK=0."""
+    if not forking():
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", *args],
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
+            stdout=subprocess.DEVNULL if stdout is None else stdout,
+            stderr=subprocess.DEVNULL if stderr is None else stderr,
+        )
+    with contextlib.ExitStack() as stack:
+        null = stack.enter_context(open(os.devnull, "r+b"))
+        fds = [null.fileno() if fd is None else fd for fd in (stdin, stdout, stderr)]
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(_socket_path())
+            request = json.dumps({"argv": list(args), "env": dict(env), "cwd": str(cwd)}).encode()
+            socket.send_fds(conn, [struct.pack("!I", len(request)) + request], fds)
+            return Forked(args, conn)
+        except BaseException:
+            conn.close()
+            raise
+
+
 def run(
     args: Sequence[str],
     *,
@@ -75,20 +162,20 @@ def run(
         files = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(3)]
         files[0].write(stdin or b"")
         files[0].seek(0)
-        conn = stack.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
-        conn.connect(_socket_path())
-        request = json.dumps({"argv": list(args), "env": dict(env), "cwd": str(cwd)}).encode()
-        socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [f.fileno() for f in files])
-        conn.settimeout(timeout)
+        proc = spawn(
+            args,
+            env=env,
+            cwd=cwd,
+            stdin=files[0].fileno(),
+            stdout=files[1].fileno(),
+            stderr=files[2].fileno(),
+        )
         try:
-            pid = struct.unpack("!i", _recv_exact(conn, 4))[0]
-            raw = _recv_exact(conn, 4, eof_ok=True)
-        except TimeoutError:
-            with contextlib.suppress(NameError, ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            raise subprocess.TimeoutExpired(["tipbot", *args], timeout) from None
-        # No exit code: the child died of a signal (as subprocess reports it, -signal).
-        code = struct.unpack("!i", raw)[0] & 0xFF if raw else -signal.SIGKILL
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
         out, err = (_read(f) for f in files[1:])
     return subprocess.CompletedProcess(["tipbot", *args], code, out, err)
 
@@ -192,16 +279,33 @@ def _serve(path: str) -> None:
                 header, fds, _, _ = socket.recv_fds(conn, 4, 3)
                 size = struct.unpack("!I", header)[0]
                 request = _recv_exact(conn, size)
-                if os.fork() == 0:
+                if os.fork() == 0:  # the monitor: forks the command and reports how it ended
                     server.close()
-                    _child(conn, json.loads(request), fds, added)  # never returns
+                    sel.close()
+                    _monitor(conn, json.loads(request), fds, added)  # never returns
                 for fd in fds:
                     os.close(fd)
+
+
+def _monitor(conn: socket.socket, request: dict[str, object], fds: list[int], added: dict[str, str]) -> None:
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        pid = os.fork()
+        if pid == 0:
+            _child(conn, request, fds, added)  # never returns
+        for fd in fds:
+            os.close(fd)
+        conn.sendall(struct.pack("!i", pid))
+        _, status = os.waitpid(pid, 0)
+        conn.sendall(struct.pack("!i", os.waitstatus_to_exitcode(status)))
+    finally:
+        os._exit(0)
 
 
 def _child(conn: socket.socket, request: dict[str, object], fds: list[int], added: dict[str, str]) -> None:
     code = 70
     try:
+        conn.close()
         import importlib.util
         import traceback
         import types
@@ -217,6 +321,21 @@ def _child(conn: socket.socket, request: dict[str, object], fds: list[int], adde
         for k, v in added.items():
             os.environ.setdefault(k, v)
         os.chdir(str(request["cwd"]))
+        # stdout and stderr as a new interpreter opens them with this environment
+        unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
+        for name, fd, errors in (("stdout", 1, "strict"), ("stderr", 2, "backslashreplace")):
+            raw = io.FileIO(fd, "wb", closefd=False)
+            setattr(
+                sys,
+                name,
+                io.TextIOWrapper(
+                    raw if unbuffered else io.BufferedWriter(raw),
+                    encoding="utf-8",
+                    errors=errors,
+                    line_buffering=fd == 2 or raw.isatty(),
+                    write_through=unbuffered,
+                ),
+            )
         argv = [str(a) for a in request["argv"]]  # type: ignore[attr-defined]
         spec = importlib.util.find_spec("bot.cli.__main__")
         assert spec is not None and spec.origin is not None
@@ -225,7 +344,6 @@ def _child(conn: socket.socket, request: dict[str, object], fds: list[int], adde
         main_module.__spec__ = spec  # multiprocessing's spawn reads it, as under `python -m`
         sys.modules["__main__"] = main_module
         sys.argv = [spec.origin, *argv]
-        conn.sendall(struct.pack("!i", os.getpid()))
         from bot.cli.main import main
 
         try:
@@ -245,7 +363,6 @@ def _child(conn: socket.socket, request: dict[str, object], fds: list[int], adde
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
-        conn.sendall(struct.pack("!i", code))
     finally:
         os._exit(code & 0xFF)
 

@@ -11,13 +11,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 from sqlalchemy.engine import make_url
 
+from tests import cli_process
 from tests.conftest import SECRET
 from tests.fakes.line import FAKE_ACCESS_TOKEN, FAKE_CHANNEL_SECRET, FakeLine
 from tests.fakes.telegram import FakeTelegram
@@ -106,7 +106,7 @@ class Proc:
         self.env = env
         self.log = log
         self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: cli_process.Forked | subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -119,12 +119,8 @@ class Proc:
     async def start(self, wait: bool = True, **extra: str) -> None:
         args = ["serve", "--port", str(self.port)] if self.kind == "serve" else ["worker"]
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", *args],
-                env={**self.env, **extra},
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+            self.proc = cli_process.spawn(
+                args, env={**self.env, **extra}, cwd=ROOT, stdout=out.fileno(), stderr=out.fileno()
             )
         if wait and self.kind == "serve":
             await self.wait_healthy()

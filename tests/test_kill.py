@@ -8,7 +8,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests import cli_process
 from tests.conftest import SECRET
 from tests.drivers import session_of
 from tests.procs import free_port, wait_healthy
@@ -39,32 +39,20 @@ class Server:
             "TIPBOT_WEBCHAT_SESSION_BURST": "100000",
             "TIPBOT_WEBCHAT_ADDRESS_BURST": "100000",
         }
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: cli_process.Forked | subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def cli(self, *args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "bot.cli", *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-            timeout=120,
-        )
+        out = cli_process.run(args, env=self.env, cwd=ROOT, timeout=120)
+        out.check_returncode()
         return out.stdout.decode()
 
     async def start(self, **extra: str) -> None:
         env = {**self.env, **extra}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(self.port)],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.proc = cli_process.spawn(["serve", "--port", str(self.port)], env=env, cwd=ROOT)
         proc = self.proc
         await wait_healthy(self.url, 30, alive=lambda: proc.poll() is None)
 
