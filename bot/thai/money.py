@@ -190,7 +190,7 @@ def _candidates(text: str) -> list[tuple[int, int]]:
 def find_amounts(text: str, skip: tuple[tuple[int, int], ...] = (), need_context: bool = True) -> list[int]:
     """Amounts of money written in normalised text, in order; counts, dates and phone numbers are skipped."""
     found: list[int] = []
-    bounds: set[int] | None = None
+    bounds: frozenset[int] | None = None
     for start, end in _candidates(text):
         span = text[start:end]
         if any(s < end and start < e for s, e in skip):

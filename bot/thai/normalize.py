@@ -26,7 +26,14 @@ _NO_WORD_START = frozenset("ะัาำิีึืฺุู็่้๊๋์�
 _MAX_PASSES = 4
 
 
+# Text made only of printable ASCII and Thai has no control or format character to strip.
+_PLAIN = re.compile(r"[ -~\u0e01-\u0e5b]*")
+_THAI_DIGITS = re.compile(r"[\u0e50-\u0e59]")
+
+
 def _strip_controls(text: str) -> str:
+    if _PLAIN.fullmatch(text):
+        return text
     out: list[str] = []
     for ch in text:
         cat = unicodedata.category(ch)
@@ -39,12 +46,51 @@ def _strip_controls(text: str) -> str:
 def _clean(text: str) -> str:
     util = _resources.util()
     text = _strip_controls(text)
-    text = util.normalize(text)
-    # pythainlp may leave stray format characters when it reorders marks; strip again.
-    text = _strip_controls(text)
-    text = util.thai_digit_to_arabic_digit(text)
+    if _marks_untidy().search(text):
+        text = util.normalize(text)
+        # pythainlp may leave stray format characters when it reorders marks; strip again.
+        text = _strip_controls(text)
+    if _THAI_DIGITS.search(text):
+        text = util.thai_digit_to_arabic_digit(text)
     text = _REPEATS.sub(r"\1", text)
     return _SPACES.sub(" ", text).strip()
+
+
+@cache
+def _marks_untidy() -> re.Pattern[str]:
+    """Where PyThaiNLP's `normalize` could change anything; text without a match is already tidy.
+
+    Built from PyThaiNLP's own character classes, so that the (slow, ~40 regex passes) call is made only
+    for the few messages that need it; tests/thai/test_thai_normalize.py checks the equivalence.
+    """
+    _resources.util()
+    import pythainlp as p
+
+    signs = "\u0e3a\u0e4c\u0e4d\u0e4e"
+    above_below = f"{p.thai_above_vowels}{p.thai_below_vowels}"
+    dangling = re.escape(f"{above_below}{p.thai_tonemarks}{signs}")
+    norepeat = re.escape(f"{p.thai_follow_vowels}{p.thai_lead_vowels}{above_below}{signs}")
+    tones = re.escape(p.thai_tonemarks)
+    marks = re.escape(f"{p.thai_above_vowels}{p.thai_below_vowels}")
+    follow = re.escape(p.thai_follow_vowels)
+    return re.compile(
+        "|".join(
+            (
+                "[\u200b\u200c\n]",
+                "  ",
+                f"^[{dangling}]",
+                f" [{dangling}]",
+                "\u0e40\u0e40",
+                f"[{tones}\u0e4c][{marks}]",
+                "\u0e4d",
+                f"[{follow}][{tones}]",
+                "\u0e45",
+                f"([{norepeat}]) *\\1",
+                f"[{tones}]{{2,}}",
+                "^ | $",
+            )
+        )
+    )
 
 
 @cache

@@ -14,6 +14,7 @@ from rapidfuzz import fuzz, process
 from bot.core.routing import RegionTable
 from bot.thai import _resources, lexicon
 from bot.thai.normalize import normalize
+from bot.thai.trie import trie_regex
 
 _FUZZY_CUTOFF = 85.0
 _BANGKOK = "กรุงเทพมหานคร"
@@ -62,7 +63,7 @@ def _tables(regions: RegionTable) -> _Tables:
     eng_alt = "|".join(re.escape(k).replace(r"\ ", r"[\s-]?") for k in sorted(english, key=len, reverse=True))
     eng_pattern = re.compile(r"(?<![A-Za-z])(" + eng_alt + r")(?![A-Za-z])", re.IGNORECASE)
     every = set(keys) | set(_resources.district_index())
-    pattern = re.compile("|".join(re.escape(k) for k in sorted(every, key=len, reverse=True)))
+    pattern = trie_regex(every)
     fuzzy = tuple(sorted({k for k in keys if len(k) >= 5 and not k.endswith("ฯ")}))
     return _Tables(keys, eng_pattern, english, pattern, fuzzy)
 
@@ -89,7 +90,7 @@ def _hits(text: str, regions: RegionTable, *, whole_answer: bool) -> list[_Hit]:
     tables = _tables(regions)
     index = _resources.district_index()
     words = _resources.thai_words()
-    bounds: set[int] | None = None
+    bounds: frozenset[int] | None = None
     hits: list[_Hit] = []
     for m in tables.pattern.finditer(text):
         key, start, end = m.group(0), m.start(), m.end()

@@ -9,6 +9,7 @@ import re
 from functools import cache
 
 from bot.thai import _resources, lexicon
+from bot.thai.trie import trie_regex
 
 # Words that end an office name written without a space before the next clause.
 _STOP_WORDS = frozenset(
@@ -162,7 +163,7 @@ def _place_names() -> re.Pattern[str]:
     )
     names |= {p.name_th for p in _resources.default_regions().provinces}
     names |= {"เมือง" + p.name_th for p in _resources.default_regions().provinces}
-    return re.compile("|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)))
+    return trie_regex(names)
 
 
 def _place_prefix(run: str) -> str | None:
@@ -213,7 +214,7 @@ def find_agency(text: str) -> str | None:
     """The office named in normalised text, with its place name when one follows ("อบต.หนองบัว")."""
     named: list[str] = []
     bare: list[str] = []
-    bounds: set[int] | None = None
+    bounds: frozenset[int] | None = None
     takes_name = dict(lexicon.AGENCY_HEADS)
     for m in _agency_pattern().finditer(text):
         head = m.group(0)
@@ -235,7 +236,7 @@ def find_official(text: str) -> str | None:
     """The accused official's position in normalised text ("ปลัด อบต.", "ผอ.โรงเรียน", "กำนัน")."""
     specific: list[str] = []
     generic: list[str] = []
-    bounds: set[int] | None = None
+    bounds: frozenset[int] | None = None
     for m in _position_pattern().finditer(text):
         head, space, qual = m.group(1), m.group(2), m.group(3)
         before = text[max(0, m.start() - 4) : m.start()]
