@@ -103,9 +103,9 @@ def evaluate(path: Path = DATA) -> dict[str, FieldScore]:
 
 
 def report(name: str, path: Path, misses: bool) -> None:
-    targets, limit = (
-        (HELDOUT_TARGETS, HELDOUT_FALSE_POSITIVE_LIMIT) if name == "heldout" else (TARGETS, FALSE_POSITIVE_LIMIT)
-    )
+    heldout = name == "heldout"
+    targets = HELDOUT_TARGETS if heldout else TARGETS
+    limit = HELDOUT_FALSE_POSITIVE_LIMIT if heldout else FALSE_POSITIVE_LIMIT
     scores = evaluate(path)
     _, rows = load(path)
     print(f"set {name} ({path.name}): {len(rows)} messages")

@@ -98,6 +98,49 @@ def districts_codes() -> tuple[str, ...]:
     return tuple(d.code for p in geothai.provinces() for d in geothai.districts(p.code))
 
 
+@dataclass(frozen=True, slots=True)
+class Landmark:
+    name: str  # as written in messages: Thai or English
+    province: str
+    district: str | None
+    kind: str  # landmark, island, industrial_estate, border_checkpoint, airport, old_name, nickname, …
+
+
+# Words a kind of landmark is often written with ("นิคมอมตะนคร", "ด่านช่องเม็ก", "สนามบินอู่ตะเภา").
+_LANDMARK_PREFIXES: dict[str, tuple[str, ...]] = {
+    "industrial_estate": ("นิคม", "นิคมอุตสาหกรรม", "นิคมฯ"),
+    "border_checkpoint": ("ด่าน", "ด่านพรมแดน", "ด่านศุลกากร", "จุดผ่านแดน", "จุดผ่อนปรน"),
+    "airport": ("สนามบิน", "ท่าอากาศยาน", "ท่าอากาศยานนานาชาติ"),
+    "national_park": ("อุทยานแห่งชาติ", "อุทยาน"),
+}
+
+
+@cache
+def landmarks() -> tuple[Landmark, ...]:
+    """The curated landmarks table (bot/thai/data/landmarks.csv), each written form once.
+
+    Operators extend it by adding rows (name, province, district, kind, source); see README.
+    """
+    import csv
+    import io
+    from importlib import resources
+
+    text = resources.files("bot.thai").joinpath("data/landmarks.csv").read_text("utf-8")
+    out: dict[str, Landmark] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        name = row["name"].strip()
+        province = row["province"].strip()
+        if not name or not province:
+            continue
+        mark = Landmark(name, province, row.get("district", "").strip() or None, row.get("kind", "").strip())
+        forms = [name]
+        if not name.isascii():
+            forms += [p + name for p in _LANDMARK_PREFIXES.get(mark.kind, ()) if not name.startswith(p)]
+        for form in forms:
+            out.setdefault(form, Landmark(form, mark.province, mark.district, mark.kind))
+    return tuple(out.values())
+
+
 @cache
 def default_regions() -> RegionTable:
     return RegionTable.load()
@@ -117,6 +160,7 @@ def domain_terms() -> frozenset[str]:
     terms.update(lexicon.POSITION_HEADS)
     terms.update(p.name_th for p in default_regions().provinces)
     terms.update(district_index())
+    terms.update(m.name for m in landmarks())
     return frozenset(t for t in terms if t and not t.isascii())
 
 

@@ -14,7 +14,7 @@ from bot.thai.category import classify_normalized
 from bot.thai.dates import find_date
 from bot.thai.money import find_amounts
 from bot.thai.normalize import normalize
-from bot.thai.place import find_place
+from bot.thai.place import find_place, find_region
 from bot.thai.who import find_agency, find_official
 
 
@@ -42,7 +42,7 @@ def extract(text: str, today: date, regions: RegionTable | None = None) -> Extra
     return Extraction(
         province=province,
         district=district,
-        region=table.region_of(province),
+        region=table.region_of(province) or find_region(norm),
         category=classify_normalized(norm),
         amount_thb=max(amounts) if amounts else None,
         incident_date=when.day,

@@ -21,7 +21,10 @@ _BANGKOK = "กรุงเทพมหานคร"
 _PROVINCE_MARKER = re.compile(r"(?:จังหวัด|(?<![\u0e00-\u0e7f])จ\.?)\s*$")
 _DISTRICT_MARKER = re.compile(r"(?:อำเภอ|(?<![\u0e00-\u0e7f])อ\.|เขต|สภ\.?|สน\.)\s*$")
 _SUBDISTRICT_MARKER = re.compile(r"(?:ตำบล|(?<![\u0e00-\u0e7f])ต\.)\s*$")
-_HONORIFICS = ("นาย", "นาง", "นางสาว", "น.ส.", "คุณ", "ด.ช.", "ด.ญ.", "ชื่อ")
+_HONORIFICS = ("นาย", "นาง", "นางสาว", "น.ส.", "คุณ", "ด.ช.", "ด.ญ.", "ชื่อ", "น้อง", "พี่", "ลุง", "ป้า")
+# A shop or company named after a province ("ร้านเชียงใหม่การช่าง", "บริษัทระยองพัฒนา") is no place.
+_BUSINESS_BEFORE = re.compile(r"(?:ร้าน|บริษัท|บจก\.|หจก\.|ห้าง|แบรนด์|ยี่ห้อ|ตรา)\s?$")
+_GLUED_AFTER = re.compile(r"[\u0e01-\u0e2e\u0e40-\u0e44]")
 _POLITE = re.compile(r"(ครับผม|ครับ|ค่ะ|คะ|จ้า|จ้ะ|ค่า|นะคะ|นะครับ|นะ|คับ|ฮะ)\s*$")
 _TAIL_AFTER = re.compile(r"^(?:\s|$|[,.!?)(\"'/:;]|ครับ|ค่ะ|คะ|นะ|จ้า|คับ|แล้ว|มา|ไป|นี่|นี้|ด้วย|จ้ะ)")
 _THAI_RUN = re.compile(r"[\u0e00-\u0e7f.ฯ]+")
@@ -43,6 +46,25 @@ class _Tables:
     english_keys: dict[str, str]
     pattern: re.Pattern[str]
     fuzzy_names: tuple[str, ...]
+    landmark_districts: dict[str, _resources.District]  # landmark as written -> its district
+
+
+# What was said about a place just before it: where the volunteer lives or the company's head office
+# (a passing mention), or where it happened (the place that routes the tip).
+_HOME_BEFORE = re.compile(
+    r"(?:บ้าน(?:ผม|ฉัน|หนู|เรา|ข่อย|ดิฉัน|เดิม)?(?:อยู่)?|(?:เป็น|เป็นชาว)คน|บ้านเกิด|ภูมิลำเนา|มาจาก|ย้ายมาจาก|"
+    r"สำนักงานใหญ่(?:อยู่)?|สนญ\.?|ไปเที่ยว|เที่ยว|live in|from|head office in)\s*(?:ที่|จังหวัด|จ\.)?\s*$",
+    re.IGNORECASE,
+)
+_INCIDENT_BEFORE = re.compile(
+    r"(?:เกิดที่|เกิดเหตุ|เรื่องเกิด|เกิดขึ้น|ไปทำงาน|ทำงานอยู่|มาทำงาน|โรงงาน|สาขา|ไซต์งาน|happened|factory)"
+    r"[^\n]{0,24}$",
+    re.IGNORECASE,
+)
+# "ป.ป.ท. เขต 7", "ปปท.เขต 3", "PACC region 9": the volunteer names the regional office itself.
+_REGION_NAMED = re.compile(
+    r"(?:(?:ป\.?\s?){1,2}ท\.?|PACC)\s*(?:เขต|ภาค|region|area)\s*(\d)(?!\d)", re.IGNORECASE
+)
 
 
 @cache
@@ -60,12 +82,25 @@ def _tables(regions: RegionTable) -> _Tables:
     for alias, target in lexicon.ENGLISH_ALIASES.items():
         if target in official:
             english[alias] = target
+    landmark_districts: dict[str, _resources.District] = {}
+    for mark in _resources.landmarks():
+        if mark.province not in official:
+            continue
+        if mark.name.isascii():
+            english.setdefault(mark.name.casefold(), mark.province)
+            key = mark.name.casefold()
+        else:
+            keys.setdefault(mark.name, mark.province)
+            key = mark.name
+        if mark.district:
+            landmark_districts[key] = _resources.District(mark.district, mark.province)
     eng_alt = "|".join(re.escape(k).replace(r"\ ", r"[\s-]?") for k in sorted(english, key=len, reverse=True))
     eng_pattern = re.compile(r"(?<![A-Za-z])(" + eng_alt + r")(?![A-Za-z])", re.IGNORECASE)
     every = set(keys) | set(_resources.district_index())
     pattern = trie_regex(every)
     fuzzy = tuple(sorted({k for k in keys if len(k) >= 5 and not k.endswith("ฯ")}))
-    return _Tables(keys, eng_pattern, english, pattern, fuzzy)
+    fuzzy = tuple(n for n in fuzzy if n in official or n in lexicon.PROVINCE_ALIASES)
+    return _Tables(keys, eng_pattern, english, pattern, fuzzy, landmark_districts)
 
 
 def _preceding(text: str, start: int) -> str:
@@ -101,6 +136,9 @@ def _hits(text: str, regions: RegionTable, *, whole_answer: bool) -> list[_Hit]:
             continue
         province = tables.province_keys.get(key)
         if province is not None:
+            glued = _GLUED_AFTER.match(text[end : end + 1]) is not None
+            if not whole_answer and glued and _BUSINESS_BEFORE.search(before):
+                continue
             if not whole_answer and not prov_marked:
                 if _local(before) and not dist_marked:
                     continue
@@ -112,7 +150,8 @@ def _hits(text: str, regions: RegionTable, *, whole_answer: bool) -> list[_Hit]:
                     bounds = _resources.token_bounds(text)
                 if start not in bounds and not dist_marked:
                     continue
-            hits.append(_Hit(province, index.get(key, ()), start, end, prov_marked))
+            own = tables.landmark_districts.get(key)
+            hits.append(_Hit(province, (own,) if own else index.get(key, ()), start, end, prov_marked))
             continue
         districts = index.get(key, ())
         if not districts:
@@ -133,7 +172,8 @@ def _hits(text: str, regions: RegionTable, *, whole_answer: bool) -> list[_Hit]:
         key = re.sub(r"[\s-]", "", m.group(1).casefold())
         province = tables.english_keys.get(m.group(1).casefold()) or tables.english_keys.get(key)
         if province is not None:
-            hits.append(_Hit(province, (), m.start(), m.end(), False))
+            own = tables.landmark_districts.get(m.group(1).casefold())
+            hits.append(_Hit(province, (own,) if own else (), m.start(), m.end(), False))
     hits.sort(key=lambda h: h.start)
     return hits
 
@@ -219,6 +259,17 @@ def _resolve(text: str, hits: list[_Hit], regions: RegionTable, fuzzy: bool) -> 
         province = chosen[0].province
         if not marked and len(mentioned) > 1 and not confirmed:
             province = provinces[0].province
+        if len(mentioned) > 1:
+            # Prefer where it happened over where the volunteer lives or a head office is.
+            def rank(h: _Hit) -> tuple[bool, bool, bool]:
+                before = text[max(0, h.start - 40) : h.start]
+                return (
+                    _INCIDENT_BEFORE.search(before) is None,
+                    _HOME_BEFORE.search(before) is not None,
+                    h.province != province,
+                )
+
+            province = min(provinces, key=rank).province
     district: str | None = None
     ordered = sorted(district_hits, key=lambda h: (not h.marked, h.start))
     for h in ordered:
@@ -242,6 +293,14 @@ def _resolve(text: str, hits: list[_Hit], regions: RegionTable, fuzzy: bool) -> 
     if province is not None and district is None:
         district = _mueang(text, province)
     return province, district
+
+
+def find_region(text: str) -> str | None:
+    """The PACC region a message names directly ("เคยร้องไปที่ ป.ป.ท. เขต 7"), or None."""
+    m = _REGION_NAMED.search(text)
+    if m and m.group(1) != "0":
+        return m.group(1)
+    return None
 
 
 def find_place(text: str, regions: RegionTable | None = None) -> tuple[str | None, str | None]:
