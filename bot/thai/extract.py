@@ -10,11 +10,11 @@ from datetime import date
 
 from bot.core.routing import RegionTable
 from bot.thai import _resources
-from bot.thai.category import classify_normalized
+from bot.thai.category import categories_normalized
 from bot.thai.dates import find_date
-from bot.thai.money import find_amounts
+from bot.thai.money import main_amount
 from bot.thai.normalize import normalize
-from bot.thai.place import find_place
+from bot.thai.place import find_place, find_region
 from bot.thai.who import find_agency, find_official
 
 
@@ -24,9 +24,11 @@ class Extraction:
     district: str | None
     region: str | None
     category: str | None
+    categories: tuple[str, ...]  # every category it points to, `category` first ("bribery", "permits_land")
     amount_thb: int | None
     incident_date: date | None
     incident_date_text: str | None
+    future_date: date | None  # a date ahead of today the text names (never an incident date)
     agency: str | None
     official: str | None
     normalized_text: str
@@ -37,16 +39,19 @@ def extract(text: str, today: date, regions: RegionTable | None = None) -> Extra
     table = regions or _resources.default_regions()
     norm = normalize(text)
     province, district = find_place(norm, table)
+    kinds = categories_normalized(norm)
     when = find_date(norm, today)
-    amounts = find_amounts(norm, when.spans)
+    amount = main_amount(norm, when.spans)
     return Extraction(
         province=province,
         district=district,
-        region=table.region_of(province),
-        category=classify_normalized(norm),
-        amount_thb=max(amounts) if amounts else None,
+        region=table.region_of(province) or find_region(norm),
+        category=kinds[0] if kinds else None,
+        categories=kinds,
+        amount_thb=amount,
         incident_date=when.day,
         incident_date_text=when.text if when.day is None else None,
+        future_date=when.future,
         agency=find_agency(norm),
         official=find_official(norm),
         normalized_text=norm,

@@ -24,9 +24,20 @@ _URLISH = re.compile(r"(?:https?:|www\.|@|\.com|\.co\b|\.th\b|\.net|\.org)", re.
 # Thai characters that cannot start a written word (vowels above/below, tone marks, follow vowels).
 _NO_WORD_START = frozenset("ะัาำิีึืฺุู็่้๊๋์ํๅ")
 _MAX_PASSES = 4
+# Short words that are whole words, never the fragment of a misspelt one ("หนองบัว|ใน" is no typo).
+_FUNCTION_WORDS = frozenset(
+    {"ใน", "ที่", "และ", "กับ", "ของ", "แต่", "จาก", "ไป", "มา", "ให้", "ได้", "ว่า", "นี้", "ก็", "จะ", "แล้ว"}
+)
+
+
+# Text made only of printable ASCII and Thai has no control or format character to strip.
+_PLAIN = re.compile(r"[ -~\u0e01-\u0e5b]*")
+_THAI_DIGITS = re.compile(r"[\u0e50-\u0e59]")
 
 
 def _strip_controls(text: str) -> str:
+    if _PLAIN.fullmatch(text):
+        return text
     out: list[str] = []
     for ch in text:
         cat = unicodedata.category(ch)
@@ -39,12 +50,51 @@ def _strip_controls(text: str) -> str:
 def _clean(text: str) -> str:
     util = _resources.util()
     text = _strip_controls(text)
-    text = util.normalize(text)
-    # pythainlp may leave stray format characters when it reorders marks; strip again.
-    text = _strip_controls(text)
-    text = util.thai_digit_to_arabic_digit(text)
+    if _marks_untidy().search(text):
+        text = util.normalize(text)
+        # pythainlp may leave stray format characters when it reorders marks; strip again.
+        text = _strip_controls(text)
+    if _THAI_DIGITS.search(text):
+        text = util.thai_digit_to_arabic_digit(text)
     text = _REPEATS.sub(r"\1", text)
     return _SPACES.sub(" ", text).strip()
+
+
+@cache
+def _marks_untidy() -> re.Pattern[str]:
+    """Where PyThaiNLP's `normalize` could change anything; text without a match is already tidy.
+
+    Built from PyThaiNLP's own character classes, so that the (slow, ~40 regex passes) call is made only
+    for the few messages that need it; tests/thai/test_thai_normalize.py checks the equivalence.
+    """
+    _resources.util()
+    import pythainlp as p
+
+    signs = "\u0e3a\u0e4c\u0e4d\u0e4e"
+    above_below = f"{p.thai_above_vowels}{p.thai_below_vowels}"
+    dangling = re.escape(f"{above_below}{p.thai_tonemarks}{signs}")
+    norepeat = re.escape(f"{p.thai_follow_vowels}{p.thai_lead_vowels}{above_below}{signs}")
+    tones = re.escape(p.thai_tonemarks)
+    marks = re.escape(f"{p.thai_above_vowels}{p.thai_below_vowels}")
+    follow = re.escape(p.thai_follow_vowels)
+    return re.compile(
+        "|".join(
+            (
+                "[\u200b\u200c\n]",
+                "  ",
+                f"^[{dangling}]",
+                f" [{dangling}]",
+                "\u0e40\u0e40",
+                f"[{tones}\u0e4c][{marks}]",
+                "\u0e4d",
+                f"[{follow}][{tones}]",
+                "\u0e45",
+                f"([{norepeat}]) *\\1",
+                f"[{tones}]{{2,}}",
+                "^ | $",
+            )
+        )
+    )
 
 
 @cache
@@ -105,6 +155,14 @@ def _correction_targets() -> tuple[str, ...]:
 
 
 @cache
+def _targets_by_letter() -> dict[str, tuple[str, ...]]:
+    index: dict[str, list[str]] = {}
+    for target in _correction_targets():
+        index.setdefault(target[0], []).append(target)
+    return {k: tuple(v) for k, v in index.items()}
+
+
+@cache
 def _norvig() -> object:
     _resources.util()
     from pythainlp.spell import pn
@@ -117,7 +175,9 @@ def _correct(candidate: str) -> str | None:
     if len(candidate) < 4 or _known(candidate) or candidate in lexicon.PROTECTED_TERMS:
         return None
     limit = 1 if len(candidate) <= 7 else 2
-    hit = process.extractOne(candidate, _correction_targets(), scorer=OSA.distance, score_cutoff=limit)
+    # Only a target with the same first letter is taken, so only those are searched.
+    targets = _targets_by_letter().get(candidate[0], ())
+    hit = process.extractOne(candidate, targets, scorer=OSA.distance, score_cutoff=limit)
     if hit is not None and hit[0][0] == candidate[0] and abs(len(hit[0]) - len(candidate)) <= limit:
         return str(hit[0])
     return None
@@ -143,18 +203,21 @@ def _correct_word(word: str) -> str | None:
 def correct_spelling(text: str) -> str:
     """Correct misspelt out-of-vocabulary words (>= 4 characters); known and domain words are kept."""
     tokens = _resources.tokenizer()(text)
+    thai = [_THAI_RUN.match(t) is not None for t in tokens]
+    known = [th and _known(t) for t, th in zip(tokens, thai, strict=True)]
+    # A misspelt word falls apart into fragments; a window of whole words is no candidate.
+    whole = [k and (len(t) > 2 or t in _FUNCTION_WORDS) for t, k in zip(tokens, known, strict=True)]
     out: list[str] = []
     i = 0
     while i < len(tokens):
         replaced = False
-        if _THAI.match(tokens[i]):
+        if thai[i]:
             for n in (3, 2, 1):
+                if i + n > len(tokens) or not all(thai[i : i + n]):
+                    continue
+                if (n > 1 and all(whole[i : i + n])) or (n == 1 and known[i]):
+                    continue
                 seg = tokens[i : i + n]
-                if len(seg) < n or not all(_THAI_RUN.match(s) for s in seg):
-                    continue
-                # A misspelt word falls apart into fragments; only windows with a fragment are candidates.
-                if n > 1 and all(len(s) > 2 and _known(s) for s in seg):
-                    continue
                 joined = "".join(seg)
                 fixed = _correct(joined)
                 if fixed is not None and n > 1 and fixed in ("".join(seg[:-1]), "".join(seg[1:])):
@@ -173,18 +236,21 @@ def correct_spelling(text: str) -> str:
 
 
 def _one_pass(text: str) -> str:
-    text = _clean(text)
+    """One round of fixes over cleaned text; the result is cleaned again only where a fix changed it."""
     if _ASCII_RUN.search(text):
-        text = _clean(fix_keyboard_slips(text))
+        fixed = fix_keyboard_slips(text)
+        text = _clean(fixed) if fixed != text else text
     if _THAI.search(text):
-        text = _clean(correct_spelling(text))
+        fixed = correct_spelling(text)
+        text = _clean(fixed) if fixed != text else text
     return text
 
 
 @lru_cache(maxsize=4096)
 def normalize(text: str) -> str:
     """Normalised text: idempotent (normalize(normalize(t)) == normalize(t))."""
-    current = text
+    # Cleaning first saves a whole second pass for most messages (the pass would only re-check it).
+    current = _clean(text)
     for _ in range(_MAX_PASSES):
         nxt = _one_pass(current)
         if nxt == current:

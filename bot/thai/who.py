@@ -9,6 +9,7 @@ import re
 from functools import cache
 
 from bot.thai import _resources, lexicon
+from bot.thai.trie import trie_regex
 
 # Words that end an office name written without a space before the next clause.
 _STOP_WORDS = frozenset(
@@ -162,7 +163,7 @@ def _place_names() -> re.Pattern[str]:
     )
     names |= {p.name_th for p in _resources.default_regions().provinces}
     names |= {"เมือง" + p.name_th for p in _resources.default_regions().provinces}
-    return re.compile("|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)))
+    return trie_regex(names)
 
 
 def _place_prefix(run: str) -> str | None:
@@ -180,6 +181,12 @@ def _cue_words() -> frozenset[str]:
     return _resources.domain_terms() - set(_resources.district_index()) - _resources.subdistrict_names()
 
 
+# Village and school names often end in a direction or size word: บ้านโคกใน, บ้านหนองบัวเหนือ.
+_NAME_SUFFIX = re.compile(r"(?:ใน|นอก|เหนือ|ใต้|ใหม่|เก่า|น้อย|ใหญ่|กลาง|ตะวันออก|ตะวันตก|พัฒนา|สามัคคี)")
+_PLACE_NEXT = re.compile(r"\s?(?:อำเภอ|อ\.|ตำบล|ต\.|จังหวัด|จ\.|เขต|เมือง|พื้นที่|หมู่|ม\.|ซอย|แถว|ย่าน)")
+_MY_HOME = re.compile(r"^(?:บ้าน|วัด)(?:ผม|เรา|ฉัน|หนู|ข่อย|เฮา|กู|ดิฉัน|พี่|น้อง)")
+
+
 def _name_after(text: str, pos: int, head: str) -> str:
     rest = text[pos:]
     lead = ""
@@ -189,9 +196,17 @@ def _name_after(text: str, pos: int, head: str) -> str:
     if not m:
         return ""
     run = m.group(0)
+    if _MY_HOME.match(run):
+        return ""
     place = _place_prefix(run)
     if place:
+        tail = _NAME_SUFFIX.match(run, len(place))
+        if tail and not _PLACE_NEXT.match(run, tail.end()) and not _place_names().match(run, tail.end()):
+            place = run[: tail.end()]
         return lead + place
+    if lead:
+        # After "อบจ. " a name is a place: ordinary words ("หัวละ", "ทุกแห่ง") are the next clause.
+        return ""
     kept: list[str] = []
     agency = _agency_pattern()
     for tok in _resources.tokenizer()(run):
@@ -213,7 +228,7 @@ def find_agency(text: str) -> str | None:
     """The office named in normalised text, with its place name when one follows ("อบต.หนองบัว")."""
     named: list[str] = []
     bare: list[str] = []
-    bounds: set[int] | None = None
+    bounds: frozenset[int] | None = None
     takes_name = dict(lexicon.AGENCY_HEADS)
     for m in _agency_pattern().finditer(text):
         head = m.group(0)
@@ -235,7 +250,7 @@ def find_official(text: str) -> str | None:
     """The accused official's position in normalised text ("ปลัด อบต.", "ผอ.โรงเรียน", "กำนัน")."""
     specific: list[str] = []
     generic: list[str] = []
-    bounds: set[int] | None = None
+    bounds: frozenset[int] | None = None
     for m in _position_pattern().finditer(text):
         head, space, qual = m.group(1), m.group(2), m.group(3)
         before = text[max(0, m.start() - 4) : m.start()]
