@@ -10,11 +10,12 @@ import hashlib
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
 from bot.core.catalog import ref
+from bot.core.model import TipDetail
 from bot.thai import agency as thai_agency
 
 #: signal kinds (the part of a feature before ":")
@@ -25,6 +26,7 @@ PLACE = "place"  # the same district and category, within about a month
 STORY = "story"  # narrative words, a consistent sample of them
 KINDS = (AGENCY, AGENCY_DISTRICT, POSITION, PLACE, STORY)
 
+THAI_OFFSET = timedelta(hours=7)
 #: days per time bucket of the place signal; a query looks at its bucket and both neighbours
 PLACE_BUCKET_DAYS = 30
 #: narrative words kept per tip: the same consistent sample on every tip (bottom-k of a hash)
@@ -58,6 +60,19 @@ class Facts:
     province: str | None
     district: str | None
     when: date
+
+
+def facts(tip: TipDetail) -> Facts:
+    """A stored tip's facts; its time is the incident date, else the Thai day it arrived."""
+    return Facts(
+        category=tip.category,
+        narrative=tip.narrative,
+        agency=tip.agency,
+        official=tip.official,
+        province=tip.province,
+        district=tip.district,
+        when=tip.incident_date or (tip.created_at + THAI_OFFSET).date(),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,11 @@ from bot.core.ports import UnitOfWork
 from bot.core.related import (
     AGENCY,
     DEFAULT_WEIGHTS,
-    Facts,
     Match,
     RelatedView,
     Signals,
     Weights,
+    facts,
     matches,
     reasons,
     signals,
@@ -31,7 +31,6 @@ from bot.core.routing import CENTRAL
 
 log = logging.getLogger("tipbot.related")
 
-THAI_OFFSET = timedelta(hours=7)
 #: related tips named in a staff alert; the rest are counted
 ALERT_CODES = 3
 
@@ -39,18 +38,6 @@ ALERT_CODES = 3
 def may_see(viewer_region: str, tip_region: str) -> bool:
     """The rule of the staff desk: a region sees its own tips; the central office sees all."""
     return viewer_region in (tip_region, CENTRAL)
-
-
-def facts(tip: TipDetail) -> Facts:
-    return Facts(
-        category=tip.category,
-        narrative=tip.narrative,
-        agency=tip.agency,
-        official=tip.official,
-        province=tip.province,
-        district=tip.district,
-        when=tip.incident_date or (tip.created_at + THAI_OFFSET).date(),
-    )
 
 
 class RelatedDesk:
