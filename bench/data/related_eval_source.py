@@ -285,6 +285,11 @@ def _group(
     return out
 
 
+def _identity(kind: str, name: str, place: tuple[str, str, str]) -> str:
+    """Which office this is: a provincial office has one per province, whatever the name."""
+    return OFFICE_WRITINGS[kind][1].format(n=name, d=place[1], p=place[0]) + "|" + place[0]
+
+
 def build(matters: dict, seed: int, groups: int, names: list[str], places: list) -> list[dict]:
     rng = random.Random(seed)
     rows: list[dict] = []
@@ -297,9 +302,9 @@ def build(matters: dict, seed: int, groups: int, names: list[str], places: list)
         matter = matters[key]
         kind = rng.choice(matter[1])
         name, place = rng.choice(names), rng.choice(places)
-        while (name, place[0], key) in used:  # one matter per office: two groups must differ
+        while (_identity(kind, name, place), key) in used:  # one group per matter at one office
             name, place = rng.choice(names), rng.choice(places)
-        used.add((name, place[0], key))
+        used.add((_identity(kind, name, place), key))
         base = start + timedelta(days=rng.randint(0, 250))
         gid = f"g{seed}-{n:03d}"
         rows += _group(
@@ -309,47 +314,22 @@ def build(matters: dict, seed: int, groups: int, names: list[str], places: list)
         if n >= groups:
             break
         # a near-miss beside it, every other group
+        near = None
         if n % 2 == 0:
-            other = matters[keys[(n + 3) % len(keys)]]
-            if kind in other[1]:  # the same office, another matter
-                rows += _group(
-                    rng,
-                    f"g{seed}-{n:03d}",
-                    other,
-                    kind,
-                    name,
-                    place,
-                    base,
-                    2,
-                    "near miss: same office, other matter",
-                )
-            else:  # the same kind of office nearby with a similar name, the same kind of matter
-                twin = NEIGHBOUR.get(name, name + "ใต้")
-                rows += _group(
-                    rng,
-                    f"g{seed}-{n:03d}",
-                    matter,
-                    kind,
-                    twin,
-                    place,
-                    base,
-                    2,
-                    "near miss: neighbouring office, similar name",
-                )
-            n += 1
-        elif n % 5 == 0:  # the same office name in another province, the same kind of matter
+            okey = keys[(n + 3) % len(keys)]
+            twin = NEIGHBOUR.get(name, name + "ใต้")
+            if kind in matters[okey][1] and (_identity(kind, name, place), okey) not in used:
+                near = (okey, name, place, "near miss: same office, other matter")
+            elif kind not in ("pao", "land") and (_identity(kind, twin, place), key) not in used:
+                near = (key, twin, place, "near miss: neighbouring office, similar name")
+        elif n % 5 == 0 and kind not in ("pao", "land"):
             elsewhere = places[(places.index(place) + 3) % len(places)]
-            rows += _group(
-                rng,
-                f"g{seed}-{n:03d}",
-                matter,
-                kind,
-                name,
-                elsewhere,
-                base,
-                2,
-                "near miss: same name, other province",
-            )
+            if (_identity(kind, name, elsewhere), key) not in used:
+                near = (key, name, elsewhere, "near miss: same name, other province")
+        if near is not None:
+            nkey, nname, nplace, note = near
+            used.add((_identity(kind, nname, nplace), nkey))
+            rows += _group(rng, f"g{seed}-{n:03d}", matters[nkey], kind, nname, nplace, base, 2, note)
             n += 1
     return rows
 

@@ -7,7 +7,6 @@ blind index), and `score` weighs what a stored tip shares with a new one. No I/O
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -35,14 +34,20 @@ STORY_SAMPLE = 24
 
 @dataclass(frozen=True, slots=True)
 class Weights:
-    """How much each shared signal counts; a score at or above `threshold` is a suggestion."""
+    """How much each shared signal counts. A score is "where" (the same office, or the same place
+    and category close in time) times "what" (a similar account, the same category, the same
+    official): the same office about another matter, or the same story at another office, stays
+    low. A score at or above `threshold` is a suggestion. Tuned on bench/data/related_eval.jsonl."""
 
-    agency: float = 0.35
-    agency_district: float = 0.1
+    agency: float = 0.75
+    agency_district: float = 0.15
+    place: float = 0.45
     position: float = 0.25
-    place: float = 0.3
-    same_category: float = 0.1
-    story: float = 0.9
+    story: float = 1.6
+    same_category: float = 0.3
+    position_what: float = 0.3
+    #: the least share of sampled words two accounts must have in common to count at all
+    story_floor: float = 0.15
     threshold: float = 0.55
 
 
@@ -164,11 +169,10 @@ def story_words(narrative: str) -> list[str]:
 
 
 def story_sample(narrative: str, k: int = STORY_SAMPLE) -> list[str]:
-    """The same consistent sample on every tip: the k words (and word pairs) of lowest hash, so two
-    tips sharing many words share many sampled ones."""
-    words = story_words(narrative)
-    grams = set(words) | {a + "+" + b for a, b in itertools.pairwise(words)}
-    return sorted(grams, key=_h)[:k]
+    """The same consistent sample on every tip: the k words of lowest hash (bottom-k), so two tips
+    sharing many words share many sampled ones. Word pairs were tried too and did no better on the
+    evaluation set (bench/related_eval.py)."""
+    return sorted(set(story_words(narrative)), key=_h)[:k]
 
 
 def _bucket(d: date) -> int:
@@ -220,26 +224,32 @@ def score(
     mine: Signals, category: str, cand: Candidate, weights: Weights = DEFAULT_WEIGHTS
 ) -> tuple[float, tuple[str, ...]]:
     """How likely `cand` concerns the same matter, and the signals that say so (strongest first)."""
-    parts: list[tuple[float, str]] = []
+    w = weights
     hits = cand.hits
+    where: list[tuple[float, str]] = []
+    what: list[tuple[float, str]] = []
     if hits.get(AGENCY):
-        parts.append((weights.agency, AGENCY))
+        where.append((w.agency, AGENCY))
         if hits.get(AGENCY_DISTRICT):
-            parts.append((weights.agency_district, AGENCY_DISTRICT))
-        if cand.category == category:
-            parts.append((weights.same_category, "category"))
-    if hits.get(POSITION):
-        parts.append((weights.position, POSITION))
+            where.append((w.agency_district, AGENCY_DISTRICT))
     if hits.get(PLACE):
-        parts.append((weights.place, PLACE))
+        where.append((w.place if not hits.get(AGENCY) else w.place / 3, PLACE))
+    if hits.get(POSITION):
+        where.append((w.position, POSITION))
+        what.append((w.position_what, POSITION))
     shared = hits.get(STORY, 0)
     if shared:
         size = min(mine.story_size, cand.story_size or mine.story_size) or 1
         overlap = shared / size
-        if overlap >= 0.15:
-            parts.append((weights.story * overlap, STORY))
-    total = min(1.0, sum(w for w, _ in parts))
-    named = tuple(s for _, s in sorted(parts, key=lambda p: -p[0]) if s != "category")
+        if overlap >= w.story_floor:
+            what.append((w.story * overlap, STORY))
+    if cand.category == category:
+        what.append((w.same_category, "category"))
+    total = min(1.0, sum(x for x, _ in where)) * min(1.0, sum(x for x, _ in what))
+    strongest: dict[str, float] = {}
+    for x, name in where + what:
+        strongest[name] = max(strongest.get(name, 0.0), x)
+    named = tuple(n for n, _ in sorted(strongest.items(), key=lambda p: -p[1]) if n != "category")
     return total, named
 
 

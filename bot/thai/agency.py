@@ -41,6 +41,8 @@ _HEADS: dict[str, str] = {
     "การไฟฟ้าส่วนภูมิภาค": "กฟภ.",
     "การประปาส่วนภูมิภาค": "กปภ.",
 }
+#: offices named after their village, often written with or without "บ้าน"
+_VILLAGE_NAMED = frozenset({"โรงพยาบาลส่งเสริมสุขภาพตำบล", "โรงเรียน"})
 #: abbreviations beyond `lexicon.ABBREVIATIONS`, and spellings without the dot(s)
 _MORE: dict[str, str] = {
     "สสอ.": "สำนักงานสาธารณสุขอำเภอ",
@@ -144,7 +146,10 @@ def agency(text: str | None, province: str | None = None) -> Agency | None:
             name = name or (province or "")
         if not name:
             continue
-        key = f"{head}|{loose(name)}"
+        core = name
+        if head in _VILLAGE_NAMED and core.startswith("บ้าน") and len(core) > len("บ้าน") + 1:
+            core = core[len("บ้าน") :]  # "รพ.สต.บ้านโคก" is also called "รพ.สต.โคก"
+        key = f"{head}|{loose(core)}"
         return Agency(key=key, label=_HEADS[head] + name, head=head, name=name, district=district)
     head_less = _NAME_END.split(compact, maxsplit=1)[0] if not compact.startswith("ที่") else compact
     name = head_less or compact

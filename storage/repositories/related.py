@@ -48,16 +48,21 @@ class SqlRelated(Repository):
     async def candidates(
         self, features: Sequence[str], since: datetime, exclude: int | None, limit: int = 200
     ) -> list[Candidate]:
-        """Tips since `since` sharing a hashed feature, with how many of each kind they share;
-        the `limit` sharing most. Reads the index and the tips' plain columns, never decrypts."""
-        if not features:
-            return []
+        """Tips since `since` sharing a hashed feature, with how many of each kind they share; the
+        `limit` sharing most. Reads the index and the tips' plain columns, never decrypts.
+
+        Only tips sharing a "where" feature (office, place, position) are candidates: a story alone
+        scores nothing (`bot.core.related.score`), and common words would fan out over thousands
+        of rows; the story words are then counted for those candidates only."""
         ring = keyring()
-        hashes = list({ring.blind_hash(f) for f in features})
+        where = list({ring.blind_hash(f) for f in features if kind_of(f) != STORY})
+        story = list({ring.blind_hash(f) for f in features if kind_of(f) == STORY})
+        if not where:
+            return []
         idx = t.TipIndex
         q = (
             select(idx.tip_id, idx.kind, func.count())
-            .where(idx.hash.in_(hashes), idx.at >= since)  # type: ignore[union-attr,attr-defined]
+            .where(idx.hash.in_(where), idx.at >= since)  # type: ignore[union-attr,attr-defined]
             .group_by(idx.tip_id, idx.kind)
         )
         if exclude is not None:
@@ -69,15 +74,16 @@ class SqlRelated(Repository):
             return []
         best = sorted(hits, key=lambda k: (-len(hits[k]), -sum(hits[k].values()), -k))[:limit]
         sizes: dict[int, int] = {}
-        story = [k for k in best if STORY in hits[k]]
-        for i in range(0, len(story), _CHUNK):
-            part = story[i : i + _CHUNK]
+        for i in range(0, len(best), _CHUNK):
+            part = best[i : i + _CHUNK]
             rows = await self.session.execute(
-                select(idx.tip_id, func.count())
-                .where(idx.tip_id.in_(part), idx.kind == STORY)  # type: ignore[attr-defined]
-                .group_by(idx.tip_id)
+                select(idx.tip_id, idx.hash).where(idx.tip_id.in_(part), idx.kind == STORY)  # type: ignore[attr-defined]
             )
-            sizes.update({int(a): int(n) for a, n in rows.all()})
+            wanted = set(story)
+            for tid, h in rows.all():
+                sizes[int(tid)] = sizes.get(int(tid), 0) + 1
+                if h in wanted:
+                    hits[int(tid)][STORY] = hits[int(tid)].get(STORY, 0) + 1
         out: list[Candidate] = []
         for i in range(0, len(best), _CHUNK):
             part = best[i : i + _CHUNK]
