@@ -179,7 +179,8 @@ def _bucket(d: date) -> int:
     return d.toordinal() // PLACE_BUCKET_DAYS
 
 
-def signals(facts: Facts) -> Signals:
+def signals(facts: Facts, *, story: bool = True) -> Signals:
+    """A tip's features (`story=False`: without the narrative words, which need the tokenizer)."""
     index: list[str] = []
     query: list[str] = []
     labels: dict[str, str] = {}
@@ -210,10 +211,10 @@ def signals(facts: Facts) -> Signals:
         index.append(f"{PLACE}:{province}|{district}|{facts.category}|{b}")
         query += [f"{PLACE}:{province}|{district}|{facts.category}|{x}" for x in (b - 1, b, b + 1)]
         labels[PLACE] = f"อ.{district} จ.{province}"
-    story = [f"{STORY}:{w}" for w in story_sample(facts.narrative)]
-    index += story
-    query += story
-    return Signals(tuple(index), tuple(query), labels, len(story))
+    words = [f"{STORY}:{w}" for w in story_sample(facts.narrative)] if story else []
+    index += words
+    query += words
+    return Signals(tuple(index), tuple(query), labels, len(words))
 
 
 def kind_of(feature: str) -> str:
