@@ -31,6 +31,7 @@ from bot.core.understanding import ThaiUnderstanding
 from bot.runtime.broadcast import BroadcastDesk, Broadcaster
 from bot.runtime.dispatcher import Dispatcher
 from bot.runtime.heartbeat import Heartbeat, default_instance
+from bot.runtime.related import RelatedDesk
 from bot.runtime.relay import Pacing, Relay
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.scrubber import Scrubber
@@ -447,7 +448,14 @@ async def build_services(
 
     heartbeat.on_free = freed
     desk = StaffDesk(
-        entropy=os.urandom, detail=settings.alert_detail, excerpt_chars=settings.alert_excerpt_chars
+        entropy=os.urandom,
+        detail=settings.alert_detail,
+        excerpt_chars=settings.alert_excerpt_chars,
+        related=RelatedDesk(
+            window=settings.related_window,
+            cluster_window=settings.related_group_window,
+            cluster_min=settings.related_group_min,
+        ),
     )
     reply_first = {}
     if "line" in chans:

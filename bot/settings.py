@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     alert_detail: Literal["minimal", "summary", "full"] = "summary"
     ack_reminder: timedelta = timedelta(hours=48)
     digest_hour: int = Field(default=8, ge=-1, le=23)
+    #: how far back a new tip is matched against earlier ones (any region)
+    related_window: timedelta = Field(default=timedelta(days=365), ge=timedelta(days=1))
+    #: the digest names groups of at least `related_group_min` tips about one office within this
+    related_group_window: timedelta = Field(default=timedelta(days=90), ge=timedelta(days=1))
+    related_group_min: int = Field(default=3, ge=2)
     scheduler_interval: float = 60.0
     #: LINE messages the plan allows per month (0: not set, no local check)
     line_monthly_quota: int = Field(default=0, ge=0)

@@ -37,6 +37,7 @@ class Keyring:
             [Fernet(base64.urlsafe_b64encode(_derive(k, b"encryption"))) for k in keys]
         )
         self._hmac_key = _derive(secret, b"lookup-hash")
+        self._blind_key = _derive(secret, b"blind-index")
 
     def encrypt(self, data: bytes) -> bytes:
         return self._fernet.encrypt(data)
@@ -50,6 +51,13 @@ class Keyring:
 
     def lookup_hash(self, value: str) -> str:
         return hmac.new(self._hmac_key, _utf8(value), hashlib.sha256).hexdigest()
+
+    def blind_hash(self, value: str) -> int:
+        """A 64-bit keyed hash (signed, as a BIGINT holds it) for the related-tips index; a key of
+        its own, so it cannot be compared with the lookup hashes. Rotated with the secret key
+        (`tipbot db rotate-key` rebuilds the index)."""
+        digest = hmac.new(self._blind_key, _utf8(value), hashlib.sha256).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _utf8(value: str) -> bytes:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm.attributes import flag_modified
 
+from bot.core.related import facts, signals
 from storage import tables as t
 from storage.media import FileMediaStore
 from storage.repositories import SqlStore, chat_hash
@@ -53,6 +54,7 @@ async def rotate_keys(store: SqlStore, media: FileMediaStore, batch: int = 500) 
             if len(rows) < batch:
                 break
         counts[table.__tablename__] = done  # type: ignore[attr-defined]
+    counts["tip_index"] = await reindex(store, batch)
     async with store.transaction() as uow:
         names = (await uow.session.execute(select(t.Attachment.storage_name))).scalars().all()
         invites = await uow.session.execute(delete(t.Invite).where(t.Invite.used_at.is_(None)))
@@ -61,3 +63,25 @@ async def rotate_keys(store: SqlStore, media: FileMediaStore, batch: int = 500) 
         media.rewrite(name)
     counts["media_files"] = len(names)
     return counts
+
+
+async def reindex(store: SqlStore, batch: int = 200) -> int:
+    """Rebuild the related-tips blind index of every tip under the newest key (its hashes are keyed
+    by the secret key, so they change with it); returns how many tips were indexed."""
+    done = 0
+    last = 0
+    while True:
+        async with store.transaction() as uow:
+            rows = (
+                await uow.session.execute(
+                    select(t.Tip.case_code, t.Tip.id).where(t.Tip.id > last).order_by(t.Tip.id).limit(batch)
+                )
+            ).all()
+            for code, tip_id in rows:
+                tip = await uow.tips.get(code)
+                if tip is not None:
+                    await uow.related.index(tip.id, signals(facts(tip)).index, tip.created_at)
+                last = tip_id
+            done += len(rows)
+        if len(rows) < batch:
+            return done

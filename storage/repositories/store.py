@@ -30,6 +30,7 @@ from storage.repositories.inbox import SqlInbox
 from storage.repositories.kv import SqlKeyValues
 from storage.repositories.outbox import OUTBOX_LEASE, SqlOutbox
 from storage.repositories.processes import SqlProcesses
+from storage.repositories.related import SqlRelated
 from storage.repositories.staff import SqlStaff
 from storage.repositories.tips import SqlTips
 
@@ -91,6 +92,7 @@ class SqlUnitOfWork:
         self.broadcasts = SqlBroadcasts(session)
         self.processes = SqlProcesses(session)
         self.kv = SqlKeyValues(session)
+        self.related = SqlRelated(session)
 
     async def try_lock(self, name: str) -> bool:
         """A lock held until this transaction ends; False when another transaction holds it.
