@@ -26,6 +26,7 @@ from storage.repositories.attachments import SqlAttachments
 from storage.repositories.broadcasts import SqlBroadcasts
 from storage.repositories.contacts import SqlContacts
 from storage.repositories.conversations import SqlConversations
+from storage.repositories.desk import SqlDesk
 from storage.repositories.inbox import SqlInbox
 from storage.repositories.kv import SqlKeyValues
 from storage.repositories.outbox import OUTBOX_LEASE, SqlOutbox
@@ -91,6 +92,7 @@ class SqlUnitOfWork:
         self.broadcasts = SqlBroadcasts(session)
         self.processes = SqlProcesses(session)
         self.kv = SqlKeyValues(session)
+        self.desk = SqlDesk(session)
 
     async def try_lock(self, name: str) -> bool:
         """A lock held until this transaction ends; False when another transaction holds it.

@@ -1,0 +1,142 @@
+"""The case desk over HTTP (the real app, SQLite and PostgreSQL): one-time sign-in links, the
+session cookie, region scoping, CSRF and Origin checks, actions through the staff desk (the
+region's chats and the volunteer are told), exports, expiry and revocation."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import openpyxl
+
+from bot.settings import Settings
+from handlers.desk import COOKIE
+from tests.desk_env import Desk, desk_env
+
+
+async def sign_in(desk: Desk, actor: str) -> str:
+    """Sign in with a fresh link from `actor`'s staff chat; returns the CSRF token of the session."""
+    path = await desk.link(actor)
+    desk.client.session.cookie_jar.clear()
+    page = await desk.client.get(path)
+    assert page.status == 200
+    assert 'method="post"' in await page.text()  # a GET shows a button; it never uses the link
+    origin = str(desk.client.make_url("/")).rstrip("/")
+    r = await desk.client.post(path, data={"lang": "th"}, headers={"Origin": origin}, allow_redirects=False)
+    assert r.status == 303, await r.text()
+    cookie = r.cookies[COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/desk"
+    inbox = await desk.client.get("/desk")
+    assert inbox.status == 200
+    found = re.search(r'name="csrf" value="([^"]+)"', await inbox.text())
+    assert found
+    return found.group(1)
+
+
+def origin(desk: Desk) -> dict[str, str]:
+    return {"Origin": str(desk.client.make_url("/")).rstrip("/")}
+
+
+async def test_links_are_single_use_and_expire(settings: Settings, tmp_path: Path) -> None:
+    async with desk_env(settings, tmp_path) as desk:
+        path = await desk.link("staff3")
+        r = await desk.client.post(path, headers=origin(desk), allow_redirects=False)
+        assert r.status == 303
+        again = await desk.client.post(path, headers=origin(desk), allow_redirects=False)
+        assert again.status == 410  # reused
+        late = await desk.link("staff3")
+        desk.clock.offset += timedelta(minutes=11)
+        r = await desk.client.post(late, headers=origin(desk), allow_redirects=False)
+        assert r.status == 410  # expired
+        forged = await desk.client.post("/desk/in/" + "A" * 43, headers=origin(desk), allow_redirects=False)
+        assert forged.status == 410
+        # a volunteer's chat is no staff chat: no link
+        before = len(desk.driver.received("volunteer"))
+        await desk.driver.say("volunteer", "/desk")
+        await desk.driver.services.settle()
+        assert not any("/desk/in/" in m.text for m in desk.driver.received("volunteer")[before:])
+
+
+async def test_region_scope_csrf_and_actions(settings: Settings, tmp_path: Path) -> None:
+    async with desk_env(settings, tmp_path) as desk:
+        csrf5 = await sign_in(desk, "staff5")
+        assert csrf5
+        inbox5 = await (await desk.client.get("/desk")).text()
+        assert desk.code not in inbox5
+        other = await desk.client.get(f"/desk/tip/{desk.code}")
+        missing = await desk.client.get("/desk/tip/TB-AAAA-AAAA")
+        assert other.status == missing.status == 404
+        assert await other.text() == await missing.text()
+        assert (await desk.client.get(f"/desk/tip/{desk.code}/file/1")).status == 404
+
+        csrf = await sign_in(desk, "staff3")
+        inbox = await (await desk.client.get("/desk?category=bribery&province=สุรินทร์")).text()
+        assert desk.code in inbox
+        assert desk.code not in await (await desk.client.get("/desk?category=forgery")).text()
+        assert desk.code in await (await desk.client.get("/desk?q=โฉนด")).text()
+        assert desk.code not in await (await desk.client.get("/desk?q=ไม่มีคำนี้")).text()
+        page = await desk.client.get(f"/desk/tip/{desk.code}")
+        body = await page.text()
+        assert page.status == 200 and "โฉนด" in body
+        policy = page.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert "'unsafe-inline'" not in policy and page.headers["Referrer-Policy"] == "no-referrer"
+
+        act = f"/desk/tip/{desk.code}/act"
+        form = {"action": "set", "status": "in_review", "note": "ตรวจเอกสาร"}
+        no_token = await desk.client.post(act, data=form, headers=origin(desk), allow_redirects=False)
+        assert no_token.status == 403
+        foreign = await desk.client.post(
+            act,
+            data={**form, "csrf": csrf},
+            headers={"Origin": "https://evil.example"},
+            allow_redirects=False,
+        )
+        assert foreign.status == 403
+        ok = await desk.client.post(
+            act, data={**form, "csrf": csrf}, headers=origin(desk), allow_redirects=False
+        )
+        assert ok.status == 303
+        await desk.driver.services.settle()
+        await desk.runner.step("< กำลังตรวจสอบ")  # the volunteer is told, as for a chat command
+        await desk.runner.step("staff3< ในเดสก์")  # the region's chat sees what the desk did
+        await desk.runner.step("staff5<! ในเดสก์")
+        async with desk.driver.services.store.transaction() as uow:
+            tip = await uow.tips.get(desk.code)
+            assert tip is not None and tip.status == "in_review"
+            events = await uow.desk.timeline(tip.id)
+        assert [e.action for e in events if e.actor.startswith("desk:")][-2:] == ["desk_viewed", "status"]
+
+
+async def test_exports_keep_thai_and_leave_out_the_reporter(settings: Settings, tmp_path: Path) -> None:
+    async with desk_env(settings, tmp_path) as desk:
+        await sign_in(desk, "staff3")
+        r = await desk.client.get("/desk/export.csv?province=สุรินทร์")
+        raw = await r.read()
+        assert r.status == 200 and "attachment" in r.headers["Content-Disposition"]
+        assert raw.startswith(b"\xef\xbb\xbf")
+        text = raw.decode("utf-8-sig")
+        assert "รหัสเรื่อง" in text and desk.code in text and "เรียกรับสินบน" in text and "โฉนด" in text
+        assert "ทางบอทเท่านั้น" not in text  # contact details never exported
+        x = await desk.client.get("/desk/export.xlsx")
+        wb = openpyxl.load_workbook(io.BytesIO(await x.read()))
+        rows = list(wb.active.iter_rows(values_only=True))
+        assert rows[0][0] == "รหัสเรื่อง" and rows[1][0] == desk.code and "สุรินทร์" in rows[1]
+
+
+async def test_sessions_end_when_idle_and_when_the_chat_leaves(settings: Settings, tmp_path: Path) -> None:
+    async with desk_env(settings, tmp_path) as desk:
+        await sign_in(desk, "staff3")
+        assert (await desk.client.get("/desk")).status == 200
+        desk.clock.offset += timedelta(minutes=31)
+        assert (await desk.client.get("/desk")).status == 401
+        services = desk.driver.services
+        assert services.casedesk is not None
+        links, sessions = await services.casedesk.sweep()
+        assert sessions == 1 and links >= 1
+        await sign_in(desk, "staff3")
+        await desk.driver.say("staff3", "/leave")
+        await services.settle()
+        assert (await desk.client.get("/desk")).status == 401  # revoked: its sessions end at once
