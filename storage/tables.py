@@ -357,3 +357,23 @@ class DeskSession(SQLModel, table=True):
     created_at: datetime | None = _ts()
     last_seen_at: datetime | None = _ts()
     expires_at: datetime | None = _ts(index=True)
+
+
+class AuditRow(SQLModel, table=True):
+    """Append-only audit log: who read or changed what, when, chained by a keyed hash.
+
+    `hash` = HMAC(audit key, content of this row + `prev_hash`); the first row's `prev_hash` is
+    GENESIS. Never the reporter's identity: actors are staff pseudonyms, desk officers, the operator.
+    """
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = _ts(index=True, nullable=False)
+    actor_kind: str = Field(max_length=16)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    case_code: str | None = Field(default=None, max_length=24, index=True)
+    detail: str | None = Field(default=None, max_length=500)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from bot.core.audit import AuditCheck, AuditEntry
 from bot.core.desk import (
     DeskFilter,
     DeskPage,
@@ -429,6 +430,34 @@ class DeskRepo(Protocol):
     async def overview(self, region: str | None, overdue_before: datetime, since: datetime) -> Overview: ...
 
 
+class AuditRepo(Protocol):
+    """The append-only, hash-chained audit log (who read or changed which case, when).
+
+    `actor_kind` and `action` come from `bot.core.audit`; `actor` is a staff pseudonym
+    (`audit.staff_actor(id)`), a desk officer, "operator" or "scheduler", never the reporter.
+    `detail` is short and never quotes a tip's content, a question or a reporter's identity.
+    """
+
+    async def append(
+        self,
+        actor_kind: str,
+        actor: str,
+        action: str,
+        case_code: str | None,
+        detail: str | None,
+        now: datetime,
+    ) -> int:
+        """Append one row in this transaction (serialised across processes); returns its id."""
+        ...
+
+    async def entries(
+        self, *, case_code: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[AuditEntry]: ...
+    async def verify(self, batch: int = 1000) -> AuditCheck:
+        """The first row whose keyed hash or link to the previous row does not hold, if any."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction, one repository per area. Plain chat ids go in; storage hashes them."""
 
@@ -454,6 +483,8 @@ class UnitOfWork(Protocol):
     def kv(self) -> KeyValueRepo: ...
     @property
     def desk(self) -> DeskRepo: ...
+    @property
+    def audit(self) -> AuditRepo: ...
 
     async def try_lock(self, name: str) -> bool:
         """Hold a named lock until the transaction ends; False when another process holds it."""

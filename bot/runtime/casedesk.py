@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.core import audit
 from bot.core import desk as rules
 from bot.core.catalog import ref
 from bot.core.desk import DeskFilter, DeskPage, DeskRow, DeskSessionRecord, Officer, Overview, TimelineEntry
 from bot.core.effects import StaffAction
-from bot.core.evidence import Scrubbed
 from bot.core.model import Reply, StaffChatRecord, TipDetail
 from bot.core.ports import MediaStore, Store, UnitOfWork
 from bot.runtime.staff import StaffDesk
@@ -28,6 +28,14 @@ log = logging.getLogger("tipbot.desk")
 
 #: the most rows one export carries
 EXPORT_MAX = 50_000
+#: an officer of the region was put in charge of a tip (or nobody)
+ASSIGN = "assign"
+#: the staff desk's answer when an action was done → (audit action, detail)
+DONE = {
+    "staff.status_set": (audit.STATUS_CHANGE, ""),
+    "staff.question_sent": (audit.QUESTION, "question sent"),
+    "staff.reassigned": (audit.REASSIGN, ""),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +64,6 @@ class Evidence:
     kind: str
     #: an image copy rebuilt from its pixels (shown inline); otherwise a download
     image: bool
-
-
-class ScrubberLike:
-    async def scrub(self, data: bytes, mime: str) -> Scrubbed:  # pragma: no cover - a shape
-        raise NotImplementedError
 
 
 def _token(entropy: Callable[[int], bytes], n: int = 32) -> str:
@@ -97,10 +100,13 @@ class CaseDesk:
         return f"desk:{session.staff_chat_id}:{session.officer_id or 0}"
 
     async def _audit(
-        self, uow: UnitOfWork, session: DeskSessionRecord, what: str, tip_id: int | None, note: str | None
+        self, uow: UnitOfWork, session: DeskSessionRecord, what: str, case_code: str | None, detail: str
     ) -> None:
-        """Who (the session's staff chat and officer), what, when: kept in the tip's history."""
-        await uow.tips.add_event(tip_id, actor=self.actor(session), action=what, at=self.clock(), note=note)
+        """Who (the session's staff chat and officer), what, when: appended to the audit log.
+        The detail names the officer and the desk, never a tip's content or the reporter."""
+        who = f"{audit.staff_actor(session.staff_chat_id)}:officer:{session.officer_id or 0}"
+        named = f"desk; officer {session.officer_name}" if session.officer_name else "desk"
+        await uow.audit.append(audit.DESK, who, what, case_code, f"{named}; {detail}"[:500], self.clock())
 
     # ---- signing in ------------------------------------------------------------------------------
     async def sign_in(self, link_token: str, locale: str) -> SignedIn | None:
@@ -193,7 +199,7 @@ class CaseDesk:
             tip = await self._tip(uow, session, code)
             if tip is None:
                 return None
-            await self._audit(uow, session, "desk_viewed", tip.id, None)
+            await self._audit(uow, session, audit.TIP_READ, tip.case_code, "tip page")
             extra = await uow.desk.tip_extra(tip.id)
             timeline = await uow.desk.timeline(tip.id)
             files = await uow.desk.attachments(tip.id)
@@ -218,7 +224,7 @@ class CaseDesk:
             found = await uow.desk.attachment(tip.id, n)
             if found is None:
                 return None
-            await self._audit(uow, session, "desk_evidence", tip.id, str(n))
+            await self._audit(uow, session, audit.EVIDENCE_READ, tip.case_code, f"file {n}")
         _, kind, mime, name = found
         data = self.media.get(name)
         if kind == "image" or mime.startswith("image/"):
@@ -244,8 +250,11 @@ class CaseDesk:
                 offset=0,
                 full=True,
             )
-            note = kind + " " + " ".join(f"{k}={v}" for k, v in sorted(f.to_query().items()))
-            await self._audit(uow, session, "desk_export", None, note[:500])
+            shown = {k: v for k, v in f.to_query().items() if k != "q"}  # a search may quote a tip
+            note = f"{kind}; region {session.region}; rows {len(page.rows)}; " + " ".join(
+                f"{k}={v}" for k, v in sorted(shown.items())
+            )
+            await self._audit(uow, session, audit.EXPORT, None, note)
         return page.rows
 
     # ---- acting ----------------------------------------------------------------------------------
@@ -265,7 +274,15 @@ class CaseDesk:
             replies = await self.staff.handle(
                 uow, chat, StaffAction(action, tip.case_code, arg, note), now, actor=self.actor(session)
             )
-            await self._tell(uow, session, chat, tip, replies, now)
+            if replies and replies[0].key in DONE:
+                after = await uow.tips.get(tip.case_code)
+                what, detail = DONE[replies[0].key]
+                if after is not None and what == audit.STATUS_CHANGE:
+                    detail = f"{tip.status} → {after.status}"
+                elif after is not None and what == audit.REASSIGN:
+                    detail = f"{tip.region} → {after.region}"
+                await self._audit(uow, session, what, tip.case_code, detail)
+                await self._tell(uow, session, chat, tip, replies, now)
         self.on_commit()
         return replies
 

@@ -23,6 +23,7 @@ from bot.core.model import InboxEvent
 from bot.core.ports import EventRejected, StorageUnavailable
 from storage.database import ping
 from storage.repositories.attachments import SqlAttachments
+from storage.repositories.audit import SqlAudit
 from storage.repositories.broadcasts import SqlBroadcasts
 from storage.repositories.contacts import SqlContacts
 from storage.repositories.conversations import SqlConversations
@@ -93,6 +94,7 @@ class SqlUnitOfWork:
         self.processes = SqlProcesses(session)
         self.kv = SqlKeyValues(session)
         self.desk = SqlDesk(session)
+        self.audit = SqlAudit(session)
 
     async def try_lock(self, name: str) -> bool:
         """A lock held until this transaction ends; False when another transaction holds it.
