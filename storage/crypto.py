@@ -40,6 +40,7 @@ class Keyring:
         # The audit chain's keys: rows are sealed with the newest, and rows sealed before a
         # rotation still verify under an older one.
         self._audit_keys = [_derive(k, b"audit-chain") for k in keys]
+        self._blind_key = _derive(secret, b"blind-index")
 
     def encrypt(self, data: bytes) -> bytes:
         return self._fernet.encrypt(data)
@@ -64,6 +65,13 @@ class Keyring:
             hmac.compare_digest(hmac.new(k, content, hashlib.sha256).hexdigest(), seal)
             for k in self._audit_keys
         )
+
+    def blind_hash(self, value: str) -> int:
+        """A 64-bit keyed hash (signed, as a BIGINT holds it) for the related-tips index; a key of
+        its own, so it cannot be compared with the lookup hashes. Rotated with the secret key
+        (`tipbot db rotate-key` rebuilds the index)."""
+        digest = hmac.new(self._blind_key, _utf8(value), hashlib.sha256).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _utf8(value: str) -> bytes:

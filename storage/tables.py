@@ -377,3 +377,35 @@ class AuditRow(SQLModel, table=True):
     detail: str | None = Field(default=None, max_length=500)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class TipLink(SQLModel, table=True):
+    """What staff decided about two tips: linked (one matter), rejected (not related), or one
+    closed as a duplicate of the other. One row per pair, the lower tip id first."""
+
+    __tablename__ = "tip_link"
+    __table_args__ = (UniqueConstraint("tip_lo", "tip_hi", name="uq_tip_link_pair"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tip_lo: int = Field(foreign_key="tip.id", ondelete="CASCADE")
+    tip_hi: int = Field(foreign_key="tip.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    #: for kind "duplicate": which of the two was closed as the duplicate
+    duplicate_id: int | None = None
+    actor: str = Field(max_length=64)
+    created_at: datetime | None = _ts()
+
+
+class TipIndex(SQLModel, table=True):
+    """The blind index: keyed hashes (HMAC from the secret key) of a tip's normalised agency,
+    district, position, place and narrative words, so matching never decrypts stored tips."""
+
+    __tablename__ = "tip_index"
+    __table_args__ = (Index("ix_tip_index_hash", "hash", "at", "tip_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tip_id: int = Field(foreign_key="tip.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    hash: int = Field(sa_column=Column(BigInteger, nullable=False))
+    #: when the tip arrived (copied here so the window is read from the index alone)
+    at: datetime | None = _ts()

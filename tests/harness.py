@@ -18,6 +18,7 @@ Transcript lines (actor defaults to `volunteer`; any other name is another chat)
     @tick                  the scheduler runs once (reminders, escalations, digests)
     {invite:3}             a fresh invite code for region 3 (`{invite:3:organizer}` for a role)
     {code}                 the last case code the actor was told (else the volunteer's)
+    {code:somsri}          the last case code that chat was told
     {broadcast}            the number of the newest broadcast
     {link}                 the last account-link code anyone was told
 """
@@ -161,6 +162,11 @@ class Runner:
             ]
             assert codes, "nobody was told a link code"
             out = out.replace("{link}", codes[-1])
+        for m in list(re.finditer(r"\{code:([A-Za-z][A-Za-z0-9_]*)\}", out)):
+            self._collect_codes(m.group(1))
+            told = self.codes.get(m.group(1))
+            assert told, f"{m.group(1)} was never told a case code"
+            out = out.replace(m.group(0), told)
         if "{code}" in out:
             self._collect_codes(actor)
             self._collect_codes("volunteer")

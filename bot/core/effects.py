@@ -75,7 +75,7 @@ class LeaveStaff:
 
 @dataclass(frozen=True, slots=True)
 class StaffAction:
-    """A staff command or button: list, detail, ack, menu, set, ask, reassign."""
+    """A staff command or button: list, detail, ack, menu, set, ask, reassign, link, unlink."""
 
     action: str
     code: str = ""

@@ -412,3 +412,19 @@ class Recipient:
     locale: str
     attempts: int
     in_flight: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TipLinkRecord:
+    """Staff's decision about a tip and another: "linked", "rejected", "duplicate" (the other was
+    closed as a duplicate of this one) or "original" (this one is a duplicate of the other)."""
+
+    tip_id: int
+    case_code: str
+    region: str
+    category: str
+    status: str
+    status_detail: str | None
+    created_at: datetime
+    kind: str
+    actor: str

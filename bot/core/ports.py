@@ -37,9 +37,11 @@ from bot.core.model import (
     SendResult,
     StaffChatRecord,
     TipDetail,
+    TipLinkRecord,
     TipRecord,
     TipSummary,
 )
+from bot.core.related import Candidate
 
 
 class Ingest(Protocol):
@@ -384,6 +386,39 @@ class ProcessesRepo(Protocol):
     async def forget(self, stopped_before: datetime) -> int: ...
 
 
+class RelatedRepo(Protocol):
+    """The blind index of tips' signals (only keyed hashes are stored) and staff's links."""
+
+    async def index(self, tip_id: int, features: Sequence[str], at: datetime) -> int:
+        """Replace the tip's index entries with the hashes of these "kind:value" features."""
+        ...
+
+    async def forget(self, tip_id: int) -> int:
+        """Remove the tip's index entries (erasure); returns how many."""
+        ...
+
+    async def candidates(
+        self, features: Sequence[str], since: datetime, exclude: int | None, limit: int = 200
+    ) -> list[Candidate]: ...
+    async def groups(
+        self, kind: str, since: datetime, grown_since: datetime, min_size: int
+    ) -> list[list[tuple[str, str]]]:
+        """Groups of tips sharing a feature of `kind`, grown since `grown_since`: (case code, region)."""
+        ...
+
+    async def set_link(
+        self,
+        a: int,
+        b: int,
+        kind: str,
+        *,
+        actor: str,
+        now: datetime,
+        duplicate_id: int | None = None,
+    ) -> str | None: ...
+    async def links(self, tip_id: int) -> list[TipLinkRecord]: ...
+
+
 class KeyValueRepo(Protocol):
     """Small durable values."""
 
@@ -485,6 +520,8 @@ class UnitOfWork(Protocol):
     def desk(self) -> DeskRepo: ...
     @property
     def audit(self) -> AuditRepo: ...
+    @property
+    def related(self) -> RelatedRepo: ...
 
     async def try_lock(self, name: str) -> bool:
         """Hold a named lock until the transaction ends; False when another process holds it."""

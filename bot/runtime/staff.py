@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from bot.core import casecode
 from bot.core.catalog import ref, region_ref, thai_date
 from bot.core.desk import LINK_TTL
 from bot.core.effects import AnswerQuestion, StaffAction
@@ -28,6 +29,7 @@ from bot.core.model import Button, OutboxItem, Reply, StaffChatRecord, TipDetail
 from bot.core.ports import OutboxRepo, UnitOfWork
 from bot.core.routing import CENTRAL, REGIONS
 from bot.core.state import JoinGuard, StaffQuestion, State
+from bot.runtime.related import RelatedDesk
 
 log = logging.getLogger("tipbot.staff")
 
@@ -86,11 +88,13 @@ class StaffDesk:
         detail: AlertDetail = "summary",
         excerpt_chars: int = 200,
         public_url: str = "http://127.0.0.1:8080",
+        related: RelatedDesk | None = None,
     ) -> None:
         self.entropy = entropy
         self.detail = detail
         self.excerpt_chars = excerpt_chars
         self.public_url = public_url.rstrip("/")
+        self.related = related or RelatedDesk()
 
     def _key(self) -> str:
         return str(uuid.UUID(bytes=self.entropy(16), version=4))
@@ -235,6 +239,11 @@ class StaffDesk:
             note = ref("alert.reassigned_note", region=region_ref(reassigned_from))
         elif gap and tip.region != CENTRAL:
             note = ref("alert.gap_note", region=region_ref(tip.region))
+        # what the chats alerted may see: the tip's region, or the central office for a gap
+        _, view = await self.related.related_for(uow, tip, CENTRAL if gap else tip.region, now)
+        line = self.related.alert_line(view)
+        if line is not None:
+            note = ref("related.alert_note", note=note, related=line)
         return await self._to_chats(uow.outbox, chats, [self.alert(tip, note)], now, tip_id=tip.id)
 
     # ---- actions -------------------------------------------------------------------------------
@@ -274,8 +283,11 @@ class StaffDesk:
         if action.action == "detail":
             await uow.tips.add_event(tip.id, actor=who, action="viewed", at=now)
             files = await uow.attachments.of_tip(tip.id)
+            sig, view = await self.related.related_for(uow, tip, staff.region, now)
+            listing = self.related.listing(tip, sig, view)
             return [
                 self._details(tip),
+                *([listing] if listing is not None else []),
                 *(
                     Reply(
                         "staff.attachment",
@@ -298,7 +310,15 @@ class StaffDesk:
             parsed = parse_status(action.arg)
             if parsed is None:
                 return [Reply("staff.status_usage")]
+            if parsed == ("closed", "duplicate"):
+                return await self._duplicate(uow, staff, tip, action.note, now, who)
             return await self._transition(uow, staff, tip, parsed[0], parsed[1], action.note, now, who)
+        if action.action in ("link", "unlink"):
+            other = await self._other(uow, staff, action.arg, now)
+            if isinstance(other, list):
+                return other
+            kind = "linked" if action.action == "link" else "rejected"
+            return await self.related.decide(uow, staff, tip, other, kind, now)
         if action.action == "ask":
             return await self._ask(uow, staff, tip, action.note, now, who)
         if action.action == "reassign":
@@ -322,6 +342,43 @@ class StaffDesk:
         return await self._to_chats(
             uow.outbox, await uow.staff.for_region(region), replies, now, tip_id=tip_id
         )
+
+    async def _other(
+        self, uow: UnitOfWork, staff: StaffChatRecord, text: str, now: datetime
+    ) -> TipDetail | list[Reply]:
+        """The second tip of `/link A B`, `/unlink A B`, `/status A closed.duplicate B`."""
+        code = casecode.find(text.split()[0]) if text.split() else None
+        if code is None:
+            return [Reply("related.usage")]
+        other = await uow.tips.get(code)
+        if other is None or not self._may_see(staff, other):
+            await uow.tips.add_event(
+                other.id if other else None,
+                actor=f"staff:{staff.id}",
+                action="access_denied",
+                at=now,
+                note=code,
+            )
+            return [Reply("staff.tip_not_found", {"case_code": code})]
+        return other
+
+    async def _duplicate(
+        self, uow: UnitOfWork, staff: StaffChatRecord, tip: TipDetail, rest: str, now: datetime, who: str
+    ) -> list[Reply]:
+        """`/status CODE closed.duplicate CODE2 [note]`: closed and joined to CODE2; its reporter is
+        told the report joined an existing case, and nothing of the other case."""
+        original = await self._other(uow, staff, rest, now)
+        if isinstance(original, list):
+            return [Reply("related.duplicate_usage")] if original[0].key == "related.usage" else original
+        if original.id == tip.id:
+            return [Reply("related.duplicate_usage")]
+        note = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
+        joined = Reply("related.joined_reporter", {"case_code": tip.case_code})
+        replies = await self._transition(uow, staff, tip, "closed", "duplicate", note, now, who, told=joined)
+        if replies and replies[0].key == "staff.status_set":
+            await self.related.mark_duplicate(uow, staff, tip, original, now)
+            return [Reply("related.duplicate_set", {"case_code": tip.case_code, "other": original.case_code})]
+        return replies
 
     @staticmethod
     def _may_see(staff: StaffChatRecord, tip: TipDetail) -> bool:
@@ -400,6 +457,8 @@ class StaffDesk:
         note: str,
         now: datetime,
         who: str,
+        *,
+        told: Reply | None = None,
     ) -> list[Reply]:
         if status not in TRANSITIONS[tip.status]:
             return [
@@ -426,11 +485,16 @@ class StaffDesk:
         await self._tell_reporter(
             uow,
             tip,
-            Reply("status.changed", {"case_code": tip.case_code, "status": status_ref(status, detail)}),
+            told
+            or Reply("status.changed", {"case_code": tip.case_code, "status": status_ref(status, detail)}),
             now,
         )
         log.info("tip %s: %s -> %s by staff chat %s", tip.case_code, tip.status, status, staff.id)
         return [Reply("staff.status_set", {"case_code": tip.case_code, "status": status_ref(status, detail)})]
+
+    @staticmethod
+    def _changed(tip: TipDetail, status: str, detail: str | None) -> Reply:
+        return Reply("status.changed", {"case_code": tip.case_code, "status": status_ref(status, detail)})
 
     async def _tell_reporter(self, uow: UnitOfWork, tip: TipDetail, reply: Reply, now: datetime) -> bool:
         if tip.contact_id is None:
@@ -564,8 +628,16 @@ class StaffDesk:
             if await uow.kv.get(f"digest.{region}") == today:
                 continue
             counts = await uow.tips.region_counts(region, now - timedelta(days=1), now - overdue_after)
+            groups = await self.related.digest_lines(uow, region, now)
+            clusters: Any = ref("related.digest", lines=groups) if groups else ""
             reply = Reply(
-                "staff.digest", {"region": region_ref(region), "date": thai_date(local.date()), **counts}
+                "staff.digest",
+                {
+                    "region": region_ref(region),
+                    "date": thai_date(local.date()),
+                    **counts,
+                    "clusters": clusters,
+                },
             )
             sent += await self._to_chats(uow.outbox, await uow.staff.for_region(region), [reply], now)
             await uow.kv.set(f"digest.{region}", today)

@@ -42,6 +42,8 @@ class TipDesk:
         await uow.tips.add_event(tip_id, actor="volunteer", action="created", at=now, to_status="received")
         stored = await uow.tips.get(tip.case_code)
         assert stored is not None
+        # indexed first, so a tip submitted next finds it; the alert then names the related tips
+        await self.staff.related.index(uow, stored)
         await self.staff.alert_region(uow, stored, now)
         metrics.TIPS_CREATED.labels(tip.region).inc()
         log.info("tip %s stored for region %s", tip.case_code, tip.region)
@@ -56,4 +58,7 @@ class TipDesk:
             return []
         await uow.tips.redact(tip.id, _REDACTED.get(effect.field, "contact_how"), now)
         await uow.tips.add_event(tip.id, actor="volunteer", action="redacted", at=now, note=effect.field)
+        redacted = await uow.tips.get(tip.case_code)
+        if redacted is not None:  # the index must not keep hashes of what was taken back
+            await self.staff.related.index(uow, redacted)
         return [Reply("report.unsent_removed_tip", {"case_code": tip.case_code})]

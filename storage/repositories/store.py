@@ -32,6 +32,7 @@ from storage.repositories.inbox import SqlInbox
 from storage.repositories.kv import SqlKeyValues
 from storage.repositories.outbox import OUTBOX_LEASE, SqlOutbox
 from storage.repositories.processes import SqlProcesses
+from storage.repositories.related import SqlRelated
 from storage.repositories.staff import SqlStaff
 from storage.repositories.tips import SqlTips
 
@@ -95,6 +96,7 @@ class SqlUnitOfWork:
         self.kv = SqlKeyValues(session)
         self.desk = SqlDesk(session)
         self.audit = SqlAudit(session)
+        self.related = SqlRelated(session)
 
     async def try_lock(self, name: str) -> bool:
         """A lock held until this transaction ends; False when another transaction holds it.

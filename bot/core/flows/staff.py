@@ -27,6 +27,9 @@ _COMMANDS = {
     "/ask": "ask",
     "/reassign": "reassign",
     "/desk": "desk",
+    # with a case code only: "/link" alone is a volunteer linking two chats (flows/menu.py)
+    "/link": "link",
+    "/unlink": "unlink",
 }
 
 
@@ -65,6 +68,8 @@ def staff_action(inbound: Inbound) -> StaffAction | None:
         return StaffAction("list")
     if command == "detail":
         return StaffAction("detail", code or "")
+    if command in ("link", "unlink"):
+        return StaffAction(command, code or "", " ".join(rest))
     if command in ("set", "reassign"):
         return StaffAction(command, code or "", rest[0] if rest else "", rest[1] if len(rest) > 1 else "")
     return StaffAction("ask", code or "", "", " ".join(rest))
