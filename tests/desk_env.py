@@ -46,6 +46,27 @@ staff3< 📣 เรื่องใหม่
 """
 
 
+SECOND = """
+second> สวัสดี
+second> [ยินยอม]
+second> [ข้าม]
+second> [แจ้งเบาะแส]
+second> [เรียกรับสินบน]
+second> มีการเรียกเงินใต้โต๊ะเพื่อเร่งออกโฉนดให้ ไม่มีใบเสร็จเหมือนกัน
+second< หน่วยงาน
+second> สำนักงานที่ดิน
+second> [ข้าม]
+second< จังหวัดไหน
+second> สุรินทร์
+second> [ข้าม]
+second> [ข้าม]
+second> [ไม่มีหลักฐาน]
+second> [ไม่ต้องติดต่อ]
+second> [ยืนยันส่ง]
+second< รหัสเรื่องของคุณคือ
+"""
+
+
 @dataclass
 class Desk:
     driver: WebChatDriver
@@ -67,6 +88,14 @@ class Desk:
             if m:
                 return "/desk/in/" + m.group(2)
         raise AssertionError(f"no sign-in link for {actor}: {self.driver.received(actor)[before:]}")
+
+    async def second_report(self) -> str:
+        """Another volunteer reports much the same in the same province: a likely duplicate."""
+        for line in SECOND.strip().splitlines():
+            await self.runner.step(line.strip())
+        code = self.runner.codes.get("second")
+        assert code and code != self.code
+        return code
 
     async def attach_photo(self) -> str:
         """A photo with GPS in its EXIF, stored and linked to the tip as intake would."""

@@ -150,3 +150,27 @@ async def test_sessions_end_when_idle_and_when_the_chat_leaves(settings: Setting
         await desk.driver.say("staff3", "/leave")
         await services.settle()
         assert (await desk.client.get("/desk")).status == 401  # revoked: its sessions end at once
+
+
+async def test_related_tips_and_closing_a_duplicate(settings: Settings, tmp_path: Path) -> None:
+    async with desk_env(settings, tmp_path) as desk:
+        second = await desk.second_report()
+        csrf = await sign_in(desk, "staff3")
+        page = await (await desk.client.get(f"/desk/tip/{second}")).text()
+        related = page.split('id="related"', 1)[1].split("</section>", 1)[0]
+        assert desk.code in related  # the matcher's suggestion, with its reasons
+        listed = await (await desk.client.get(f"/desk?related={second}")).text()
+        assert desk.code in listed and f'href="/desk/tip/{second}"' not in listed
+        r = await desk.client.post(
+            f"/desk/tip/{second}/act",
+            data={"csrf": csrf, "action": "duplicate", "other": desk.code, "note": "เรื่องเดียวกัน"},
+            headers=origin(desk),
+            allow_redirects=False,
+        )
+        assert r.status == 303
+        await desk.driver.services.settle()
+        await desk.runner.step("second< ถูกรวมเข้ากับเรื่องที่เจ้าหน้าที่กำลังดูแลอยู่แล้ว")
+        await desk.runner.step("staff3< ปิดเรื่อง")
+        async with desk.driver.services.store.transaction() as uow:
+            tip = await uow.tips.get(second)
+            assert tip is not None and (tip.status, tip.status_detail) == ("closed", "duplicate")

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
+from bot.core.casecode import find as find_code
 from bot.core.routing import CENTRAL, REGIONS
 
 STATUSES = ("received", "acknowledged", "in_review", "forwarded", "closed")
@@ -37,6 +38,8 @@ class DeskFilter:
     overdue: bool = False
     routing_gap: bool = False
     assigned_to: int | None = None
+    #: only the tips related to this case (as the related-tips matcher and staff's links say)
+    related: str | None = None
     query: str = ""
     sort: str = "newest"
     page: int = 1
@@ -57,6 +60,8 @@ class DeskFilter:
                 out[name] = "1"
         if self.assigned_to is not None:
             out["officer"] = str(self.assigned_to)
+        if self.related:
+            out["related"] = self.related
         if self.query:
             out["q"] = self.query
         if self.sort != "newest":
@@ -97,6 +102,7 @@ def parse_filter(query: Mapping[str, str], categories: frozenset[str] | set[str]
         overdue=query.get("overdue") == "1",
         routing_gap=query.get("routing_gap") == "1",
         assigned_to=_int(officer, 0, 0, 2**31 - 1) or None if officer else None,
+        related=find_code(query.get("related") or ""),
         query=" ".join((query.get("q") or "").split())[:MAX_QUERY_CHARS],
         sort=sort if sort in SORTS else "newest",
         page=_int(query.get("page"), 1, 1, 100_000),

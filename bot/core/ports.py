@@ -454,6 +454,7 @@ class DeskRepo(Protocol):
         offset: int,
         full: bool = False,
         search_cap: int = 200_000,
+        only: Sequence[int] | None = None,
     ) -> DeskPage: ...
     async def rows(
         self, ids: Sequence[int], *, full: bool = False, keep_order: bool = True

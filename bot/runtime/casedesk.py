@@ -22,6 +22,7 @@ from bot.core.desk import DeskFilter, DeskPage, DeskRow, DeskSessionRecord, Offi
 from bot.core.effects import StaffAction
 from bot.core.model import Reply, StaffChatRecord, TipDetail
 from bot.core.ports import MediaStore, Store, UnitOfWork
+from bot.core.related import Match, reasons
 from bot.runtime.staff import StaffDesk
 
 log = logging.getLogger("tipbot.desk")
@@ -35,6 +36,9 @@ DONE = {
     "staff.status_set": (audit.STATUS_CHANGE, ""),
     "staff.question_sent": (audit.QUESTION, "question sent"),
     "staff.reassigned": (audit.REASSIGN, ""),
+    "related.duplicate_set": (audit.STATUS_CHANGE, ""),
+    "related.linked": ("related_link", "linked"),
+    "related.unlinked": ("related_link", "not related"),
 }
 
 
@@ -55,6 +59,9 @@ class TipView:
     officers: list[Officer]
     contact: Any
     names: dict[int, str]
+    #: related tips this session may see, each with the reasons in words; others counted per region
+    related: list[tuple[Match, Any]]
+    related_hidden: list[tuple[str, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +167,18 @@ class CaseDesk:
             return await uow.desk.sweep(self.clock(), self.idle_timeout)
 
     # ---- reading ---------------------------------------------------------------------------------
+    async def _related_ids(
+        self, uow: UnitOfWork, session: DeskSessionRecord, code: str | None
+    ) -> list[int] | None:
+        """The tips related to `code` that this session may see (None: no such filter)."""
+        if code is None:
+            return None
+        tip = await uow.tips.get(code)
+        if tip is None or not rules.may_see(session.region, tip.region):
+            return []
+        _, view = await self.staff.related.related_for(uow, tip, session.region, self.clock())
+        return [m.tip_id for m in view.visible]
+
     async def inbox(self, session: DeskSessionRecord, f: DeskFilter) -> tuple[DeskPage, list[Officer]]:
         now = self.clock()
         async with self.store.transaction() as uow:
@@ -169,6 +188,7 @@ class CaseDesk:
                 now - self.overdue_after,
                 limit=rules.PAGE_SIZE,
                 offset=(f.page - 1) * rules.PAGE_SIZE,
+                only=await self._related_ids(uow, session, f.related),
             )
             officers = await uow.desk.officers(rules.scope(session.region))
         return page, officers
@@ -205,12 +225,24 @@ class CaseDesk:
             files = await uow.desk.attachments(tip.id)
             officers = await uow.desk.officers(tip.region)
             every = await uow.desk.officers(None)
+            sig, view = await self.staff.related.related_for(uow, tip, session.region, self.clock())
         contact: Any = ref("staff.contact_hidden")
         if tip.contact_ok and tip.contact_how and self.staff.detail == "full":
             contact = tip.contact_how
         elif tip.contact_ok:
             contact = ref("staff.contact_via_bot")
-        return TipView(tip, extra, timeline, files, officers, contact, {o.id: o.name for o in every})
+        related = [(m, reasons(sig, m)) for m in view.visible]
+        return TipView(
+            tip,
+            extra,
+            timeline,
+            files,
+            officers,
+            contact,
+            {o.id: o.name for o in every},
+            related,
+            list(view.hidden),
+        )
 
     async def evidence(self, session: DeskSessionRecord, code: str, n: int) -> Evidence | None:
         """File `n` of a tip: an image as a copy rebuilt from its pixels, anything else as
@@ -263,7 +295,7 @@ class CaseDesk:
     ) -> list[Reply] | None:
         """A staff action through the staff desk, as the chat's own command would be; the region's
         chats are told, and the volunteer as usual. None when the tip is not visible."""
-        if action not in ("ack", "set", "ask", "reassign"):
+        if action not in ("ack", "set", "ask", "reassign", "link", "unlink"):
             return [Reply("staff.help", {"region": ref("region.central")})]
         now = self.clock()
         async with self.store.transaction() as uow:

@@ -403,8 +403,15 @@ class DeskWeb:
         code = request.match_info["code"][:40]
         form = await request.post()
         action = str(form.get("action", ""))
-        arg = str(form.get("status", "") if action == "set" else form.get("region", ""))
         note = str(form.get("note", ""))[:2000]
+        other = str(form.get("other", "")).strip()[:40]
+        if action == "duplicate":
+            # `/status CODE closed.duplicate OTHER note`, as typed in a chat
+            action, arg, note = "set", "closed.duplicate", f"{other} {note}".strip()
+        elif action in ("link", "unlink"):
+            arg = other
+        else:
+            arg = str(form.get("status", "") if action == "set" else form.get("region", ""))
         replies = await self.desk.act(session, code, action, arg, note)
         if replies is None:
             return self._not_found(request, session)

@@ -182,9 +182,17 @@ class SqlDesk(Repository):
 
     # ---- the inbox ---------------------------------------------------------------------------
     def _conditions(
-        self, f: DeskFilter, region: str | None, overdue_before: datetime, *, with_status: bool = True
+        self,
+        f: DeskFilter,
+        region: str | None,
+        overdue_before: datetime,
+        *,
+        with_status: bool = True,
+        only: Sequence[int] | None = None,
     ) -> list[Any]:
         conds: list[Any] = []
+        if only is not None:
+            conds.append(t.Tip.id.in_(list(only)))
         if region is not None:
             conds.append(t.Tip.region == region)
         if with_status and f.status:
@@ -229,16 +237,17 @@ class SqlDesk(Repository):
         offset: int,
         full: bool = False,
         search_cap: int = 200_000,
+        only: Sequence[int] | None = None,
     ) -> DeskPage:
         """A page of the inbox with its total and counts by status (other filters applied).
 
         A search decrypts the narratives, agencies and positions of the tips the other filters
         leave (they are encrypted at rest; no index of their words is kept) and matches in memory.
         """
-        conds = self._conditions(f, region, overdue_before)
+        conds = self._conditions(f, region, overdue_before, only=only)
         by_status_q = (
             select(t.Tip.status, func.count())
-            .where(*self._conditions(f, region, overdue_before, with_status=False))
+            .where(*self._conditions(f, region, overdue_before, with_status=False, only=only))
             .group_by(t.Tip.status)
         )
         if f.query:
@@ -246,7 +255,7 @@ class SqlDesk(Repository):
             q = select(
                 t.Tip.id, t.Tip.status, t.Tip.narrative_enc, t.Tip.agency, t.Tip.official, t.Tip.case_code
             )
-            q = q.where(*self._conditions(f, region, overdue_before, with_status=False))
+            q = q.where(*self._conditions(f, region, overdue_before, with_status=False, only=only))
             q = q.order_by(*self._order(f.sort)).limit(search_cap)
             hits: list[int] = []
             by_status: dict[str, int] = {}
