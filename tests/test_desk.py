@@ -4,16 +4,21 @@ region's chats and the volunteer are told), exports, expiry and revocation."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
+import pytest
 from sqlalchemy import text
 
+from bot.app import build_services, open_store
+from bot.cli.main import main
 from bot.settings import Settings
 from handlers.desk import COOKIE
+from tests.conftest import make_settings
 from tests.desk_env import Desk, desk_env
 
 
@@ -178,3 +183,42 @@ async def test_related_tips_and_closing_a_duplicate(settings: Settings, tmp_path
         async with desk.driver.services.store.transaction() as uow:
             tip = await uow.tips.get(second)
             assert tip is not None and (tip.status, tip.status_detail) == ("closed", "duplicate")
+
+
+def test_operator_prints_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tipbot desk link --staff ID` (in process): a link that signs in once; organizer chats get none."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/tipbot.db"
+    for name, value in {
+        "TIPBOT_DATABASE_URL": url,
+        "TIPBOT_SECRET_KEY": "test-secret-key-0123456789abcdef",
+        "TIPBOT_PUBLIC_URL": "https://desk.example.org",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = make_settings(url, tmp_path)
+
+    async def chats() -> tuple[int, int]:
+        store = await open_store(settings, migrate=True)
+        async with store.transaction() as uow:
+            staff = await uow.staff.join("webchat", "office3", "3", "staff", "th", datetime.now(UTC))
+            org = await uow.staff.join("webchat", "org3", "3", "organizer", "th", datetime.now(UTC))
+        await store.engine.dispose()
+        return staff.id, org.id
+
+    staff_id, org_id = asyncio.run(chats())
+    assert main(["desk", "link", "--staff", str(staff_id)]) == 0
+    link = capsys.readouterr().out.strip().splitlines()[-1]
+    assert link.startswith("https://desk.example.org/desk/in/")
+    assert main(["desk", "link", "--staff", str(org_id)]) == 1
+
+    async def use(token: str) -> tuple[object, object]:
+        services = await build_services(settings, migrate=True, autostart=False, with_webchat=False)
+        try:
+            assert services.casedesk is not None
+            return await services.casedesk.sign_in(token, "th"), await services.casedesk.sign_in(token, "th")
+        finally:
+            await services.close()
+
+    first, second = asyncio.run(use(link.rsplit("/", 1)[1]))
+    assert first is not None and second is None

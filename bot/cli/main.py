@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     alist.add_argument("--since", help="a date or time (2026-12-01, 2026-12-01T09:00, Thai time) or 24h, 7d")
     alist.add_argument("--limit", type=int, default=1000, help="at most the newest N rows (default 1000)")
 
+    desk = sub.add_parser("desk", help="the case desk")
+    dsub = desk.add_subparsers(dest="desk_command", required=True)
+    dlink = dsub.add_parser("link", help="print a one-time sign-in link for a staff chat (10 minutes)")
+    dlink.add_argument("--staff", type=int, required=True, help="the staff chat's id (tipbot staff list)")
+    dlink.add_argument("--case", default=None, help="open this case code after signing in")
+
     parse = sub.add_parser("parse", help="what tipbot understands in a Thai message (JSON)")
     parse.add_argument("text", help="the message, or - to read one message per line from stdin")
     parse.add_argument("--today", type=date.fromisoformat)
@@ -114,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "broadcast": _broadcast,
         "evidence": _evidence,
         "audit": _audit,
+        "desk": _desk,
     }[args.command]
     return handler(settings, args)
 
@@ -240,6 +247,36 @@ async def _staff_manage(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await store.engine.dispose()
+
+
+def _desk(settings: Settings, args: argparse.Namespace) -> int:
+    """`tipbot desk link --staff ID`: a sign-in link for an operator to hand to that chat's staff."""
+    import os
+
+    from bot.app import open_store
+    from bot.runtime.staff import StaffDesk
+
+    async def link() -> int:
+        store = await open_store(settings)
+        try:
+            async with store.transaction() as uow:
+                chat = await uow.staff.by_id(args.staff)
+                if chat is None or not chat.active:
+                    print(f"no active staff chat {args.staff}", file=sys.stderr)
+                    return 1
+                if chat.role not in ("staff", "admin"):
+                    print(f"staff chat {args.staff} is an {chat.role} chat: no desk", file=sys.stderr)
+                    return 1
+                desk = StaffDesk(entropy=os.urandom, public_url=settings.public_url)
+                code = args.case.strip().upper() if args.case else None
+                replies = await desk.desk_link(uow, chat, code, datetime.now(UTC))
+        finally:
+            await store.engine.dispose()
+        print(f"one-time sign-in link for staff chat {args.staff} (region {chat.region}), valid 10 minutes:")
+        print(replies[0].params["url"])
+        return 0
+
+    return asyncio.run(link())
 
 
 def _line(settings: Settings, args: argparse.Namespace) -> int:
