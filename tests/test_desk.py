@@ -222,3 +222,45 @@ def test_operator_prints_a_link(
 
     first, second = asyncio.run(use(link.rsplit("/", 1)[1]))
     assert first is not None and second is None
+
+
+def test_the_map_has_every_province_once_on_its_own_tile() -> None:
+    from bot.core.routing import RegionTable
+    from handlers.desk.mapgrid import TILES
+
+    names = [t.province for t in TILES]
+    assert sorted(names) == sorted(p.name_th for p in RegionTable.load().provinces)
+    assert len({(t.row, t.col) for t in TILES}) == len(TILES) == 77
+
+
+def test_filters_ignore_what_they_do_not_know_and_exports_defuse_formulas() -> None:
+    from bot.core.desk import parse_filter
+    from handlers.desk.export import csv_bytes, xlsx_bytes
+
+    f = parse_filter(
+        {
+            "status": "bogus",
+            "category": "bribery",
+            "from": "2026-13-45",
+            "page": "-4",
+            "q": " a  b ",
+            "sort": "x",
+        },
+        {"bribery"},
+    )
+    assert (f.status, f.category, f.date_from, f.page, f.query, f.sort) == (
+        None,
+        "bribery",
+        None,
+        1,
+        "a b",
+        "newest",
+    )
+    evil = ['=HYPERLINK("http://x")', "+1", "สุรินทร์"]
+    assert b"'=HYPERLINK" in csv_bytes(["a", "b", "c"], [evil])
+    cells = list(
+        openpyxl.load_workbook(io.BytesIO(xlsx_bytes(["a", "b", "c"], [evil]))).active.iter_rows(
+            values_only=True
+        )
+    )
+    assert cells[1] == ('\'=HYPERLINK("http://x")', "'+1", "สุรินทร์")
