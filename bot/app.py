@@ -24,11 +24,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot import metrics
 from bot.core.catalog import Catalog
 from bot.core.cleantext import clean_event
+from bot.core.forms.report import CATEGORIES
 from bot.core.model import InboxEvent
 from bot.core.ports import Channel, EventRejected, StorageUnavailable
 from bot.core.routing import RegionTable
 from bot.core.understanding import ThaiUnderstanding
 from bot.runtime.broadcast import BroadcastDesk, Broadcaster
+from bot.runtime.casedesk import CaseDesk
 from bot.runtime.dispatcher import Dispatcher
 from bot.runtime.heartbeat import Heartbeat, default_instance
 from bot.runtime.related import RelatedDesk
@@ -38,6 +40,7 @@ from bot.runtime.scrubber import Scrubber
 from bot.runtime.staff import StaffDesk
 from bot.settings import Settings
 from handlers.console import ConsoleChannel
+from handlers.desk import DeskWeb
 from handlers.ratelimit import Rate, WebChatLimits
 from handlers.webchat import WebChatChannel
 from handlers.webchat import routes as webchat_routes
@@ -266,6 +269,8 @@ class Services:
     autostart: bool = True
     #: this process's identity and heartbeat: the leases its relay and broadcaster take name it
     heartbeat: Heartbeat | None = None
+    #: the case desk's work (its web pages are mounted at /desk)
+    casedesk: CaseDesk | None = None
 
     def start(self) -> None:
         if not self.autostart:
@@ -456,6 +461,17 @@ async def build_services(
             cluster_window=settings.related_group_window,
             cluster_min=settings.related_group_min,
         ),
+        public_url=settings.public_url,
+    )
+    casedesk = CaseDesk(
+        store=store,
+        staff=desk,
+        clock=now,
+        idle_timeout=settings.desk_idle_timeout,
+        overdue_after=settings.ack_reminder,
+        media=media,
+        scrubber=scrubber,
+        on_commit=relay.wake.set,
     )
     reply_first = {}
     if "line" in chans:
@@ -498,6 +514,7 @@ async def build_services(
         orphan_grace=settings.orphan_grace,
         inbox_payload_ttl=settings.inbox_payload_ttl,
         inbox_keep=settings.inbox_keep,
+        desk_sweep=casedesk.sweep,
     )
     return Services(
         settings=settings,
@@ -514,6 +531,7 @@ async def build_services(
         autostart=autostart,
         scheduler=scheduler,
         heartbeat=heartbeat,
+        casedesk=casedesk,
     )
 
 
@@ -854,6 +872,17 @@ def _mount(app: web.Application, services: Services) -> None:
                 services.webchat, services.ingest, strings, max_text_chars=s.max_text_chars, limits=limits
             )
         )
+    if services.casedesk is not None:
+        desk_web = DeskWeb(
+            services.casedesk,
+            services.catalog,
+            public_url=s.public_url,
+            signin=Rate(s.desk_signin_rate, s.desk_signin_burst),
+            proxy_hops=s.trusted_proxy_hops,
+            categories=tuple(CATEGORIES),
+            provinces={p.name_th: p.region for p in services.regions.provinces},
+        )
+        app.router.add_routes(desk_web.routes())
     if "line" in services.channels:
         from handlers.line import LineChannel
         from handlers.line import webhook_routes as line_routes

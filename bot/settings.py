@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     #: fault injection for the kill tests only: "after_ingest" SIGKILLs the server right after an
     #: inbox commit, before the event is processed or acknowledged
     crash_at: Literal["", "after_ingest"] = ""
+    #: the address staff reach this server at (sign-in links of the case desk are built on it);
+    #: https makes the desk's cookie `Secure`
+    public_url: str = "http://127.0.0.1:8080"
+    #: a desk session nobody used for this long ends (the absolute limit is 12 hours)
+    desk_idle_timeout: timedelta = Field(default=timedelta(minutes=30), ge=timedelta(minutes=1))
+    #: sign-in attempts per second one client address may keep up on the desk's link page
+    desk_signin_rate: float = Field(default=0.2, gt=0)
+    #: sign-in attempts one client address may make at once
+    desk_signin_burst: int = Field(default=10, ge=1)
 
     line_channel_secret: SecretStr | None = None
     line_channel_access_token: SecretStr | None = None

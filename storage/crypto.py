@@ -37,6 +37,9 @@ class Keyring:
             [Fernet(base64.urlsafe_b64encode(_derive(k, b"encryption"))) for k in keys]
         )
         self._hmac_key = _derive(secret, b"lookup-hash")
+        # The audit chain's keys: rows are sealed with the newest, and rows sealed before a
+        # rotation still verify under an older one.
+        self._audit_keys = [_derive(k, b"audit-chain") for k in keys]
         self._blind_key = _derive(secret, b"blind-index")
 
     def encrypt(self, data: bytes) -> bytes:
@@ -51,6 +54,17 @@ class Keyring:
 
     def lookup_hash(self, value: str) -> str:
         return hmac.new(self._hmac_key, _utf8(value), hashlib.sha256).hexdigest()
+
+    def audit_seal(self, content: bytes) -> str:
+        """The keyed hash of an audit row's content (newest key)."""
+        return hmac.new(self._audit_keys[0], content, hashlib.sha256).hexdigest()
+
+    def audit_sealed(self, content: bytes, seal: str) -> bool:
+        """Whether `seal` is the keyed hash of `content` under the current or an older key."""
+        return any(
+            hmac.compare_digest(hmac.new(k, content, hashlib.sha256).hexdigest(), seal)
+            for k in self._audit_keys
+        )
 
     def blind_hash(self, value: str) -> int:
         """A 64-bit keyed hash (signed, as a BIGINT holds it) for the related-tips index; a key of

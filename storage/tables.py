@@ -72,6 +72,11 @@ class InboxRow(SQLModel, table=True):
 
 class Tip(SQLModel, table=True):
     __tablename__ = "tip"
+    __table_args__ = (
+        # the case desk's inbox: a region's tips newest first, optionally of one status
+        Index("ix_tip_region_created", "region", "created_at"),
+        Index("ix_tip_region_status_created", "region", "status", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_code: str = Field(max_length=24, unique=True)
@@ -94,6 +99,8 @@ class Tip(SQLModel, table=True):
     status: str = Field(default="received", max_length=24, index=True)
     status_detail: str | None = Field(default=None, max_length=32)
     claimed_by: int | None = Field(default=None, foreign_key="staff_chat.id", ondelete="SET NULL")
+    #: the officer of the region working the tip (named in the case desk)
+    assigned_officer_id: int | None = Field(default=None, foreign_key="desk_officer.id", ondelete="SET NULL")
     created_at: datetime | None = _ts(index=True)
     updated_at: datetime | None = _ts()
     acknowledged_at: datetime | None = _ts()
@@ -308,6 +315,68 @@ class ProcessRow(SQLModel, table=True):
     #: set at a clean stop, or by whoever found the process silent or restarted
     stopped_at: datetime | None = _ts(index=True)
     stop_reason: str | None = Field(default=None, max_length=16)
+
+
+class DeskOfficer(SQLModel, table=True):
+    """A named officer of a region, as they named themselves in the case desk."""
+
+    __tablename__ = "desk_officer"
+    __table_args__ = (UniqueConstraint("region", "name", name="uq_desk_officer"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    region: str = Field(max_length=8)
+    name: str = Field(max_length=80)
+    created_at: datetime | None = _ts()
+
+
+class DeskLink(SQLModel, table=True):
+    """A one-time sign-in link of the case desk, stored as a keyed hash of its token."""
+
+    __tablename__ = "desk_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    staff_chat_id: int = Field(foreign_key="staff_chat.id", ondelete="CASCADE")
+    case_code: str | None = Field(default=None, max_length=24)
+    created_at: datetime | None = _ts()
+    expires_at: datetime | None = _ts(index=True)
+    used_at: datetime | None = _ts()
+
+
+class DeskSession(SQLModel, table=True):
+    """A signed-in case-desk browser: the staff chat's role and region, an officer's name."""
+
+    __tablename__ = "desk_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    staff_chat_id: int = Field(foreign_key="staff_chat.id", index=True, ondelete="CASCADE")
+    officer_id: int | None = Field(default=None, foreign_key="desk_officer.id", ondelete="SET NULL")
+    csrf: str = Field(max_length=64)
+    locale: str = Field(default="th", max_length=8)
+    created_at: datetime | None = _ts()
+    last_seen_at: datetime | None = _ts()
+    expires_at: datetime | None = _ts(index=True)
+
+
+class AuditRow(SQLModel, table=True):
+    """Append-only audit log: who read or changed what, when, chained by a keyed hash.
+
+    `hash` = HMAC(audit key, content of this row + `prev_hash`); the first row's `prev_hash` is
+    GENESIS. Never the reporter's identity: actors are staff pseudonyms, desk officers, the operator.
+    """
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = _ts(index=True, nullable=False)
+    actor_kind: str = Field(max_length=16)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    case_code: str | None = Field(default=None, max_length=24, index=True)
+    detail: str | None = Field(default=None, max_length=500)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
 
 
 class TipLink(SQLModel, table=True):

@@ -8,7 +8,7 @@ import json
 import logging
 import secrets
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from bot.core.casecode import ALPHABET
@@ -82,6 +82,20 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_broadcast.add_parser(sub)
 
+    audit = sub.add_parser("audit", help="the tamper-evident audit log")
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    asub.add_parser("verify", help="check the hash chain; name the first broken link")
+    alist = asub.add_parser("list", help="audit rows, oldest first")
+    alist.add_argument("--case", help="only this case code")
+    alist.add_argument("--since", help="a date or time (2026-12-01, 2026-12-01T09:00, Thai time) or 24h, 7d")
+    alist.add_argument("--limit", type=int, default=1000, help="at most the newest N rows (default 1000)")
+
+    desk = sub.add_parser("desk", help="the case desk")
+    dsub = desk.add_subparsers(dest="desk_command", required=True)
+    dlink = dsub.add_parser("link", help="print a one-time sign-in link for a staff chat (10 minutes)")
+    dlink.add_argument("--staff", type=int, required=True, help="the staff chat's id (tipbot staff list)")
+    dlink.add_argument("--case", default=None, help="open this case code after signing in")
+
     parse = sub.add_parser("parse", help="what tipbot understands in a Thai message (JSON)")
     parse.add_argument("text", help="the message, or - to read one message per line from stdin")
     parse.add_argument("--today", type=date.fromisoformat)
@@ -105,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         "telegram": _telegram,
         "broadcast": _broadcast,
         "evidence": _evidence,
+        "audit": _audit,
+        "desk": _desk,
     }[args.command]
     return handler(settings, args)
 
@@ -231,6 +247,36 @@ async def _staff_manage(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await store.engine.dispose()
+
+
+def _desk(settings: Settings, args: argparse.Namespace) -> int:
+    """`tipbot desk link --staff ID`: a sign-in link for an operator to hand to that chat's staff."""
+    import os
+
+    from bot.app import open_store
+    from bot.runtime.staff import StaffDesk
+
+    async def link() -> int:
+        store = await open_store(settings)
+        try:
+            async with store.transaction() as uow:
+                chat = await uow.staff.by_id(args.staff)
+                if chat is None or not chat.active:
+                    print(f"no active staff chat {args.staff}", file=sys.stderr)
+                    return 1
+                if chat.role not in ("staff", "admin"):
+                    print(f"staff chat {args.staff} is an {chat.role} chat: no desk", file=sys.stderr)
+                    return 1
+                desk = StaffDesk(entropy=os.urandom, public_url=settings.public_url)
+                code = args.case.strip().upper() if args.case else None
+                replies = await desk.desk_link(uow, chat, code, datetime.now(UTC))
+        finally:
+            await store.engine.dispose()
+        print(f"one-time sign-in link for staff chat {args.staff} (region {chat.region}), valid 10 minutes:")
+        print(replies[0].params["url"])
+        return 0
+
+    return asyncio.run(link())
 
 
 def _line(settings: Settings, args: argparse.Namespace) -> int:
@@ -423,6 +469,68 @@ def _evidence(settings: Settings, args: argparse.Namespace) -> int:
         f.write(found)
     print(f"{out}: {len(found)} bytes")
     return 0
+
+
+THAI_TIME = timezone(timedelta(hours=7))
+
+
+def parse_since(value: str, now: datetime) -> datetime | None:
+    """`7d`, `24h`, or an ISO date/time (Thai time unless it names its offset); None if unreadable."""
+    value = value.strip()
+    units = {"d": timedelta(days=1), "h": timedelta(hours=1)}
+    if value[-1:] in units and value[:-1].isdigit():
+        return now - int(value[:-1]) * units[value[-1]]
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=THAI_TIME)
+
+
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_store
+
+    since = None
+    if args.audit_command == "list" and args.since:
+        since = parse_since(args.since, datetime.now(UTC))
+        if since is None:
+            print(f"--since: not a date, a time or a period like 7d: {args.since}", file=sys.stderr)
+            return 2
+
+    async def run() -> int:
+        store = await open_store(settings)
+        try:
+            async with store.transaction() as uow:
+                if args.audit_command == "verify":
+                    check = await uow.audit.verify()
+                    if check.intact:
+                        head = f"; head #{check.head_id} {check.head_hash}" if check.head_id else ""
+                        print(f"audit chain intact: {check.rows} rows{head}")
+                        return 0
+                    why = {
+                        "changed": "its content or hash was changed",
+                        "unlinked": "it does not follow the row before it (a row was deleted or inserted)",
+                    }[check.reason or "changed"]
+                    print(
+                        f"audit chain BROKEN at row #{check.broken_at}: {why}; "
+                        f"{check.rows} rows before it hold"
+                    )
+                    return 1
+                code = args.case.strip().upper() if args.case else None
+                rows = await uow.audit.entries(case_code=code, since=since, limit=args.limit)
+        finally:
+            await store.engine.dispose()
+        for e in rows:
+            at = e.at.astimezone(THAI_TIME).strftime("%Y-%m-%d %H:%M:%S")
+            print(
+                f"#{e.id}  {at}  {e.actor_kind}:{e.actor}  {e.action}  {e.case_code or '-'}"
+                + (f"  {e.detail}" if e.detail else "")
+            )
+        if not rows:
+            print("(no audit rows)")
+        return 0
+
+    return asyncio.run(run())
 
 
 def _broadcast(settings: Settings, args: argparse.Namespace) -> int:

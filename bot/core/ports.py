@@ -10,6 +10,16 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from bot.core.audit import AuditCheck, AuditEntry
+from bot.core.desk import (
+    DeskFilter,
+    DeskPage,
+    DeskRow,
+    DeskSessionRecord,
+    Officer,
+    Overview,
+    TimelineEntry,
+)
 from bot.core.model import (
     Address,
     AudienceMember,
@@ -416,6 +426,74 @@ class KeyValueRepo(Protocol):
     async def set(self, key: str, value: str) -> None: ...
 
 
+class DeskRepo(Protocol):
+    """The case desk: sign-in links and sessions (tokens kept as keyed hashes), officers, and
+    the inbox, tip page and overview queries."""
+
+    async def add_link(
+        self, token: str, staff_chat_id: int, case_code: str | None, now: datetime, ttl: timedelta
+    ) -> None: ...
+    async def redeem_link(self, token: str, now: datetime) -> tuple[int, str | None] | None: ...
+    async def add_session(
+        self, token: str, staff_chat_id: int, csrf: str, locale: str, now: datetime, lifetime: timedelta
+    ) -> int: ...
+    async def session_for(self, token: str, now: datetime, idle: timedelta) -> DeskSessionRecord | None: ...
+    async def set_session_locale(self, session_id: int, locale: str) -> None: ...
+    async def end_session(self, session_id: int) -> None: ...
+    async def sweep(self, now: datetime, idle: timedelta) -> tuple[int, int]: ...
+    async def name_officer(self, session_id: int, region: str, name: str, now: datetime) -> Officer: ...
+    async def officers(self, region: str | None) -> list[Officer]: ...
+    async def assign(self, tip_id: int, officer_id: int | None, now: datetime) -> None: ...
+    async def find(
+        self,
+        f: DeskFilter,
+        region: str | None,
+        overdue_before: datetime,
+        *,
+        limit: int,
+        offset: int,
+        full: bool = False,
+        search_cap: int = 200_000,
+        only: Sequence[int] | None = None,
+    ) -> DeskPage: ...
+    async def rows(
+        self, ids: Sequence[int], *, full: bool = False, keep_order: bool = True
+    ) -> list[DeskRow]: ...
+    async def tip_extra(self, tip_id: int) -> dict[str, Any]: ...
+    async def timeline(self, tip_id: int) -> list[TimelineEntry]: ...
+    async def attachment(self, tip_id: int, n: int) -> tuple[int, str, str, str] | None: ...
+    async def attachments(self, tip_id: int) -> list[tuple[int, str, str, int]]: ...
+    async def overview(self, region: str | None, overdue_before: datetime, since: datetime) -> Overview: ...
+
+
+class AuditRepo(Protocol):
+    """The append-only, hash-chained audit log (who read or changed which case, when).
+
+    `actor_kind` and `action` come from `bot.core.audit`; `actor` is a staff pseudonym
+    (`audit.staff_actor(id)`), a desk officer, "operator" or "scheduler", never the reporter.
+    `detail` is short and never quotes a tip's content, a question or a reporter's identity.
+    """
+
+    async def append(
+        self,
+        actor_kind: str,
+        actor: str,
+        action: str,
+        case_code: str | None,
+        detail: str | None,
+        now: datetime,
+    ) -> int:
+        """Append one row in this transaction (serialised across processes); returns its id."""
+        ...
+
+    async def entries(
+        self, *, case_code: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[AuditEntry]: ...
+    async def verify(self, batch: int = 1000) -> AuditCheck:
+        """The first row whose keyed hash or link to the previous row does not hold, if any."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction, one repository per area. Plain chat ids go in; storage hashes them."""
 
@@ -439,6 +517,10 @@ class UnitOfWork(Protocol):
     def processes(self) -> ProcessesRepo: ...
     @property
     def kv(self) -> KeyValueRepo: ...
+    @property
+    def desk(self) -> DeskRepo: ...
+    @property
+    def audit(self) -> AuditRepo: ...
     @property
     def related(self) -> RelatedRepo: ...
 

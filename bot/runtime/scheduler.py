@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from bot.core.engine import draft_attachment_ids
@@ -37,7 +37,9 @@ class Scheduler:
         orphan_grace: timedelta = timedelta(hours=1),
         inbox_payload_ttl: timedelta | None = None,
         inbox_keep: timedelta | None = None,
+        desk_sweep: Callable[[], Awaitable[tuple[int, int]]] | None = None,
     ) -> None:
+        self.desk_sweep = desk_sweep
         self.inbox_payload_ttl = inbox_payload_ttl
         self.inbox_keep = inbox_keep
         self.media = media
@@ -62,6 +64,15 @@ class Scheduler:
             raise
         except Exception:  # the purge must not stop reminders and digests either
             log.exception("inbox purge failed")
+        if self.desk_sweep is not None:
+            try:
+                links, sessions = await self.desk_sweep()
+                if links or sessions:
+                    log.info("desk sweep: %d sign-in links and %d sessions removed", links, sessions)
+            except StorageUnavailable:
+                raise
+            except Exception:
+                log.exception("desk sweep failed")
         now = self.clock()
         async with self.store.transaction() as uow:
             if not await uow.try_lock("scheduler"):

@@ -6,6 +6,7 @@ message. Talks to storage only through `bot.core.ports.UnitOfWork`.
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Any, Literal
 
 from bot.core import casecode
 from bot.core.catalog import ref, region_ref, thai_date
+from bot.core.desk import LINK_TTL
 from bot.core.effects import AnswerQuestion, StaffAction
 from bot.core.joinguard import (
     JOIN_LOCKOUT,
@@ -74,6 +76,7 @@ def staff_buttons(code: str) -> tuple[Button, ...]:
         Button("staff.button.ack", f"s:ack:{code}"),
         Button("staff.button.status", f"s:menu:{code}"),
         Button("staff.button.detail", f"s:detail:{code}"),
+        Button("staff.button.desk", f"s:desk:{code}"),
     )
 
 
@@ -84,11 +87,13 @@ class StaffDesk:
         entropy: Callable[[int], bytes],
         detail: AlertDetail = "summary",
         excerpt_chars: int = 200,
+        public_url: str = "http://127.0.0.1:8080",
         related: RelatedDesk | None = None,
     ) -> None:
         self.entropy = entropy
         self.detail = detail
         self.excerpt_chars = excerpt_chars
+        self.public_url = public_url.rstrip("/")
         self.related = related or RelatedDesk()
 
     def _key(self) -> str:
@@ -243,27 +248,40 @@ class StaffDesk:
 
     # ---- actions -------------------------------------------------------------------------------
     async def handle(
-        self, uow: UnitOfWork, staff: StaffChatRecord | None, action: StaffAction, now: datetime
+        self,
+        uow: UnitOfWork,
+        staff: StaffChatRecord | None,
+        action: StaffAction,
+        now: datetime,
+        *,
+        actor: str | None = None,
     ) -> list[Reply]:
+        """One staff action of a chat (or of a case-desk session of that chat: `actor` then
+        names the desk officer in the tip's history)."""
         if staff is None or not staff.active:
             return [Reply("staff.not_member")]
         if staff.role not in ACTING_ROLES:
             return [Reply("staff.role_denied", {"role": ref(f"role.{staff.role}")})]
+        who = actor or f"staff:{staff.id}"
         if action.action == "list":
             return await self._list(uow, staff)
+        if action.action == "desk" and not action.code:
+            return await self.desk_link(uow, staff, None, now)
         tip = await uow.tips.get(action.code) if action.code else None
         if tip is None or not self._may_see(staff, tip):
             # The same answer for "no such tip" and "another region's tip": nothing leaks.
             await uow.tips.add_event(
                 tip.id if tip else None,
-                actor=f"staff:{staff.id}",
+                actor=who,
                 action="access_denied",
                 at=now,
                 note=action.code or None,
             )
             return [Reply("staff.tip_not_found", {"case_code": action.code or "-"})]
+        if action.action == "desk":
+            return await self.desk_link(uow, staff, tip.case_code, now)
         if action.action == "detail":
-            await uow.tips.add_event(tip.id, actor=f"staff:{staff.id}", action="viewed", at=now)
+            await uow.tips.add_event(tip.id, actor=who, action="viewed", at=now)
             files = await uow.attachments.of_tip(tip.id)
             sig, view = await self.related.related_for(uow, tip, staff.region, now)
             listing = self.related.listing(tip, sig, view)
@@ -285,7 +303,7 @@ class StaffDesk:
                 ),
             ]
         if action.action == "ack":
-            return await self._transition(uow, staff, tip, "acknowledged", None, action.note, now)
+            return await self._transition(uow, staff, tip, "acknowledged", None, action.note, now, who)
         if action.action == "menu":
             return [self._status_menu(tip)]
         if action.action == "set":
@@ -293,8 +311,8 @@ class StaffDesk:
             if parsed is None:
                 return [Reply("staff.status_usage")]
             if parsed == ("closed", "duplicate"):
-                return await self._duplicate(uow, staff, tip, action.note, now)
-            return await self._transition(uow, staff, tip, parsed[0], parsed[1], action.note, now)
+                return await self._duplicate(uow, staff, tip, action.note, now, who)
+            return await self._transition(uow, staff, tip, parsed[0], parsed[1], action.note, now, who)
         if action.action in ("link", "unlink"):
             other = await self._other(uow, staff, action.arg, now)
             if isinstance(other, list):
@@ -302,10 +320,28 @@ class StaffDesk:
             kind = "linked" if action.action == "link" else "rejected"
             return await self.related.decide(uow, staff, tip, other, kind, now)
         if action.action == "ask":
-            return await self._ask(uow, staff, tip, action.note, now)
+            return await self._ask(uow, staff, tip, action.note, now, who)
         if action.action == "reassign":
-            return await self._reassign(uow, staff, tip, action.arg, action.note, now)
+            return await self._reassign(uow, staff, tip, action.arg, action.note, now, who)
         return [Reply("staff.help", {"region": region_ref(staff.region)})]
+
+    async def desk_link(
+        self, uow: UnitOfWork, staff: StaffChatRecord, case_code: str | None, now: datetime
+    ) -> list[Reply]:
+        """A one-time sign-in link to the case desk for this chat (stored as a keyed hash)."""
+        token = base64.urlsafe_b64encode(self.entropy(24)).decode("ascii").rstrip("=")
+        await uow.desk.add_link(token, staff.id, case_code, now, LINK_TTL)
+        log.info("desk sign-in link made for staff chat %s", staff.id)
+        minutes = LINK_TTL // timedelta(minutes=1)
+        return [Reply("staff.desk_link", {"url": f"{self.public_url}/desk/in/{token}", "minutes": minutes})]
+
+    async def tell_region(
+        self, uow: UnitOfWork, region: str, replies: list[Reply], now: datetime, tip_id: int | None = None
+    ) -> int:
+        """Queue messages to every active chat of a region (the case desk's actions)."""
+        return await self._to_chats(
+            uow.outbox, await uow.staff.for_region(region), replies, now, tip_id=tip_id
+        )
 
     async def _other(
         self, uow: UnitOfWork, staff: StaffChatRecord, text: str, now: datetime
@@ -327,7 +363,7 @@ class StaffDesk:
         return other
 
     async def _duplicate(
-        self, uow: UnitOfWork, staff: StaffChatRecord, tip: TipDetail, rest: str, now: datetime
+        self, uow: UnitOfWork, staff: StaffChatRecord, tip: TipDetail, rest: str, now: datetime, who: str
     ) -> list[Reply]:
         """`/status CODE closed.duplicate CODE2 [note]`: closed and joined to CODE2; its reporter is
         told the report joined an existing case, and nothing of the other case."""
@@ -338,7 +374,7 @@ class StaffDesk:
             return [Reply("related.duplicate_usage")]
         note = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
         joined = Reply("related.joined_reporter", {"case_code": tip.case_code})
-        replies = await self._transition(uow, staff, tip, "closed", "duplicate", note, now, told=joined)
+        replies = await self._transition(uow, staff, tip, "closed", "duplicate", note, now, who, told=joined)
         if replies and replies[0].key == "staff.status_set":
             await self.related.mark_duplicate(uow, staff, tip, original, now)
             return [Reply("related.duplicate_set", {"case_code": tip.case_code, "other": original.case_code})]
@@ -420,6 +456,7 @@ class StaffDesk:
         detail: str | None,
         note: str,
         now: datetime,
+        who: str,
         *,
         told: Reply | None = None,
     ) -> list[Reply]:
@@ -438,7 +475,7 @@ class StaffDesk:
         await uow.tips.set_status(tip.id, status, detail, now, acknowledged_by=taker)
         await uow.tips.add_event(
             tip.id,
-            actor=f"staff:{staff.id}",
+            actor=who,
             action="status",
             at=now,
             from_status=tip.status,
@@ -478,7 +515,7 @@ class StaffDesk:
         return True
 
     async def _ask(
-        self, uow: UnitOfWork, staff: StaffChatRecord, tip: TipDetail, question: str, now: datetime
+        self, uow: UnitOfWork, staff: StaffChatRecord, tip: TipDetail, question: str, now: datetime, who: str
     ) -> list[Reply]:
         question = question.strip()
         if not question:
@@ -491,9 +528,7 @@ class StaffDesk:
         stored, version = await uow.conversations.load(tip.contact_id)
         state = replace(State.from_dict(stored), question=StaffQuestion(tip.case_code, staff.id))
         await uow.conversations.save(tip.contact_id, state.to_dict(), version, now)
-        await uow.tips.add_event(
-            tip.id, actor=f"staff:{staff.id}", action="question", at=now, note=question[:2000]
-        )
+        await uow.tips.add_event(tip.id, actor=who, action="question", at=now, note=question[:2000])
         await self._tell_reporter(
             uow,
             tip,
@@ -518,7 +553,14 @@ class StaffDesk:
         return [Reply("question.answer_sent", {"case_code": tip.case_code})]
 
     async def _reassign(
-        self, uow: UnitOfWork, staff: StaffChatRecord, tip: TipDetail, region: str, reason: str, now: datetime
+        self,
+        uow: UnitOfWork,
+        staff: StaffChatRecord,
+        tip: TipDetail,
+        region: str,
+        reason: str,
+        now: datetime,
+        who: str,
     ) -> list[Reply]:
         region = region.strip().casefold()
         if region not in REGIONS or not reason.strip():
@@ -529,7 +571,7 @@ class StaffDesk:
         await uow.tips.reassign(tip.id, region, now)
         await uow.tips.add_event(
             tip.id,
-            actor=f"staff:{staff.id}",
+            actor=who,
             action="reassigned",
             at=now,
             from_status=old,

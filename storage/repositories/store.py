@@ -23,9 +23,11 @@ from bot.core.model import InboxEvent
 from bot.core.ports import EventRejected, StorageUnavailable
 from storage.database import ping
 from storage.repositories.attachments import SqlAttachments
+from storage.repositories.audit import SqlAudit
 from storage.repositories.broadcasts import SqlBroadcasts
 from storage.repositories.contacts import SqlContacts
 from storage.repositories.conversations import SqlConversations
+from storage.repositories.desk import SqlDesk
 from storage.repositories.inbox import SqlInbox
 from storage.repositories.kv import SqlKeyValues
 from storage.repositories.outbox import OUTBOX_LEASE, SqlOutbox
@@ -92,6 +94,8 @@ class SqlUnitOfWork:
         self.broadcasts = SqlBroadcasts(session)
         self.processes = SqlProcesses(session)
         self.kv = SqlKeyValues(session)
+        self.desk = SqlDesk(session)
+        self.audit = SqlAudit(session)
         self.related = SqlRelated(session)
 
     async def try_lock(self, name: str) -> bool:

@@ -26,6 +26,7 @@ _COMMANDS = {
     "/status": "set",
     "/ask": "ask",
     "/reassign": "reassign",
+    "/desk": "desk",
     # with a case code only: "/link" alone is a volunteer linking two chats (flows/menu.py)
     "/link": "link",
     "/unlink": "unlink",
@@ -59,6 +60,8 @@ def staff_action(inbound: Inbound) -> StaffAction | None:
         return None
     code = casecode.find(typed[1]) if len(typed) > 1 else None
     rest = typed[2:] if len(typed) > 2 else []
+    if command == "desk":
+        return StaffAction("desk", code or "")
     if command != "list" and code is None:
         return None  # "/status" alone is a volunteer asking about their own tips
     if command == "list":
