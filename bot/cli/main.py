@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+from bot.core import audit
 from bot.core.casecode import ALPHABET
 from bot.core.routing import REGIONS
 from bot.logs import configure as configure_logs
@@ -314,7 +315,18 @@ def _tips(settings: Settings, args: argparse.Namespace) -> int:
     async def export() -> list[dict[str, Any]]:
         store = await open_store(settings)
         try:
-            return [row async for row in export_tips(store, args.region)]
+            rows = [row async for row in export_tips(store, args.region)]
+            async with store.transaction() as uow:
+                where = f" region {args.region}" if args.region else ""
+                await uow.audit.append(
+                    audit.OPERATOR,
+                    "operator",
+                    audit.EXPORT,
+                    None,
+                    f"{args.format}{where}: {len(rows)} tips",
+                    datetime.now(UTC),
+                )
+            return rows
         finally:
             await store.engine.dispose()
 
@@ -410,6 +422,9 @@ def _evidence(settings: Settings, args: argparse.Namespace) -> int:
                 now = datetime.now(UTC)
                 await uow.tips.add_event(
                     tip.id, actor="operator", action="evidence_fetched", at=now, note=str(args.n)
+                )
+                await uow.audit.append(
+                    audit.OPERATOR, "operator", audit.EVIDENCE_READ, tip.case_code, f"file {args.n}", now
                 )
                 return data
         finally:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from bot.core import audit
 from bot.core.catalog import ref, region_ref, thai_date
 from bot.core.effects import AnswerQuestion, StaffAction
 from bot.core.joinguard import (
@@ -255,6 +256,9 @@ class StaffDesk:
             return [Reply("staff.tip_not_found", {"case_code": action.code or "-"})]
         if action.action == "detail":
             await uow.tips.add_event(tip.id, actor=f"staff:{staff.id}", action="viewed", at=now)
+            await uow.audit.append(
+                audit.STAFF_CHAT, audit.staff_actor(staff.id), audit.TIP_READ, tip.case_code, None, now
+            )
             files = await uow.attachments.of_tip(tip.id)
             return [
                 self._details(tip),
@@ -386,6 +390,14 @@ class StaffDesk:
             to_status=status,
             note=note or None,
         )
+        await uow.audit.append(
+            audit.STAFF_CHAT,
+            audit.staff_actor(staff.id),
+            audit.STATUS_CHANGE,
+            tip.case_code,
+            f"{tip.status} → {status}" + (f".{detail}" if detail else ""),
+            now,
+        )
         await self._tell_reporter(
             uow,
             tip,
@@ -430,6 +442,10 @@ class StaffDesk:
         await uow.tips.add_event(
             tip.id, actor=f"staff:{staff.id}", action="question", at=now, note=question[:2000]
         )
+        # the question's text stays in the tip's history (encrypted), never in the audit log
+        await uow.audit.append(
+            audit.STAFF_CHAT, audit.staff_actor(staff.id), audit.QUESTION, tip.case_code, None, now
+        )
         await self._tell_reporter(
             uow,
             tip,
@@ -443,6 +459,7 @@ class StaffDesk:
         if tip is None:
             return []
         await uow.tips.add_event(tip.id, actor="volunteer", action="answer", at=now, note=answer.text[:4000])
+        await uow.audit.append(audit.REPORTER, "reporter", audit.ANSWER, tip.case_code, None, now)
         chats = [c for c in await uow.staff.for_region(tip.region) if c.id == answer.staff_chat_id]
         chats = chats or await uow.staff.for_region(tip.region) or await uow.staff.for_region(CENTRAL)
         reply = Reply(
@@ -471,6 +488,14 @@ class StaffDesk:
             from_status=old,
             to_status=region,
             note=reason,
+        )
+        await uow.audit.append(
+            audit.STAFF_CHAT,
+            audit.staff_actor(staff.id),
+            audit.REASSIGN,
+            tip.case_code,
+            f"{old} → {region}",
+            now,
         )
         moved = TipDetail(**{**_fields(tip), "region": region})
         await self.alert_region(uow, moved, now, reassigned_from=old)
