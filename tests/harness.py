@@ -21,6 +21,7 @@ Transcript lines (actor defaults to `volunteer`; any other name is another chat)
     {code}                 the last case code the actor was told (else the volunteer's)
     {broadcast}            the number of the newest broadcast
     {link}                 the last account-link code anyone was told
+    {identity}             what the consent text says about identity on this channel (Thai)
 """
 
 from __future__ import annotations
@@ -151,6 +152,10 @@ class Runner:
                 newest = (await uow.session.execute(select(func.max(t.Broadcast.id)))).scalar_one()
             assert newest is not None, "no broadcast yet"
             out = out.replace("{broadcast}", str(newest))
+        if "{identity}" in out:
+            channel = "telegram" if self.driver.name.startswith("telegram") else self.driver.name
+            said = self.driver.services.catalog.text(f"privacy.identity.{channel}", "th")
+            out = out.replace("{identity}", said)
         if "{link}" in out:
             from bot.core.casecode import find_link_code
 

@@ -83,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_broadcast.add_parser(sub)
 
+    ret = sub.add_parser("retention", help="erase what is past its retention period")
+    rsub = ret.add_subparsers(dest="retention_command", required=True)
+    rrun = rsub.add_parser("run", help="erase everything due now (the scheduler does this once a day)")
+    rrun.add_argument("--dry-run", action="store_true", help="only print what would be erased, by kind")
+
     audit = sub.add_parser("audit", help="the tamper-evident audit log")
     asub = audit.add_subparsers(dest="audit_command", required=True)
     asub.add_parser("verify", help="check the hash chain; name the first broken link")
@@ -115,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "broadcast": _broadcast,
         "evidence": _evidence,
         "audit": _audit,
+        "retention": _retention,
     }[args.command]
     return handler(settings, args)
 
@@ -345,13 +351,16 @@ def _tips(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import open_store
+    from bot.app import open_store, retention
     from storage.reports import status_summary
 
     async def read() -> dict[str, Any]:
         store = await open_store(settings)
         try:
-            return await status_summary(store)
+            summary = await status_summary(store)
+            due = await retention(settings, store, None, lambda: datetime.now(UTC)).due()
+            summary["retention_due"] = {k: n for k, n in due.items() if n}
+            return summary
         finally:
             await store.engine.dispose()
 
@@ -386,6 +395,7 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     )
     for channel, until in s["paused"].items():
         print(f"PAUSED: {channel} sending paused until {until} (monthly limit)")
+    print("retention due now:", ", ".join(f"{k} {n}" for k, n in s["retention_due"].items()) or "nothing")
     if settings.spool_dir is not None:
         from storage.spool import Spool
 
@@ -450,6 +460,27 @@ def _evidence(settings: Settings, args: argparse.Namespace) -> int:
 
 
 THAI_TIME = timezone(timedelta(hours=7))
+
+
+def _retention(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_store, retention
+    from storage.media import FileMediaStore
+
+    async def run() -> dict[str, int]:
+        store = await open_store(settings)
+        try:
+            job = retention(settings, store, FileMediaStore(settings.media_dir), lambda: datetime.now(UTC))
+            if args.dry_run:
+                return await job.due()
+            return await job.run(actor_kind=audit.OPERATOR, actor="operator")
+        finally:
+            await store.engine.dispose()
+
+    counts = asyncio.run(run())
+    verb = "would erase" if args.dry_run else "erased"
+    for kind, n in counts.items():
+        print(f"{kind:<16} {verb} {n}")
+    return 0
 
 
 def parse_since(value: str, now: datetime) -> datetime | None:

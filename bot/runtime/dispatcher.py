@@ -29,6 +29,7 @@ from bot.core.effects import (
     Consent,
     CreateBroadcast,
     Effect,
+    EraseMe,
     ForgetAttachment,
     ForgetMe,
     JoinStaff,
@@ -40,6 +41,7 @@ from bot.core.effects import (
     PreviewBroadcast,
     RedactTip,
     Rsvp,
+    ShowMyData,
     ShowNotices,
     StaffAction,
     SubmitTip,
@@ -73,6 +75,7 @@ from bot.core.state import State
 from bot.runtime.broadcast import BroadcastDesk
 from bot.runtime.contact import ContactDesk
 from bot.runtime.link import LinkDesk
+from bot.runtime.rights import RightsDesk
 from bot.runtime.staff import StaffDesk
 from bot.runtime.tip import TipDesk
 from bot.runtime.worker import work_loop
@@ -139,6 +142,8 @@ class Dispatcher:
         per_chat: int = 20,
         reply_first: Mapping[str, timedelta] | None = None,
         round_seconds: float = 1.0,
+        rights: RightsDesk | None = None,
+        privacy_url: str = "/privacy",
     ) -> None:
         self.store = store
         #: at most this many events of one conversation per round, so no chat holds others back
@@ -168,6 +173,8 @@ class Dispatcher:
         self.tips = TipDesk(self.desk)
         self.contacts = ContactDesk(default_locale=default_locale)
         self.links = links or LinkDesk(entropy=entropy)
+        self.rights = rights or RightsDesk(entropy=entropy)
+        self.privacy_url = privacy_url
         self.on_broadcast = on_broadcast
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
@@ -428,6 +435,7 @@ class Dispatcher:
                 understanding=self.understanding,
                 draft_ttl=self.draft_ttl,
                 default_locale=self.default_locale,
+                privacy_url=self.privacy_url,
             )
             turn = self.engine.advance(state, inbound, ctx)
             turn.replies[:0] = extra
@@ -460,6 +468,8 @@ class Dispatcher:
             Consent: self._consent,
             UpdateContact: self._update_contact,
             ForgetMe: self._forget_me,
+            ShowMyData: self._show_my_data,
+            EraseMe: self._erase_me,
             MarkUnreachable: self._mark_unreachable,
             ForgetAttachment: self._forget_attachment,
             SubmitTip: self._submit,
@@ -487,6 +497,15 @@ class Dispatcher:
 
     async def _forget_me(self, uow: UnitOfWork, effect: ForgetMe, work: Commit) -> None:
         await self.contacts.forget(uow.contacts, uow.inbox, work.contact, work.inbound)
+        work.contact = None
+
+    async def _show_my_data(self, uow: UnitOfWork, effect: ShowMyData, work: Commit) -> None:
+        work.turn.replies.extend(await self.rights.mydata(uow, work.contact))
+
+    async def _erase_me(self, uow: UnitOfWork, effect: EraseMe, work: Commit) -> None:
+        replies, files = await self.rights.erase(uow, work.contact, work.inbound, work.now)
+        work.turn.replies.extend(replies)
+        work.forgotten.extend(files)
         work.contact = None
 
     async def _mark_unreachable(self, uow: UnitOfWork, effect: MarkUnreachable, work: Commit) -> None:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from bot.core.engine import draft_attachment_ids
 from bot.core.ports import MediaStore, StorageUnavailable, Store
 from bot.core.state import State
+from bot.runtime.retention import Retention
 from bot.runtime.staff import StaffDesk
 
 log = logging.getLogger("tipbot.scheduler")
@@ -37,7 +38,9 @@ class Scheduler:
         orphan_grace: timedelta = timedelta(hours=1),
         inbox_payload_ttl: timedelta | None = None,
         inbox_keep: timedelta | None = None,
+        retention: Retention | None = None,
     ) -> None:
+        self.retention = retention
         self.inbox_payload_ttl = inbox_payload_ttl
         self.inbox_keep = inbox_keep
         self.media = media
@@ -62,6 +65,13 @@ class Scheduler:
             raise
         except Exception:  # the purge must not stop reminders and digests either
             log.exception("inbox purge failed")
+        if self.retention is not None:
+            try:
+                await self.retention.daily()
+            except StorageUnavailable:
+                raise
+            except Exception:  # retention must not stop reminders and digests
+                log.exception("retention run failed")
         now = self.clock()
         async with self.store.transaction() as uow:
             if not await uow.try_lock("scheduler"):
