@@ -529,7 +529,7 @@ async def build_services(
 SERVICES = web.AppKey("services", Services)
 
 #: Telegram command menu: command → catalog key of its description
-TELEGRAM_COMMANDS = ("start", "report", "status", "news", "help", "cancel")
+TELEGRAM_COMMANDS = ("start", "report", "status", "news", "help", "cancel", "mydata", "forget")
 #: the menu Telegram shows in groups: command → catalog key
 TELEGRAM_GROUP_COMMANDS = (
     ("join", "commands.group.join"),
