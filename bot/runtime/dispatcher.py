@@ -50,6 +50,7 @@ from bot.core.effects import (
 )
 from bot.core.engine import Context, Engine, Turn
 from bot.core.forms import Understanding
+from bot.core.joinguard import join_guard_live
 from bot.core.model import (
     ContactRecord,
     Inbound,
@@ -503,10 +504,18 @@ class Dispatcher:
         work.turn.replies.extend(await self.rights.mydata(uow, work.contact))
 
     async def _erase_me(self, uow: UnitOfWork, effect: EraseMe, work: Commit) -> None:
-        replies, files = await self.rights.erase(uow, work.contact, work.inbound, work.now)
+        inbound, now = work.inbound, work.now
+        locale = work.contact.locale if work.contact else self.default_locale
+        replies, files = await self.rights.erase(uow, work.contact, inbound, now)
         work.turn.replies.extend(replies)
         work.forgotten.extend(files)
         work.contact = None
+        guard = work.turn.state.join_guard
+        if guard is not None and join_guard_live(guard, now):
+            # The /join failure count outlives an erasure, as it outlives declining consent: a
+            # bare, unconsented contact keeps that count and nothing else until it runs out.
+            kept = await uow.contacts.create(inbound.channel, inbound.chat_id, locale, now)
+            await uow.conversations.save(kept.id, State(join_guard=guard).to_dict(), 0, now)
 
     async def _mark_unreachable(self, uow: UnitOfWork, effect: MarkUnreachable, work: Commit) -> None:
         work.contact = await self.contacts.mark_unreachable(uow.contacts, work.contact)
