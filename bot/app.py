@@ -14,7 +14,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,7 +26,7 @@ from bot.core.catalog import Catalog
 from bot.core.cleantext import clean_event
 from bot.core.forms.report import CATEGORIES
 from bot.core.model import InboxEvent
-from bot.core.ports import Channel, EventRejected, StorageUnavailable
+from bot.core.ports import Channel, EventRejected, MediaStore, StorageUnavailable
 from bot.core.routing import RegionTable
 from bot.core.understanding import ThaiUnderstanding
 from bot.runtime.broadcast import BroadcastDesk, Broadcaster
@@ -35,6 +35,7 @@ from bot.runtime.dispatcher import Dispatcher
 from bot.runtime.heartbeat import Heartbeat, default_instance
 from bot.runtime.related import RelatedDesk
 from bot.runtime.relay import Pacing, Relay
+from bot.runtime.retention import Retention, retention_kinds
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.scrubber import Scrubber
 from bot.runtime.staff import StaffDesk
@@ -352,6 +353,20 @@ async def open_store(settings: Settings, *, migrate: bool | None = None) -> SqlS
     return SqlStore(create_engine(settings.database_url), outbox_lease=settings.outbox_lease)
 
 
+def retention(
+    settings: Settings, store: SqlStore, media: MediaStore | None, clock: Callable[[], datetime]
+) -> Retention:
+    """The retention kinds and their periods (see README "Retention")."""
+    kinds = retention_kinds(
+        closed_tips=timedelta(days=settings.retention_closed_days),
+        drafts=timedelta(days=settings.retention_draft_days),
+        messages=timedelta(days=settings.retention_message_days),
+        inbox_payloads=settings.inbox_payload_ttl,
+        inbox_rows=settings.inbox_keep,
+    )
+    return Retention(store=store, media=media, kinds=kinds, clock=clock)
+
+
 async def build_services(
     settings: Settings,
     *,
@@ -500,6 +515,7 @@ async def build_services(
         ),
         on_broadcast=broadcaster.wake.set,
         reply_first=reply_first,
+        privacy_url=privacy_url(settings),
     )
     spool = Spool(settings.spool_dir) if settings.spool_dir is not None else None
     ingest = StoreIngest(store, dispatcher.wake.set, settings.crash_at, spool)
@@ -515,6 +531,7 @@ async def build_services(
         inbox_payload_ttl=settings.inbox_payload_ttl,
         inbox_keep=settings.inbox_keep,
         desk_sweep=casedesk.sweep,
+        retention=retention(settings, store, media, now),
     )
     return Services(
         settings=settings,
@@ -538,7 +555,7 @@ async def build_services(
 SERVICES = web.AppKey("services", Services)
 
 #: Telegram command menu: command → catalog key of its description
-TELEGRAM_COMMANDS = ("start", "report", "status", "news", "help", "cancel")
+TELEGRAM_COMMANDS = ("start", "report", "status", "news", "help", "cancel", "mydata", "forget")
 #: the menu Telegram shows in groups: command → catalog key
 TELEGRAM_GROUP_COMMANDS = (
     ("join", "commands.group.join"),
@@ -853,9 +870,40 @@ async def _start_telegram(services: Services, *, polling: bool) -> None:
         services.tasks.append(asyncio.create_task(task, name="telegram-polling"))
 
 
+def privacy_pages(settings: Settings, catalog: Catalog) -> dict[str, str]:
+    """The privacy notice in each language, saying the retention this server runs with."""
+    from handlers.privacy import render_page
+
+    params = {
+        "closed_days": settings.retention_closed_days,
+        "draft_days": settings.retention_draft_days,
+        "message_days": settings.retention_message_days,
+        "payload_hours": round(settings.inbox_payload_ttl.total_seconds() / 3600),
+        "inbox_days": settings.inbox_keep.days,
+        "controller": settings.controller_contact,
+    }
+    pages = {}
+    for loc in ("th", "en"):
+
+        def text(key: str, loc: str = loc) -> str:
+            if key == "privacy.page.contact" and not settings.controller_contact.strip():
+                key = "privacy.page.contact_unset"
+            return catalog.text(key, loc, params)
+
+        pages[loc] = render_page(text, loc, "en" if loc == "th" else "th")
+    return pages
+
+
+def privacy_url(settings: Settings) -> str:
+    return settings.public_url.rstrip("/") + "/privacy"
+
+
 def _mount(app: web.Application, services: Services) -> None:
     """Routes that need the built services are added on startup (the router is still open)."""
     s = services.settings
+    from handlers.privacy import privacy_routes
+
+    app.router.add_routes(privacy_routes(privacy_pages(s, services.catalog), s.default_locale))
     if services.webchat is not None:
         strings = {
             loc: {k: v for k, v in services.catalog.messages[loc].items() if k.startswith("webchat.")}

@@ -20,8 +20,9 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 
 #: loggers that would write what must stay out of the log, kept at WARNING whatever the level:
 #: aiohttp's access log (volunteers' addresses, web chat session ids in query strings),
-#: SQLAlchemy's statement echo and aiosqlite's DEBUG lines (every statement with its parameters)
-_QUIET = ("aiohttp.access", "sqlalchemy", "aiosqlite", "alembic")
+#: SQLAlchemy's statement echo and aiosqlite's DEBUG lines (every statement with its parameters),
+#: Pillow's DEBUG lines (they quote an image's EXIF values: a camera owner's name, a GPS position)
+_QUIET = ("aiohttp.access", "sqlalchemy", "aiosqlite", "alembic", "PIL")
 
 
 def _name(kind: type[BaseException]) -> str:

@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     #: processed inbox rows (their event ids, which recognise redeliveries) are deleted this long
     #: after; at least 7 days (Telegram picks update ids anew after a week of silence)
     inbox_keep: timedelta = Field(default=timedelta(days=30), ge=timedelta(days=7))
+    #: closed tips older than this keep only statistics (content, evidence, Q&A, contact erased)
+    retention_closed_days: int = Field(default=365, ge=1)
+    #: drafts (unfinished reports) idle this long are erased with their evidence
+    retention_draft_days: int = Field(default=30, ge=1)
+    #: rendered messages (the outbox) are deleted this many days after they were sent or failed
+    retention_message_days: int = Field(default=14, ge=1)
+    #: the data controller's name and contact, shown on the privacy notice (/privacy)
+    controller_contact: str = Field(default="", max_length=1000)
+    #: where people reach this server: the consent text links <public_url>/privacy and the case
+    #: desk's sign-in links are built on it; https makes the desk's cookie `Secure`
+    public_url: str = "http://127.0.0.1:8080"
     #: run the dispatcher, relay, broadcaster and scheduler in `tipbot serve`; false makes a
     #: process that only takes webhooks into the inbox (with `tipbot worker` processes beside it)
     workers: bool = True
@@ -109,9 +120,6 @@ class Settings(BaseSettings):
     #: fault injection for the kill tests only: "after_ingest" SIGKILLs the server right after an
     #: inbox commit, before the event is processed or acknowledged
     crash_at: Literal["", "after_ingest"] = ""
-    #: the address staff reach this server at (sign-in links of the case desk are built on it);
-    #: https makes the desk's cookie `Secure`
-    public_url: str = "http://127.0.0.1:8080"
     #: a desk session nobody used for this long ends (the absolute limit is 12 hours)
     desk_idle_timeout: timedelta = Field(default=timedelta(minutes=30), ge=timedelta(minutes=1))
     #: sign-in attempts per second one client address may keep up on the desk's link page

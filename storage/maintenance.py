@@ -13,8 +13,11 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from bot.core.related import facts, signals
 from storage import tables as t
+from storage.crypto import keyring
 from storage.media import FileMediaStore
 from storage.repositories import SqlStore, chat_hash
+from storage.repositories.audit import GENESIS, content
+from storage.repositories.base import utc
 
 ENCRYPTED: dict[type[Any], tuple[str, ...]] = {
     t.Contact: ("chat_id_enc",),
@@ -62,6 +65,7 @@ async def rotate_keys(store: SqlStore, media: FileMediaStore, batch: int = 500) 
     for name in names:
         media.rewrite(name)
     counts["media_files"] = len(names)
+    counts["audit_rows_resealed"] = await reseal_audit(store)
     return counts
 
 
@@ -85,3 +89,24 @@ async def reindex(store: SqlStore, batch: int = 200) -> int:
             done += len(rows)
         if len(rows) < batch:
             return done
+
+
+async def reseal_audit(store: SqlStore) -> int:
+    """Re-seal the audit chain under the newest key, once it has verified under the keys in use
+    (so the old key can go without making every old row look forged). A broken chain is left as
+    it is, for `tipbot audit verify` to show: returns -1 then."""
+    async with store.transaction() as uow:
+        if not (await uow.audit.verify()).intact:
+            return -1
+        rows = (await uow.session.execute(select(t.AuditRow).order_by(t.AuditRow.id))).scalars().all()  # type: ignore[arg-type]
+        prev = GENESIS
+        ring = keyring()
+        for row in rows:
+            at = utc(row.at)
+            assert at is not None
+            row.prev_hash = prev
+            row.hash = ring.audit_seal(
+                content(at, row.actor_kind, row.actor, row.action, row.case_code, row.detail, prev)
+            )
+            prev = row.hash
+        return len(rows)

@@ -106,6 +106,8 @@ class Tip(SQLModel, table=True):
     acknowledged_at: datetime | None = _ts()
     reminded_at: datetime | None = _ts()
     escalated_at: datetime | None = _ts()
+    #: when its content was erased (withdrawn by the reporter, or past retention): statistics only
+    erased_at: datetime | None = _ts()
 
 
 class Attachment(SQLModel, table=True):

@@ -13,6 +13,7 @@ Transcript lines (actor defaults to `volunteer`; any other name is another chat)
     = copies 2             broadcast copies delivered (all broadcasts)
     = attachments 1        evidence rows stored (any tip or none)
     = media_files 1        files in the media folder
+    = audit tip_read 1     audit rows with that action (`= audit verify` checks the hash chain)
     @clock +25h            time passes (the injected clock moves on)
     @clock at 2030-01-07 09:00   the clock jumps to that Thai time
     @tick                  the scheduler runs once (reminders, escalations, digests)
@@ -21,6 +22,7 @@ Transcript lines (actor defaults to `volunteer`; any other name is another chat)
     {code:somsri}          the last case code that chat was told
     {broadcast}            the number of the newest broadcast
     {link}                 the last account-link code anyone was told
+    {identity}             what the consent text says about identity on this channel (Thai)
 """
 
 from __future__ import annotations
@@ -151,6 +153,10 @@ class Runner:
                 newest = (await uow.session.execute(select(func.max(t.Broadcast.id)))).scalar_one()
             assert newest is not None, "no broadcast yet"
             out = out.replace("{broadcast}", str(newest))
+        if "{identity}" in out:
+            channel = "telegram" if self.driver.name.startswith("telegram") else self.driver.name
+            said = self.driver.services.catalog.text(f"privacy.identity.{channel}", "th")
+            out = out.replace("{identity}", said)
         if "{link}" in out:
             from bot.core.casecode import find_link_code
 
@@ -279,6 +285,14 @@ class Runner:
             media_dir = self.driver.services.settings.media_dir
             n = sum(1 for p in media_dir.rglob("*") if p.is_file()) if media_dir.exists() else 0
             assert n == int(words[1]), f"expected {words[1]} files in the media folder, found {n}"
+        elif what == "audit":
+            async with store.transaction() as uow:
+                if words[1] == "verify":
+                    check = await uow.audit.verify()
+                    assert check.intact, f"audit chain broken at row {check.broken_at}"
+                    return
+                n = sum(1 for e in await uow.audit.entries() if e.action == words[1])
+            assert n == int(words[2]), f"expected {words[2]} audit rows {words[1]}, found {n}"
         else:
             raise TranscriptError(f"unknown check {what}")
 

@@ -86,6 +86,13 @@ def test_terminal_chat_export_and_status(tmp_path: Path) -> None:
     assert "database: sqlite" in status.stdout
     assert "possible duplicate sends: 0" in status.stdout
     assert "being sent now (leased): 0" in status.stdout
+    assert "retention due now: nothing" in status.stdout
+    # the export above is in the audit log; a dry run erases nothing and says so by kind
+    audit_list = tipbot(tmp_path, "audit", "list")
+    assert "operator:operator  export  -  csv" in audit_list.stdout
+    dry = tipbot(tmp_path, "retention", "run", "--dry-run")
+    assert "closed_tips      would erase 0" in dry.stdout
+    assert tipbot(tmp_path, "audit", "verify").returncode == 0
 
 
 def test_staff_invite_prints_the_code_last(tmp_path: Path) -> None:
@@ -140,12 +147,17 @@ def test_key_rotation_reencrypts_everything(tmp_path: Path) -> None:
     chat = tipbot(tmp_path, "chat", "--as", "somchai", stdin=REPORT)
     assert chat.returncode == 0, chat.stderr
     invite = tipbot(tmp_path, "staff", "invite", "--region", "3").stdout.strip().splitlines()[-1]
+    assert tipbot(tmp_path, "tips", "export").returncode == 0  # an audit row, sealed with the old key
     new_key = "a-brand-new-rotated-secret-0123456789"
     rotate = tipbot(
         tmp_path, "db", "rotate-key", TIPBOT_SECRET_KEY=new_key, TIPBOT_OLD_SECRET_KEYS=json.dumps([SECRET])
     )
     assert rotate.returncode == 0, rotate.stderr
     assert "tip: 1" in rotate.stdout and "open_invites_removed: 1" in rotate.stdout
+    assert "audit_rows_resealed: 1" in rotate.stdout
+    # the audit chain was re-sealed: it verifies with the new key alone
+    verified = tipbot(tmp_path, "audit", "verify", TIPBOT_SECRET_KEY=new_key)
+    assert "audit chain intact: 1 rows" in verified.stdout, verified.stdout + verified.stderr
     # Only the new key is needed from now on: the tip, the conversation and the chat all still work.
     after = tipbot(tmp_path, "tips", "export", "--format", "jsonl", TIPBOT_SECRET_KEY=new_key)
     assert after.returncode == 0, after.stderr

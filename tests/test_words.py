@@ -14,6 +14,8 @@ CATALOG = Catalog.load()
 BUTTONS = {
     "button.accept": "accept",
     "button.decline": "decline",
+    "button.forget_confirm": "forget_confirm",
+    "button.forget_keep": "forget_keep",
     "button.skip": "skip",
     "button.report": "report",
     "button.my_tips": "status",

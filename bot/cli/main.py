@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+from bot.core import audit
 from bot.core.casecode import ALPHABET
 from bot.core.routing import REGIONS
 from bot.logs import configure as configure_logs
@@ -82,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_broadcast.add_parser(sub)
 
+    ret = sub.add_parser("retention", help="erase what is past its retention period")
+    rsub = ret.add_subparsers(dest="retention_command", required=True)
+    rrun = rsub.add_parser("run", help="erase everything due now (the scheduler does this once a day)")
+    rrun.add_argument("--dry-run", action="store_true", help="only print what would be erased, by kind")
+
     audit = sub.add_parser("audit", help="the tamper-evident audit log")
     asub = audit.add_subparsers(dest="audit_command", required=True)
     asub.add_parser("verify", help="check the hash chain; name the first broken link")
@@ -121,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "evidence": _evidence,
         "audit": _audit,
         "desk": _desk,
+        "retention": _retention,
     }[args.command]
     return handler(settings, args)
 
@@ -351,7 +358,18 @@ def _tips(settings: Settings, args: argparse.Namespace) -> int:
     async def export() -> list[dict[str, Any]]:
         store = await open_store(settings)
         try:
-            return [row async for row in export_tips(store, args.region)]
+            rows = [row async for row in export_tips(store, args.region)]
+            async with store.transaction() as uow:
+                where = f" region {args.region}" if args.region else ""
+                await uow.audit.append(
+                    audit.OPERATOR,
+                    "operator",
+                    audit.EXPORT,
+                    None,
+                    f"{args.format}{where}: {len(rows)} tips",
+                    datetime.now(UTC),
+                )
+            return rows
         finally:
             await store.engine.dispose()
 
@@ -370,13 +388,16 @@ def _tips(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import open_store
+    from bot.app import open_store, retention
     from storage.reports import status_summary
 
     async def read() -> dict[str, Any]:
         store = await open_store(settings)
         try:
-            return await status_summary(store)
+            summary = await status_summary(store)
+            due = await retention(settings, store, None, lambda: datetime.now(UTC)).due()
+            summary["retention_due"] = {k: n for k, n in due.items() if n}
+            return summary
         finally:
             await store.engine.dispose()
 
@@ -411,6 +432,7 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     )
     for channel, until in s["paused"].items():
         print(f"PAUSED: {channel} sending paused until {until} (monthly limit)")
+    print("retention due now:", ", ".join(f"{k} {n}" for k, n in s["retention_due"].items()) or "nothing")
     if settings.spool_dir is not None:
         from storage.spool import Spool
 
@@ -448,6 +470,9 @@ def _evidence(settings: Settings, args: argparse.Namespace) -> int:
                 await uow.tips.add_event(
                     tip.id, actor="operator", action="evidence_fetched", at=now, note=str(args.n)
                 )
+                await uow.audit.append(
+                    audit.OPERATOR, "operator", audit.EVIDENCE_READ, tip.case_code, f"file {args.n}", now
+                )
                 return data
         finally:
             await store.engine.dispose()
@@ -472,6 +497,27 @@ def _evidence(settings: Settings, args: argparse.Namespace) -> int:
 
 
 THAI_TIME = timezone(timedelta(hours=7))
+
+
+def _retention(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_store, retention
+    from storage.media import FileMediaStore
+
+    async def run() -> dict[str, int]:
+        store = await open_store(settings)
+        try:
+            job = retention(settings, store, FileMediaStore(settings.media_dir), lambda: datetime.now(UTC))
+            if args.dry_run:
+                return await job.due()
+            return await job.run(actor_kind=audit.OPERATOR, actor="operator")
+        finally:
+            await store.engine.dispose()
+
+    counts = asyncio.run(run())
+    verb = "would erase" if args.dry_run else "erased"
+    for kind, n in counts.items():
+        print(f"{kind:<16} {verb} {n}")
+    return 0
 
 
 def parse_since(value: str, now: datetime) -> datetime | None:

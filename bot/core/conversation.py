@@ -32,6 +32,8 @@ class Context:
     understanding: Understanding
     draft_ttl: timedelta = timedelta(hours=24)
     default_locale: str = "th"
+    #: where the privacy notice is served (the consent text links it)
+    privacy_url: str = "/privacy"
 
     def token(self, n: int) -> bytes:
         """`n` fresh random bytes: stamps, draft ids, case codes and link codes never share any."""

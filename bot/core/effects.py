@@ -34,6 +34,17 @@ class MarkUnreachable:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class ShowMyData:
+    """`/mydata`: what is stored about this chat, in plain words."""
+
+
+@dataclass(frozen=True, slots=True)
+class EraseMe:
+    """`/forget`, confirmed: withdraw unacknowledged tips, cut the chat from the others, and
+    erase the contact, its drafts, links, notice settings and the chat's lookup."""
+
+
 # ---- tips ----------------------------------------------------------------------------------------
 
 
@@ -165,6 +176,8 @@ Effect = (
     | UpdateContact
     | ForgetMe
     | MarkUnreachable
+    | ShowMyData
+    | EraseMe
     | SubmitTip
     | JoinStaff
     | LeaveStaff

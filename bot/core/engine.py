@@ -23,7 +23,7 @@ from bot.core.conversation import (
     parse_payload,
 )
 from bot.core.effects import ForgetMe, LeaveStaff, MarkUnreachable
-from bot.core.flows import menu, notice, onboarding, resume, staff
+from bot.core.flows import menu, notice, onboarding, resume, rights, staff
 from bot.core.flows.report import ReportFlow, draft_attachment_ids
 from bot.core.forms import Form
 from bot.core.forms.report import REPORT
@@ -71,6 +71,7 @@ class Engine:
             ),
             # ---- a volunteer who has not consented sees only the onboarding
             Route("not consented", self._unconsented, onboarding.consent),
+            Route("erase my data?", lambda ev: ev.flow == Flow.FORGET, rights.answer),
             Route("followed again", _text(InboundKind.FOLLOW), self._welcome_back),
             Route("file no draft takes", self._file_not_taken, lambda ev: menu.not_kept(ev, report)),
             Route("answer to staff", staff.answers_question, lambda ev: staff.answer_question(ev, report)),

@@ -27,6 +27,7 @@ class Flow(StrEnum):
     REPORT = "report"  # walking the report form
     RESUME = "resume"  # a paused or idle draft: continue, restart or cancel?
     NOTICE = "broadcast"  # an organizer composing a notice
+    FORGET = "forget"  # told what erasing their data does, asked to confirm
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,20 @@ WORDS: dict[str, tuple[str, ...]] = {
     "optout": ("หยุดรับข่าวสาร", "ไม่รับข่าวสาร", "stop notices", "/stopnotices"),
     "optin": ("รับข่าวสาร", "notices on", "get notices", "/notices"),
     "notices": ("ข่าวกิจกรรม", "ข่าวสาร", "notices", "/news"),
+    # the reporter's rights: see what is stored, erase it (withdrawing consent is the same)
+    "mydata": ("ข้อมูลของฉัน", "ดูข้อมูลของฉัน", "/mydata", "my data"),
+    "forget": (
+        "ลบข้อมูลของฉัน",
+        "ลบข้อมูล",
+        "ขอลบข้อมูล",
+        "ขอลบข้อมูลของฉัน",
+        "ถอนความยินยอม",
+        "/forget",
+        "delete my data",
+        "withdraw consent",
+    ),
+    "forget_confirm": ("ยืนยันลบข้อมูล", "confirm deletion"),
+    "forget_keep": ("ไม่ลบ", "ไม่ต้องลบ", "keep my data"),
     # the place question's button (it opens the platform's location picker)
     "location": ("ส่งตำแหน่ง", "share location"),
     # the organizer's notice form
@@ -49,7 +63,20 @@ WORDS: dict[str, tuple[str, ...]] = {
 }
 
 #: words that are commands wherever they are typed, even in a free-text field
-GLOBAL = ("cancel", "back", "skip", "menu", "help", "status", "report", "optout", "optin", "notices")
+GLOBAL = (
+    "cancel",
+    "back",
+    "skip",
+    "menu",
+    "help",
+    "status",
+    "report",
+    "optout",
+    "optin",
+    "notices",
+    "mydata",
+    "forget",
+)
 
 #: account linking, typed outside a report
 LINK_WORDS = frozenset({"/link", "เชื่อมบัญชี", "link account"})

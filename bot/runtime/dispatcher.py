@@ -29,6 +29,7 @@ from bot.core.effects import (
     Consent,
     CreateBroadcast,
     Effect,
+    EraseMe,
     ForgetAttachment,
     ForgetMe,
     JoinStaff,
@@ -40,6 +41,7 @@ from bot.core.effects import (
     PreviewBroadcast,
     RedactTip,
     Rsvp,
+    ShowMyData,
     ShowNotices,
     StaffAction,
     SubmitTip,
@@ -48,6 +50,7 @@ from bot.core.effects import (
 )
 from bot.core.engine import Context, Engine, Turn
 from bot.core.forms import Understanding
+from bot.core.joinguard import join_guard_live
 from bot.core.model import (
     ContactRecord,
     Inbound,
@@ -73,6 +76,7 @@ from bot.core.state import State
 from bot.runtime.broadcast import BroadcastDesk
 from bot.runtime.contact import ContactDesk
 from bot.runtime.link import LinkDesk
+from bot.runtime.rights import RightsDesk
 from bot.runtime.staff import StaffDesk
 from bot.runtime.tip import TipDesk
 from bot.runtime.worker import work_loop
@@ -139,6 +143,8 @@ class Dispatcher:
         per_chat: int = 20,
         reply_first: Mapping[str, timedelta] | None = None,
         round_seconds: float = 1.0,
+        rights: RightsDesk | None = None,
+        privacy_url: str = "/privacy",
     ) -> None:
         self.store = store
         #: at most this many events of one conversation per round, so no chat holds others back
@@ -168,6 +174,8 @@ class Dispatcher:
         self.tips = TipDesk(self.desk)
         self.contacts = ContactDesk(default_locale=default_locale)
         self.links = links or LinkDesk(entropy=entropy)
+        self.rights = rights or RightsDesk(entropy=entropy)
+        self.privacy_url = privacy_url
         self.on_broadcast = on_broadcast
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
@@ -428,6 +436,7 @@ class Dispatcher:
                 understanding=self.understanding,
                 draft_ttl=self.draft_ttl,
                 default_locale=self.default_locale,
+                privacy_url=self.privacy_url,
             )
             turn = self.engine.advance(state, inbound, ctx)
             turn.replies[:0] = extra
@@ -460,6 +469,8 @@ class Dispatcher:
             Consent: self._consent,
             UpdateContact: self._update_contact,
             ForgetMe: self._forget_me,
+            ShowMyData: self._show_my_data,
+            EraseMe: self._erase_me,
             MarkUnreachable: self._mark_unreachable,
             ForgetAttachment: self._forget_attachment,
             SubmitTip: self._submit,
@@ -488,6 +499,23 @@ class Dispatcher:
     async def _forget_me(self, uow: UnitOfWork, effect: ForgetMe, work: Commit) -> None:
         await self.contacts.forget(uow.contacts, uow.inbox, work.contact, work.inbound)
         work.contact = None
+
+    async def _show_my_data(self, uow: UnitOfWork, effect: ShowMyData, work: Commit) -> None:
+        work.turn.replies.extend(await self.rights.mydata(uow, work.contact))
+
+    async def _erase_me(self, uow: UnitOfWork, effect: EraseMe, work: Commit) -> None:
+        inbound, now = work.inbound, work.now
+        locale = work.contact.locale if work.contact else self.default_locale
+        replies, files = await self.rights.erase(uow, work.contact, inbound, now)
+        work.turn.replies.extend(replies)
+        work.forgotten.extend(files)
+        work.contact = None
+        guard = work.turn.state.join_guard
+        if guard is not None and join_guard_live(guard, now):
+            # The /join failure count outlives an erasure, as it outlives declining consent: a
+            # bare, unconsented contact keeps that count and nothing else until it runs out.
+            kept = await uow.contacts.create(inbound.channel, inbound.chat_id, locale, now)
+            await uow.conversations.save(kept.id, State(join_guard=guard).to_dict(), 0, now)
 
     async def _mark_unreachable(self, uow: UnitOfWork, effect: MarkUnreachable, work: Commit) -> None:
         work.contact = await self.contacts.mark_unreachable(uow.contacts, work.contact)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from bot.core.engine import draft_attachment_ids
 from bot.core.ports import MediaStore, StorageUnavailable, Store
 from bot.core.state import State
+from bot.runtime.retention import Retention
 from bot.runtime.staff import StaffDesk
 
 log = logging.getLogger("tipbot.scheduler")
@@ -38,8 +39,10 @@ class Scheduler:
         inbox_payload_ttl: timedelta | None = None,
         inbox_keep: timedelta | None = None,
         desk_sweep: Callable[[], Awaitable[tuple[int, int]]] | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.desk_sweep = desk_sweep
+        self.retention = retention
         self.inbox_payload_ttl = inbox_payload_ttl
         self.inbox_keep = inbox_keep
         self.media = media
@@ -73,6 +76,13 @@ class Scheduler:
                 raise
             except Exception:
                 log.exception("desk sweep failed")
+        if self.retention is not None:
+            try:
+                await self.retention.daily()
+            except StorageUnavailable:
+                raise
+            except Exception:  # retention must not stop reminders and digests
+                log.exception("retention run failed")
         now = self.clock()
         async with self.store.transaction() as uow:
             if not await uow.try_lock("scheduler"):

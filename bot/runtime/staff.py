@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from bot.core import casecode
+from bot.core import audit, casecode
 from bot.core.catalog import ref, region_ref, thai_date
 from bot.core.desk import LINK_TTL
 from bot.core.effects import AnswerQuestion, StaffAction
@@ -282,6 +282,9 @@ class StaffDesk:
             return await self.desk_link(uow, staff, tip.case_code, now)
         if action.action == "detail":
             await uow.tips.add_event(tip.id, actor=who, action="viewed", at=now)
+            await uow.audit.append(
+                audit.STAFF_CHAT, audit.staff_actor(staff.id), audit.TIP_READ, tip.case_code, None, now
+            )
             files = await uow.attachments.of_tip(tip.id)
             sig, view = await self.related.related_for(uow, tip, staff.region, now)
             listing = self.related.listing(tip, sig, view)
@@ -482,6 +485,14 @@ class StaffDesk:
             to_status=status,
             note=note or None,
         )
+        await uow.audit.append(
+            audit.STAFF_CHAT,
+            audit.staff_actor(staff.id),
+            audit.STATUS_CHANGE,
+            tip.case_code,
+            f"{tip.status} → {status}" + (f".{detail}" if detail else ""),
+            now,
+        )
         await self._tell_reporter(
             uow,
             tip,
@@ -529,6 +540,10 @@ class StaffDesk:
         state = replace(State.from_dict(stored), question=StaffQuestion(tip.case_code, staff.id))
         await uow.conversations.save(tip.contact_id, state.to_dict(), version, now)
         await uow.tips.add_event(tip.id, actor=who, action="question", at=now, note=question[:2000])
+        # the question's text stays in the tip's history (encrypted), never in the audit log
+        await uow.audit.append(
+            audit.STAFF_CHAT, audit.staff_actor(staff.id), audit.QUESTION, tip.case_code, None, now
+        )
         await self._tell_reporter(
             uow,
             tip,
@@ -542,6 +557,7 @@ class StaffDesk:
         if tip is None:
             return []
         await uow.tips.add_event(tip.id, actor="volunteer", action="answer", at=now, note=answer.text[:4000])
+        await uow.audit.append(audit.REPORTER, "reporter", audit.ANSWER, tip.case_code, None, now)
         chats = [c for c in await uow.staff.for_region(tip.region) if c.id == answer.staff_chat_id]
         chats = chats or await uow.staff.for_region(tip.region) or await uow.staff.for_region(CENTRAL)
         reply = Reply(
@@ -577,6 +593,14 @@ class StaffDesk:
             from_status=old,
             to_status=region,
             note=reason,
+        )
+        await uow.audit.append(
+            audit.STAFF_CHAT,
+            audit.staff_actor(staff.id),
+            audit.REASSIGN,
+            tip.case_code,
+            f"{old} → {region}",
+            now,
         )
         moved = TipDetail(**{**_fields(tip), "region": region})
         await self.alert_region(uow, moved, now, reassigned_from=old)

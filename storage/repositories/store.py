@@ -28,6 +28,7 @@ from storage.repositories.broadcasts import SqlBroadcasts
 from storage.repositories.contacts import SqlContacts
 from storage.repositories.conversations import SqlConversations
 from storage.repositories.desk import SqlDesk
+from storage.repositories.erasure import SqlErasure
 from storage.repositories.inbox import SqlInbox
 from storage.repositories.kv import SqlKeyValues
 from storage.repositories.outbox import OUTBOX_LEASE, SqlOutbox
@@ -97,6 +98,7 @@ class SqlUnitOfWork:
         self.desk = SqlDesk(session)
         self.audit = SqlAudit(session)
         self.related = SqlRelated(session)
+        self.erasure = SqlErasure(session)
 
     async def try_lock(self, name: str) -> bool:
         """A lock held until this transaction ends; False when another transaction holds it.

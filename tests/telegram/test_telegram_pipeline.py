@@ -409,5 +409,7 @@ async def test_serve_with_polling_answers_what_waited_and_publishes_the_command_
                 "news",
                 "help",
                 "cancel",
+                "mydata",
+                "forget",
             ]
             assert fake.commands[None] == fake.commands["th"]

@@ -12,7 +12,7 @@ from bot.core.casecode import find_link_code, new_link_code
 from bot.core.catalog import ref, thai_date
 from bot.core.conversation import MENU_BUTTONS, Context, Event, Turn, stamp, to_menu
 from bot.core.effects import LinkStart, LinkWith, ShowNotices, Unlink, UpdateContact
-from bot.core.flows import onboarding, resume
+from bot.core.flows import onboarding, resume, rights
 from bot.core.flows.report import ReportFlow
 from bot.core.model import InboundKind, Reply, TipSummary
 from bot.core.state import Flow, State
@@ -65,6 +65,12 @@ def command(ev: Event, report: ReportFlow) -> bool:
         return True
     if cmd == "notices":
         turn.effects.append(ShowNotices())
+        return True
+    if cmd == "mydata":
+        rights.mydata(ev)
+        return True
+    if cmd == "forget":
+        rights.ask(ev)
         return True
     if cmd in ("optout", "optin"):
         turn.effects.append(UpdateContact({"opted_out": cmd == "optout"}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.core import words
+from bot.core.catalog import ref
 from bot.core.conversation import MENU_BUTTONS, Event, btn, stamp
 from bot.core.effects import Consent, ForgetMe, UpdateContact
 from bot.core.model import InboundKind, Reply
@@ -39,12 +40,26 @@ def consent(ev: Event) -> None:
     turn.replies.append(
         Reply(
             "onboarding.consent",
+            consent_params(inbound.channel, ctx.privacy_url),
             buttons=(
                 btn("button.accept", f"{new}:consent:accept"),
                 btn("button.decline", f"{new}:consent:decline"),
             ),
         )
     )
+
+
+#: what the consent text says the platform knows, per channel (web chat: a pseudonymous browser id)
+IDENTITY = {
+    "line": "privacy.identity.line",
+    "telegram": "privacy.identity.telegram",
+    "webchat": "privacy.identity.webchat",
+    "console": "privacy.identity.console",
+}
+
+
+def consent_params(channel: str, privacy_url: str) -> dict[str, object]:
+    return {"identity": ref(IDENTITY.get(channel, IDENTITY["line"])), "privacy_url": privacy_url}
 
 
 def home_question(st: State) -> Reply:
