@@ -272,10 +272,12 @@ class StaffDesk:
                     for n, (attachment_id, kind) in enumerate(files, 1)
                 ),
             ]
-        if action.action == "ack":
+        if action.action == "ack" or (action.action == "set" and action.arg == "acknowledged"):
+            if tip.status != "received":
+                return [await self._already_acknowledged(uow, staff, tip)]
             return await self._transition(uow, staff, tip, "acknowledged", None, action.note, now)
         if action.action == "menu":
-            return [self._status_menu(tip)]
+            return [self._status_menu(tip, only=action.arg or None)]
         if action.action == "set":
             parsed = parse_status(action.arg)
             if parsed is None:
@@ -335,15 +337,29 @@ class StaffDesk:
             buttons=staff_buttons(tip.case_code),
         )
 
-    def _status_menu(self, tip: TipDetail) -> Reply:
-        choices = [s for s in ("acknowledged", "in_review") if s in TRANSITIONS[tip.status]]
+    async def _already_acknowledged(self, uow: UnitOfWork, staff: StaffChatRecord, tip: TipDetail) -> Reply:
+        """A second "acknowledge": who took the tip on, and where it stands now, with the next steps."""
+        who: Any = ref("staff.ack_by_unknown")
+        if tip.claimed_by == staff.id:
+            who = ref("staff.ack_by_this_chat")
+        elif tip.claimed_by is not None and (taker := await uow.staff.by_id(tip.claimed_by)) is not None:
+            who = ref("staff.ack_by_chat", number=taker.id, region=region_ref(taker.region))
+        menu = self._status_menu(tip)
+        return Reply(
+            "staff.already_acknowledged",
+            {"case_code": tip.case_code, "who": who, "status": status_ref(tip.status, tip.status_detail)},
+            buttons=menu.buttons,
+        )
+
+    def _status_menu(self, tip: TipDetail, only: str | None = None) -> Reply:
+        choices = [s for s in ("acknowledged", "in_review") if s in TRANSITIONS[tip.status] and not only]
         buttons = [Button(f"status.{s}", f"s:set:{tip.case_code}:{s}") for s in choices]
-        if "forwarded" in TRANSITIONS[tip.status]:
+        if "forwarded" in TRANSITIONS[tip.status] and only in (None, "forwarded"):
             buttons += [
                 Button(f"staff.button.forwarded.{d}", f"s:set:{tip.case_code}:forwarded.{d}")
                 for d in FORWARD_TO
             ]
-        if "closed" in TRANSITIONS[tip.status]:
+        if "closed" in TRANSITIONS[tip.status] and only in (None, "closed"):
             buttons += [
                 Button(f"staff.button.closed.{d}", f"s:set:{tip.case_code}:closed.{d}") for d in CLOSE_AS
             ]
