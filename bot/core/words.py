@@ -41,7 +41,7 @@ WORDS: dict[str, tuple[str, ...]] = {
     "optin": ("รับข่าวสาร", "notices on", "get notices", "/notices"),
     "notices": ("ข่าวกิจกรรม", "ข่าวสาร", "notices", "/news"),
     # the place question's button (it opens the platform's location picker)
-    "location": ("ส่งตำแหน่ง", "share location"),
+    "location": ("ส่งโลเคชัน", "ส่งตำแหน่ง", "share location"),
     # the organizer's notice form
     "everyone": ("ทุกคน", "ทั้งหมด", "ทุกจังหวัด", "ทุกเขต", "everyone", "all"),
     "rsvp_on": ("ให้ตอบรับ", "ask for rsvp"),

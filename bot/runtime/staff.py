@@ -208,6 +208,7 @@ class StaffDesk:
                 "amount": _amount(tip),
                 "excerpt": excerpt,
                 "attachments": tip.attachments,
+                "map": _map(tip),
                 "gap": note,
             },
             buttons=staff_buttons(tip.case_code),
@@ -332,6 +333,7 @@ class StaffDesk:
                 "amount": _amount(tip),
                 "narrative": tip.narrative,
                 "attachments": tip.attachments,
+                "map": _map(tip),
                 "contact": contact,
             },
             buttons=staff_buttons(tip.case_code),
@@ -555,6 +557,20 @@ def _place(tip: TipDetail) -> Any:
     if tip.province:
         return ref("common.province", province=tip.province)
     return ref("common.not_given")
+
+
+def _map(tip: TipDetail) -> Any:
+    """Each shared location as a map link (the staff's phone opens it; tipbot fetches nothing)."""
+    if not tip.locations:
+        return ""
+    links = [
+        ref(
+            "staff.map",
+            url=f"https://www.openstreetmap.org/?mlat={lat:.5f}&mlon={lon:.5f}#map=16/{lat:.5f}/{lon:.5f}",
+        )
+        for lat, lon in tip.locations
+    ]
+    return ref("staff.maps", links=links)
 
 
 def _amount(tip: TipDetail) -> Any:

@@ -441,9 +441,9 @@ def test_driver_reads_back_full_labels_that_line_shortens() -> None:
     channel = LineChannel(channel_secret="s", access_token="t")
     outbound = Outbound(
         "เลือก",
-        (RenderedButton(long_label, "abc123:cat:x"), RenderedButton("ส่งตำแหน่ง", LOCATION_PAYLOAD)),
+        (RenderedButton(long_label, "abc123:cat:x"), RenderedButton("ส่งโลเคชัน", LOCATION_PAYLOAD)),
     )
     [message] = channel.render([outbound])
     wire = message.to_dict()
     assert count_graphemes(wire["quickReply"]["items"][0]["action"]["label"]) <= 20
-    assert as_msg(wire) == Msg("เลือก", [(long_label, "abc123:cat:x"), ("ส่งตำแหน่ง", LOCATION_PAYLOAD)])
+    assert as_msg(wire) == Msg("เลือก", [(long_label, "abc123:cat:x"), ("ส่งโลเคชัน", LOCATION_PAYLOAD)])

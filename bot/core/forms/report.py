@@ -62,6 +62,9 @@ def tip_record(draft: Mapping[str, Any], reading: Reading) -> TipRecord:
     loc = draft.get("location")
     province = place.get("province")
     evid = draft.get("evid") or []
+    # every location shared, at the place step or as evidence, reaches staff (none is dropped)
+    shared = [Location(loc["lat"], loc["lon"], loc.get("title", ""), loc.get("address", ""))] if loc else []
+    shared += [Location(e["lat"], e["lon"]) for e in evid if e.get("kind") == "location"]
     return TipRecord(
         case_code=casecode.generate(reading.token(8)),
         category=str(draft.get("cat") or "other"),
@@ -76,9 +79,8 @@ def tip_record(draft: Mapping[str, Any], reading: Reading) -> TipRecord:
         amount_thb=draft.get("money"),
         contact_ok=draft.get("contact") == "yes",
         contact_how=draft.get("contact_how") if draft.get("contact") == "yes" else None,
-        location=Location(loc["lat"], loc["lon"], loc.get("title", ""), loc.get("address", ""))
-        if loc
-        else None,
+        location=shared[0] if shared else None,
+        more_locations=tuple(shared[1:]),
         attachment_ids=tuple(int(e["id"]) for e in evid if e.get("id") is not None),
     )
 

@@ -84,8 +84,17 @@ def show(f: Field, value: Any, draft: Mapping[str, Any], reading: Reading) -> An
     if f.kind == Kind.MONEY:
         return ref("common.baht", amount=f"{int(value):,}")
     if f.kind == Kind.EVIDENCE:
-        return ref("common.items", count=len(value or []))
+        return evidence_count(value or [])
     return value
+
+
+def evidence_count(items: list[dict[str, Any]]) -> Any:
+    """Files and shared locations counted apart, as staff alerts and /tip count them (files)."""
+    files = sum(1 for e in items if e.get("kind") != "location")
+    places = len(items) - files
+    if places:
+        return ref("common.files_and_places", files=files, places=places)
+    return ref("common.items", count=files)
 
 
 @dataclass(slots=True)
@@ -240,8 +249,9 @@ class Walker:
         stamp = st.stamp
         draft = st.draft
         if f.id in st.prefilled and f.id in draft:
+            from_map = f.kind == Kind.PLACE and bool((draft.get("location") or {}).get("guess"))
             return Reply(
-                "report.confirm_prefill",
+                "report.place.location_confirm" if from_map else "report.confirm_prefill",
                 {"field": ref(f.label), "value": show(f, draft[f.id], draft, reading)},
                 buttons=(
                     button("button.yes", f"{stamp}:{f.id}:ok"),
@@ -265,7 +275,9 @@ class Walker:
                 *self.nav(st, f.id, optional=False),
             )
             key = "report.evid.more" if count else f.ask
-            return Reply(key, {"count": count}, buttons=buttons)
+            return Reply(
+                key, {"count": count, "items": evidence_count(draft.get(f.id) or [])}, buttons=buttons
+            )
         return Reply(f.ask, buttons=self.nav(st, f.id, f.optional))
 
     def _step(self, f: Field) -> str:
@@ -454,11 +466,15 @@ class Walker:
         }
         found = at.reading.understanding.parse_province(" ".join(x for x in (loc.address, loc.title) if x))
         if found is None:
+            # no usable address: the coordinates themselves, against the offline gazetteer
+            found = at.reading.understanding.locate(loc.latitude, loc.longitude)
+            draft["location"]["guess"] = found is not None
+        if found is None:
             at.walk.replies.append(Reply("report.place.location_kept"))
-            at.walk.replies.append(Reply(f.ask, buttons=self.nav(st, f.id, f.optional)))
+            at.walk.replies.append(Reply("report.place.ask_typed", buttons=self.nav(st, f.id, f.optional)))
             return True
         draft[f.id] = {"province": found[0], "district": found[1]}
-        st.prefilled.append(f.id)  # a guess from the address: confirm it
+        st.prefilled.append(f.id)  # a guess from the address or the map: confirm it
         at.walk.replies.append(self._ask(st, at.reading))
         return True
 
@@ -564,7 +580,8 @@ class Walker:
             )
             walk.replies.append(self._ask(st, reading))
             return
-        walk.replies.append(Reply("report.evid.how"))
+        # the hint names the button the question shows: เสร็จแล้ว once something came, else ไม่มีหลักฐาน
+        walk.replies.append(Reply("report.evid.how" if draft.get(f.id) else "report.evid.how_none"))
         walk.replies.append(self._ask(st, reading))
 
     @staticmethod
