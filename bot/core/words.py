@@ -11,7 +11,7 @@ import re
 import unicodedata
 
 WORDS: dict[str, tuple[str, ...]] = {
-    "cancel": ("ยกเลิก", "cancel", "/cancel", "เลิก"),
+    "cancel": ("ยกเลิก", "cancel", "/cancel", "เลิก", "ยืนยันยกเลิก", "yes, cancel"),
     "back": ("ย้อนกลับ", "กลับ", "back", "/back", "ย้อน"),
     "skip": ("ข้าม", "skip", "/skip", "ไม่ทราบ", "ไม่รู้", "ไม่มี", "ไม่แน่ใจ"),
     "menu": ("เมนู", "menu", "/menu", "เมนูหลัก"),
@@ -35,7 +35,7 @@ WORDS: dict[str, tuple[str, ...]] = {
     "done": ("เสร็จ", "เสร็จแล้ว", "done", "พอแล้ว", "หมดแล้ว", "ครบแล้ว", "ไม่มีหลักฐาน", "no evidence"),
     "confirm": ("ยืนยัน", "ส่ง", "confirm", "send", "ยืนยันส่ง"),
     "edit": ("แก้ไข", "edit", "แก้", "change"),
-    "continue": ("ทำต่อ", "continue", "ต่อ"),
+    "continue": ("ทำต่อ", "continue", "ต่อ", "กรอกต่อ", "keep going"),
     "restart": ("เริ่มใหม่", "restart", "start over"),
     "optout": ("หยุดรับข่าวสาร", "ไม่รับข่าวสาร", "stop notices", "/stopnotices"),
     "optin": ("รับข่าวสาร", "notices on", "get notices", "/notices"),

@@ -73,6 +73,8 @@ def command(ev: Event, report: ReportFlow) -> bool:
             turn.replies.append(report.question(st, ctx))
         return True
     if cmd == "cancel":
+        if ev.flow == Flow.REPORT:
+            return False  # the form asks "really cancel?" first
         if in_report:
             turn.state = to_menu(st, ctx)
             turn.replies.append(Reply("report.cancelled", buttons=MENU_BUTTONS))

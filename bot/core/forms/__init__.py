@@ -127,6 +127,8 @@ class Form:
     numbered: bool = False
     back_button: bool = True
     button_step: str | None = None
+    #: cancelling asks first ("the draft will be lost"), since ยกเลิก sits next to ย้อนกลับ
+    confirm_cancel: bool = False
 
     def get(self, field_id: str) -> Field | None:
         return next((f for f in self.fields if f.id == field_id), None)

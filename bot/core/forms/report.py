@@ -183,4 +183,5 @@ REPORT = Form(
         ),
     ),
     to_record=tip_record,
+    confirm_cancel=True,
 )

@@ -23,6 +23,9 @@ from bot.core.words import meaningful
 
 SUMMARY = "sum"
 EDIT_MENU = "sum_edit"
+#: "really cancel?" (forms with `confirm_cancel`); the step it came from waits in `_RESUME`
+CANCEL_ASK = "cancel_ask"
+_RESUME = "_resume_step"
 
 
 def button(label: str, payload: str) -> Button:
@@ -241,6 +244,14 @@ class Walker:
             return self.summary(st, reading)
         if step == EDIT_MENU:
             return self.edit_menu(st)
+        if step == CANCEL_ASK:
+            return Reply(
+                "report.cancel_confirm",
+                buttons=(
+                    button("button.cancel_yes", f"{st.stamp}:{CANCEL_ASK}:yes"),
+                    button("button.keep_going", f"{st.stamp}:{CANCEL_ASK}:no"),
+                ),
+            )
         pair = self.form.follow_up(str(step))
         if pair is not None:
             return Reply(pair[1].ask, buttons=self.nav(st, pair[1].id, optional=False))
@@ -326,8 +337,21 @@ class Walker:
         step = str(st.step)
         text = inbound.text.strip()
         word = words.word(text) if inbound.kind == InboundKind.TEXT else None
-        if value == "cancel":
-            walk.cancelled = True
+        if step == CANCEL_ASK:
+            if value == "yes" or (value is None and word in ("yes", "cancel")):
+                walk.cancelled = True
+                return walk
+            st.step = st.draft.pop(_RESUME, None) or self.form.fields[0].id
+            walk.replies.append(Reply("report.cancel_kept"))
+            walk.replies.append(self._ask(st, reading))
+            return walk
+        if value == "cancel" or (value is None and word == "cancel"):
+            if not self.form.confirm_cancel:
+                walk.cancelled = True
+                return walk
+            st.draft[_RESUME] = step
+            st.step = CANCEL_ASK
+            walk.replies.append(self._ask(st, reading))
             return walk
         if value == "back" or (value is None and word == "back"):
             self.back(st, reading, walk)
