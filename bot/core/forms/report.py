@@ -8,8 +8,8 @@ from datetime import date
 from typing import Any
 
 from bot.core import casecode
-from bot.core.catalog import ref
-from bot.core.forms import Field, Form, Kind, Option, Reading
+from bot.core.catalog import ref, thai_date
+from bot.core.forms import Field, Form, Invalid, Kind, Option, Reading
 from bot.core.forms.walker import read
 from bot.core.model import Location, TipRecord
 from bot.core.routing import CENTRAL
@@ -29,6 +29,17 @@ def _category(f: Field, answer: str, reading: Reading) -> Any:
     if chosen is None and meaningful(answer) and len(answer) < 15:
         return reading.understanding.classify(answer)
     return chosen
+
+
+def _when_answer(f: Field, answer: str, reading: Reading) -> Any:
+    """A past date (or a vague period); a date in the future is named back as such, not "unreadable"."""
+    value = read(f, answer, reading)
+    if value is not None:
+        return value
+    future, _ = reading.understanding.parse_when(answer, reading.today)
+    if future is not None and future > reading.today:
+        return Invalid("report.when.future", {"date": thai_date(future)})
+    return None
 
 
 def _referral(category: Any) -> tuple[str, dict[str, Any]] | None:
@@ -149,6 +160,7 @@ REPORT = Form(
             ask="report.when.ask",
             label="report.when.label",
             optional=True,
+            parse=_when_answer,
             prefill=_when,
             invalid="report.when.invalid",
         ),

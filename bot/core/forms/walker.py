@@ -441,6 +441,9 @@ class Walker:
             return False
         st.prefilled.remove(f.id)
         if at.value == "ok" or (at.value is None and at.word == "yes"):
+            # a value read from the story gets the same note as one chosen (e.g. where vote-buying goes)
+            if f.note is not None and (note := f.note(draft.get(f.id))) is not None:
+                at.walk.replies.append(Reply(note[0], note[1]))
             self.next(st, at.reading, at.walk, after=f.id)
             return True
         draft.pop(f.id, None)
