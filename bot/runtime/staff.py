@@ -407,7 +407,14 @@ class StaffDesk:
         await self._tell_reporter(
             uow,
             tip,
-            Reply("status.changed", {"case_code": tip.case_code, "status": status_ref(status, detail)}),
+            Reply(
+                "status.changed",
+                {
+                    "case_code": tip.case_code,
+                    "status": status_ref(status, detail),
+                    "meaning": ref(f"status_meaning.{status}"),
+                },
+            ),
             now,
         )
         log.info("tip %s: %s -> %s by staff chat %s", tip.case_code, tip.status, status, staff.id)

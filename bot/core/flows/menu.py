@@ -98,6 +98,9 @@ def menu(ev: Event, report: ReportFlow) -> None:
     if inbound.kind == InboundKind.TEXT and (code := casecode.find(text)):
         status(code, ctx, turn)
         return
+    if inbound.kind == InboundKind.TEXT and len(text) <= 40 and (typed := casecode.near_miss(text)):
+        turn.replies.append(Reply("status.check_code", {"case_code": typed}, buttons=MENU_BUTTONS))
+        return
     if inbound.kind == InboundKind.TEXT and meaningful(text) and len(text) >= 25:
         # A long message at the menu is almost always a tip: start the report with it.
         report.start(st, ctx, turn, first_text=text, message_id=inbound.message_id)
@@ -132,6 +135,7 @@ def _tip_params(tip: TipSummary) -> dict[str, Any]:
         "status": ref(f"status.{tip.status}"),
         "category": ref(f"category.{tip.category}"),
         "date": thai_date(tip.created_at.date()),
+        "meaning": ref(f"status_meaning.{tip.status}"),
     }
 
 
