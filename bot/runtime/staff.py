@@ -315,8 +315,9 @@ class StaffDesk:
 
     def _details(self, tip: TipDetail) -> Reply:
         contact: Any = ref("staff.contact_hidden")
-        if tip.contact_ok and tip.contact_how and self.detail == "full":
-            contact = tip.contact_how
+        if tip.contact_ok and tip.contact_how:
+            # the reporter gave this to be phoned: hiding it would leave them unreachable
+            contact = ref("staff.contact_phone", how=tip.contact_how)
         elif tip.contact_ok:
             contact = ref("staff.contact_via_bot")
         return Reply(
@@ -444,6 +445,8 @@ class StaffDesk:
         question = question.strip()
         if not question:
             return [Reply("staff.ask_usage")]
+        if not tip.contact_ok:
+            return [Reply("staff.ask_refused", {"case_code": tip.case_code})]
         if tip.contact_id is None:
             return [Reply("staff.reporter_unreachable", {"case_code": tip.case_code})]
         address = await uow.contacts.address(tip.contact_id)

@@ -62,8 +62,11 @@ def _when(found: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _contact(value: Any, draft: Mapping[str, Any], reading: Reading) -> Any:
+    """Both rules in so many words: questions through this chat, and a phone call (with the number)."""
     if value == "yes" and draft.get("contact_how"):
         return ref("report.contact.yes_how", how=draft["contact_how"])
+    if value == "yes":
+        return ref("report.contact.chat_only")
     return None
 
 
@@ -183,10 +186,14 @@ REPORT = Form(
             show=_contact,
             invalid="report.contact.invalid",
             when="yes",
+            # "yes" lets staff ask questions through this chat (/ask); the follow-up asks whether
+            # they may also phone, and how (skipping it means: questions through the chat only)
             follow_up=Field(
                 id="contact_how",
                 kind=Kind.TEXT,
                 ask="report.contact.how",
+                optional=True,
+                skip_label="report.contact.no_phone",
                 min_length=3,
                 max_length=300,
                 invalid="report.contact.how_invalid",

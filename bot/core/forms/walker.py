@@ -254,7 +254,10 @@ class Walker:
             )
         pair = self.form.follow_up(str(step))
         if pair is not None:
-            return Reply(pair[1].ask, buttons=self.nav(st, pair[1].id, optional=False))
+            follow = pair[1]
+            payload = f"{st.stamp}:{follow.id}:{follow.skip_as}"
+            skip = (button(follow.skip_label, payload),) if follow.optional else ()
+            return Reply(follow.ask, buttons=(*skip, *self.nav(st, follow.id, optional=False)))
         f = self.form.get(str(step))
         assert f is not None, step
         stamp = st.stamp
@@ -376,6 +379,10 @@ class Walker:
         pair = self.form.follow_up(step)
         if pair is not None:
             parent, follow = pair
+            if follow.optional and (value == follow.skip_as or (value is None and word in ("skip", "no"))):
+                st.draft.pop(follow.id, None)
+                self.next(st, reading, walk, after=parent.id)
+                return walk
             answer = read(follow, text, reading)
             if answer is None:
                 walk.replies.append(Reply(follow.invalid or "report.text_invalid"))
