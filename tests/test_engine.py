@@ -113,7 +113,11 @@ def test_confirm_submits_once_and_a_second_tap_is_told_it_was_sent() -> None:
 
 def test_buttons_of_an_old_draft_are_refused() -> None:
     summary = walk_to_summary()
-    cancel = ENGINE.advance(summary.state, say("ยกเลิก"), ctx())
+    asked = ENGINE.advance(summary.state, say("ยกเลิก"), ctx())
+    assert asked.replies[0].key == "report.cancel_confirm"
+    assert not asked.state.empty and asked.state.flow == Flow.REPORT  # nothing discarded yet
+    cancel = ENGINE.advance(asked.state, say("ยืนยันยกเลิก"), ctx())
+    assert cancel.replies[0].key == "report.cancelled"
     stale = ENGINE.advance(cancel.state, tap(buttons(summary)["button.confirm"]), ctx())
     assert stale.replies[0].key == "common.stale_button"
     assert not any(isinstance(e, SubmitTip) for e in stale.effects)

@@ -131,9 +131,9 @@ async def test_evidence_is_stored_with_its_hash_and_sniffed_type(console: Consol
 > ข้าม
 < มีหลักฐานไหม
 > @image photo-1.jpg
-< ได้รับหลักฐานแล้ว 1 ชิ้น
+< ได้รับหลักฐานแล้ว: 1 ชิ้น
 > @image photo-2.jpg
-< ได้รับหลักฐานแล้ว 2 ชิ้น
+< ได้รับหลักฐานแล้ว: 2 ชิ้น
 > [เสร็จแล้ว]
 > [ไม่ต้องติดต่อ]
 < หลักฐาน: 2 ชิ้น

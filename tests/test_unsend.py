@@ -27,7 +27,7 @@ async def test_unsending_the_story_after_submitting_redacts_it(settings: Setting
         await runner.step("< หน่วยงาน")
         while "ตรวจสอบข้อมูลก่อนส่ง" not in bot.received("volunteer")[-1].text:
             labels = [b for b, _ in bot.received("volunteer")[-1].buttons]
-            if "ส่งตำแหน่ง" in labels:
+            if "ส่งโลเคชัน" in labels:
                 await runner.step("> อุดรธานี")
                 continue
             choices = [x for x in ("ข้าม", "ใช่", "ไม่มีหลักฐาน", "ไม่ต้องติดต่อ") if x in labels]

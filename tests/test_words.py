@@ -30,6 +30,8 @@ BUTTONS = {
     "button.confirm": "confirm",
     "button.edit": "edit",
     "button.continue": "continue",
+    "button.cancel_yes": "cancel",
+    "button.keep_going": "continue",
     "button.restart": "restart",
     "button.notices_off": "optout",
     "button.notices_on": "optin",

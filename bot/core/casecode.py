@@ -36,6 +36,17 @@ def find(text: str) -> str | None:
     return f"{PREFIX}-{m.group(1).upper()}-{m.group(2).upper()}"
 
 
+_NEAR_CODE = re.compile(r"\bTB[-\s]?([A-Z0-9]{4})[-\s]?([A-Z0-9]{4})\b", re.IGNORECASE)
+
+
+def near_miss(text: str) -> str | None:
+    """A case code typed with a character codes never use (0/O, 1/I/L, 2/Z, 5/S, 8/B), as typed."""
+    if find(text) is not None:
+        return None
+    m = _NEAR_CODE.search(text.upper())
+    return f"{PREFIX}-{m.group(1)}-{m.group(2)}" if m else None
+
+
 def new_link_code(entropy: bytes) -> str:
     """A code that links this chat with the same volunteer's chat on another platform."""
     return "LINK" + generate(entropy).removeprefix("TB")

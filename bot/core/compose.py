@@ -162,12 +162,14 @@ def parse_command(text: str) -> BroadcastCommand | None:
 
 
 def wants_staff(state: State, inbound: Inbound) -> bool:
-    """Whether a private-chat event needs the chat's staff record (organizer commands)."""
+    """Whether a private-chat event needs the chat's staff record (organizer commands, help)."""
     if state.flow == Flow.NOTICE:
         return True
-    return inbound.kind == InboundKind.TEXT and inbound.text.lstrip().casefold().startswith(
-        words.BROADCAST_COMMANDS
-    )
+    if inbound.kind != InboundKind.TEXT:
+        return False
+    text = inbound.text.strip().casefold()
+    # help in a staff chat lists the staff commands, so the chat's record is needed for it too
+    return text.startswith(words.BROADCAST_COMMANDS) or text == "/help" or words.word(text) == "help"
 
 
 def draft_record(draft: Mapping[str, Any], *, staff_chat_id: int | None, created_by: str) -> BroadcastRecord:

@@ -63,6 +63,7 @@ class Engine:
             Route("/leave", lambda ev: typed(ev) and ev.text.casefold() == "/leave", self._leave),
             Route("/lang", lambda ev: typed(ev) and ev.text.casefold().startswith("/lang"), menu.language),
             Route("staff command", lambda ev: staff.staff_action(ev.inbound) is not None, staff.act),
+            Route("staff help", staff.asks_staff_help, staff.staff_help),
             Route("/broadcast", notice.is_command, notice.command),
             Route(
                 "composing a notice",

@@ -199,6 +199,8 @@ class TipRecord:
     contact_how: str | None
     location: Location | None
     attachment_ids: tuple[int, ...]
+    #: further locations the volunteer shared as evidence (the first one is `location`)
+    more_locations: tuple[Location, ...] = ()
     status: str = "received"
     created_at: datetime | None = None
     id: int | None = None
@@ -332,6 +334,8 @@ class TipDetail:
     attachments: int
     claimed_by: int | None = None
     reminded_at: datetime | None = None
+    #: every location the volunteer shared (place step and evidence), as (lat, lon)
+    locations: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot import thai
 from bot.core.routing import RegionTable
+from bot.thai import locate
 
 
 class ThaiUnderstanding:
@@ -32,3 +33,7 @@ class ThaiUnderstanding:
 
     def classify(self, text: str) -> str | None:
         return thai.classify(text)
+
+    def locate(self, lat: float, lon: float) -> tuple[str, str | None] | None:
+        found = locate.locate(lat, lon)
+        return None if found is None else (found.province, found.district)

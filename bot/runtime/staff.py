@@ -217,6 +217,7 @@ class StaffDesk:
                 "amount": _amount(tip),
                 "excerpt": excerpt,
                 "attachments": tip.attachments,
+                "map": _map(tip),
                 "gap": note,
             },
             buttons=staff_buttons(tip.case_code),
@@ -305,10 +306,12 @@ class StaffDesk:
                     for n, (attachment_id, kind) in enumerate(files, 1)
                 ),
             ]
-        if action.action == "ack":
+        if action.action == "ack" or (action.action == "set" and action.arg == "acknowledged"):
+            if tip.status != "received":
+                return [await self._already_acknowledged(uow, staff, tip)]
             return await self._transition(uow, staff, tip, "acknowledged", None, action.note, now, who)
         if action.action == "menu":
-            return [self._status_menu(tip)]
+            return [self._status_menu(tip, only=action.arg or None)]
         if action.action == "set":
             parsed = parse_status(action.arg)
             if parsed is None:
@@ -408,8 +411,9 @@ class StaffDesk:
 
     def _details(self, tip: TipDetail) -> Reply:
         contact: Any = ref("staff.contact_hidden")
-        if tip.contact_ok and tip.contact_how and self.detail == "full":
-            contact = tip.contact_how
+        if tip.contact_ok and tip.contact_how:
+            # the reporter gave this to be phoned: hiding it would leave them unreachable
+            contact = ref("staff.contact_phone", how=tip.contact_how)
         elif tip.contact_ok:
             contact = ref("staff.contact_via_bot")
         return Reply(
@@ -426,20 +430,35 @@ class StaffDesk:
                 "amount": _amount(tip),
                 "narrative": tip.narrative,
                 "attachments": tip.attachments,
+                "map": _map(tip),
                 "contact": contact,
             },
             buttons=staff_buttons(tip.case_code),
         )
 
-    def _status_menu(self, tip: TipDetail) -> Reply:
-        choices = [s for s in ("acknowledged", "in_review") if s in TRANSITIONS[tip.status]]
+    async def _already_acknowledged(self, uow: UnitOfWork, staff: StaffChatRecord, tip: TipDetail) -> Reply:
+        """A second "acknowledge": who took the tip on, and where it stands now, with the next steps."""
+        who: Any = ref("staff.ack_by_unknown")
+        if tip.claimed_by == staff.id:
+            who = ref("staff.ack_by_this_chat")
+        elif tip.claimed_by is not None and (taker := await uow.staff.by_id(tip.claimed_by)) is not None:
+            who = ref("staff.ack_by_chat", number=taker.id, region=region_ref(taker.region))
+        menu = self._status_menu(tip)
+        return Reply(
+            "staff.already_acknowledged",
+            {"case_code": tip.case_code, "who": who, "status": status_ref(tip.status, tip.status_detail)},
+            buttons=menu.buttons,
+        )
+
+    def _status_menu(self, tip: TipDetail, only: str | None = None) -> Reply:
+        choices = [s for s in ("acknowledged", "in_review") if s in TRANSITIONS[tip.status] and not only]
         buttons = [Button(f"status.{s}", f"s:set:{tip.case_code}:{s}") for s in choices]
-        if "forwarded" in TRANSITIONS[tip.status]:
+        if "forwarded" in TRANSITIONS[tip.status] and only in (None, "forwarded"):
             buttons += [
                 Button(f"staff.button.forwarded.{d}", f"s:set:{tip.case_code}:forwarded.{d}")
                 for d in FORWARD_TO
             ]
-        if "closed" in TRANSITIONS[tip.status]:
+        if "closed" in TRANSITIONS[tip.status] and only in (None, "closed"):
             buttons += [
                 Button(f"staff.button.closed.{d}", f"s:set:{tip.case_code}:closed.{d}") for d in CLOSE_AS
             ]
@@ -497,7 +516,14 @@ class StaffDesk:
             uow,
             tip,
             told
-            or Reply("status.changed", {"case_code": tip.case_code, "status": status_ref(status, detail)}),
+            or Reply(
+                "status.changed",
+                {
+                    "case_code": tip.case_code,
+                    "status": status_ref(status, detail),
+                    "meaning": ref(f"status_meaning.{status}"),
+                },
+            ),
             now,
         )
         log.info("tip %s: %s -> %s by staff chat %s", tip.case_code, tip.status, status, staff.id)
@@ -531,6 +557,8 @@ class StaffDesk:
         question = question.strip()
         if not question:
             return [Reply("staff.ask_usage")]
+        if not tip.contact_ok:
+            return [Reply("staff.ask_refused", {"case_code": tip.case_code})]
         if tip.contact_id is None:
             return [Reply("staff.reporter_unreachable", {"case_code": tip.case_code})]
         address = await uow.contacts.address(tip.contact_id)
@@ -677,6 +705,20 @@ def _place(tip: TipDetail) -> Any:
     if tip.province:
         return ref("common.province", province=tip.province)
     return ref("common.not_given")
+
+
+def _map(tip: TipDetail) -> Any:
+    """Each shared location as a map link (the staff's phone opens it; tipbot fetches nothing)."""
+    if not tip.locations:
+        return ""
+    links = [
+        ref(
+            "staff.map",
+            url=f"https://www.openstreetmap.org/?mlat={lat:.5f}&mlon={lon:.5f}#map=16/{lat:.5f}/{lon:.5f}",
+        )
+        for lat, lon in tip.locations
+    ]
+    return ref("staff.maps", links=links)
 
 
 def _amount(tip: TipDetail) -> Any:

@@ -49,7 +49,15 @@ def _detail(r: t.Tip, attachments: int) -> TipDetail:
         attachments=attachments,
         claimed_by=r.claimed_by,
         reminded_at=utc(r.reminded_at),
+        locations=_locations(r.location),
     )
+
+
+def _locations(stored: dict[str, Any] | None) -> tuple[tuple[float, float], ...]:
+    if not stored or "lat" not in stored:
+        return ()
+    first = (float(stored["lat"]), float(stored["lon"]))
+    return (first, *((float(m["lat"]), float(m["lon"])) for m in stored.get("more") or ()))
 
 
 class SqlTips(Repository):
@@ -77,7 +85,13 @@ class SqlTips(Repository):
             amount_thb=tip.amount_thb,
             contact_ok=tip.contact_ok,
             contact_how=tip.contact_how,
-            location={"lat": loc.latitude, "lon": loc.longitude, "title": loc.title, "address": loc.address}
+            location={
+                "lat": loc.latitude,
+                "lon": loc.longitude,
+                "title": loc.title,
+                "address": loc.address,
+                "more": [{"lat": m.latitude, "lon": m.longitude} for m in tip.more_locations],
+            }
             if loc
             else None,
             status=tip.status,
@@ -90,12 +104,14 @@ class SqlTips(Repository):
         return row.id
 
     async def of_contact(self, contact_id: int) -> list[TipSummary]:
+        """The tips sent from this chat and from the chats linked with it (one volunteer)."""
+        key = (
+            await self.session.execute(select(t.Contact.link_key).where(t.Contact.id == contact_id))
+        ).scalar_one_or_none()
+        chats = select(t.Contact.id).where(t.Contact.link_key == key) if key else None
+        mine = t.Tip.contact_id.in_(chats) if chats is not None else t.Tip.contact_id == contact_id  # type: ignore[union-attr]
         rows = (
-            (
-                await self.session.execute(
-                    select(t.Tip).where(t.Tip.contact_id == contact_id).order_by(t.Tip.id)
-                )
-            )  # type: ignore[arg-type]
+            (await self.session.execute(select(t.Tip).where(mine).order_by(t.Tip.id)))  # type: ignore[arg-type]
             .scalars()
             .all()
         )

@@ -90,8 +90,8 @@ async def post(bot: LineDriver, *events: dict[str, Any], redelivery: bool = Fals
 async def test_tip_with_two_photos_stores_both_encrypted(bot: LineDriver, clock: FakeClock) -> None:
     runner = Runner(bot, clock)
     await run(runner, REPORT_UNTIL_EVIDENCE)
-    await run(runner, ["> @image หน้าร้าน.jpg", "< ได้รับหลักฐานแล้ว 1 ชิ้น"])
-    await run(runner, ["> @image ใบเสร็จ.jpg", "< ได้รับหลักฐานแล้ว 2 ชิ้น", "> [เสร็จแล้ว]"])
+    await run(runner, ["> @image หน้าร้าน.jpg", "< ได้รับหลักฐานแล้ว: 1 ชิ้น"])
+    await run(runner, ["> @image ใบเสร็จ.jpg", "< ได้รับหลักฐานแล้ว: 2 ชิ้น", "> [เสร็จแล้ว]"])
     await run(runner, FINISH_REPORT)
 
     served = [c.data for c in bot.line.content.values() if c.downloads]
@@ -380,7 +380,7 @@ async def test_media_not_ready_is_fetched_again_later(bot: LineDriver, clock: Fa
         [attachment] = (await uow.session.execute(select(t.Attachment))).scalars().all()
     assert attachment.sha256 == hashlib.sha256(photo).hexdigest()
     assert bot.line.content[message_id].downloads == 2
-    await run(runner, ["< ได้รับหลักฐานแล้ว 1 ชิ้น"])
+    await run(runner, ["< ได้รับหลักฐานแล้ว: 1 ชิ้น"])
 
 
 async def test_a_message_waits_behind_a_photo_that_is_not_ready(bot: LineDriver, clock: FakeClock) -> None:
@@ -397,7 +397,7 @@ async def test_a_message_waits_behind_a_photo_that_is_not_ready(bot: LineDriver,
 
     texts = [m.text for m in bot.received("volunteer")[seen:]]
     assert texts, "the volunteer got answers"
-    assert "ได้รับหลักฐานแล้ว 1 ชิ้น" in texts[0], "the photo is answered before the later message"
+    assert "ได้รับหลักฐานแล้ว: 1 ชิ้น" in texts[0], "the photo is answered before the later message"
 
 
 # -- rich menu -----------------------------------------------------------------------------------
@@ -441,9 +441,9 @@ def test_driver_reads_back_full_labels_that_line_shortens() -> None:
     channel = LineChannel(channel_secret="s", access_token="t")
     outbound = Outbound(
         "เลือก",
-        (RenderedButton(long_label, "abc123:cat:x"), RenderedButton("ส่งตำแหน่ง", LOCATION_PAYLOAD)),
+        (RenderedButton(long_label, "abc123:cat:x"), RenderedButton("ส่งโลเคชัน", LOCATION_PAYLOAD)),
     )
     [message] = channel.render([outbound])
     wire = message.to_dict()
     assert count_graphemes(wire["quickReply"]["items"][0]["action"]["label"]) <= 20
-    assert as_msg(wire) == Msg("เลือก", [(long_label, "abc123:cat:x"), ("ส่งตำแหน่ง", LOCATION_PAYLOAD)])
+    assert as_msg(wire) == Msg("เลือก", [(long_label, "abc123:cat:x"), ("ส่งโลเคชัน", LOCATION_PAYLOAD)])

@@ -62,7 +62,7 @@ PHOTO_TIP = """
 > 2 ล้าน
 < มีหลักฐานไหม
 > @image road.jpg
-< ได้รับหลักฐานแล้ว 1 ชิ้น
+< ได้รับหลักฐานแล้ว: 1 ชิ้น
 > [เสร็จแล้ว]
 > [ไม่ต้องติดต่อ]
 > [ยืนยันส่ง]
@@ -255,7 +255,7 @@ async def test_a_button_of_an_old_draft_gets_the_stale_reply_and_is_answered(ben
     chat = bench.user().chat_id
     old = next(d for d in reversed(bench.fake.sent_to(chat)) if "ประเภทไหน" in (d.text or ""))
     bribery = next(payload for label, payload in buttons_of(old) if label == "เรียกรับสินบน")
-    await bench.script("> ยกเลิก\n< ยกเลิกแล้ว\n> [แจ้งเบาะแส]\n< ประเภทไหน")
+    await bench.script("> ยกเลิก\n> [ยืนยันยกเลิก]\n< ยกเลิกแล้ว\n> [แจ้งเบาะแส]\n< ประเภทไหน")
 
     update = bench.user().taps(bribery, message_id=old.message_id)
     await bench.deliver_and_settle(update)

@@ -69,7 +69,7 @@ async def test_long_text_is_split_at_4096_with_the_keyboard_on_the_last_part(
 async def test_a_message_without_buttons_takes_down_the_location_keyboard(
     fake: FakeTelegram, channel: TelegramChannel
 ) -> None:
-    ask = Outbound(text="เกิดที่ไหน?", buttons=buttons(("ส่งตำแหน่ง", LOCATION_PAYLOAD), ("ยกเลิก", "c")))
+    ask = Outbound(text="เกิดที่ไหน?", buttons=buttons(("ส่งโลเคชัน", LOCATION_PAYLOAD), ("ยกเลิก", "c")))
     await send(channel, ask)
     await send(
         channel, Outbound(text="รับทราบ: จ.สุรินทร์"), Outbound(text="เมื่อไร?", buttons=buttons(("ข้าม", "s")))

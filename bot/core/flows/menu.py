@@ -79,6 +79,8 @@ def command(ev: Event, report: ReportFlow) -> bool:
             turn.replies.append(report.question(st, ctx))
         return True
     if cmd == "cancel":
+        if ev.flow == Flow.REPORT:
+            return False  # the form asks "really cancel?" first
         if in_report:
             turn.state = to_menu(st, ctx)
             turn.replies.append(Reply("report.cancelled", buttons=MENU_BUTTONS))
@@ -101,6 +103,9 @@ def menu(ev: Event, report: ReportFlow) -> None:
         return
     if inbound.kind == InboundKind.TEXT and (code := casecode.find(text)):
         status(code, ctx, turn)
+        return
+    if inbound.kind == InboundKind.TEXT and len(text) <= 40 and (typed := casecode.near_miss(text)):
+        turn.replies.append(Reply("status.check_code", {"case_code": typed}, buttons=MENU_BUTTONS))
         return
     if inbound.kind == InboundKind.TEXT and meaningful(text) and len(text) >= 25:
         # A long message at the menu is almost always a tip: start the report with it.
@@ -136,6 +141,7 @@ def _tip_params(tip: TipSummary) -> dict[str, Any]:
         "status": ref(f"status.{tip.status}"),
         "category": ref(f"category.{tip.category}"),
         "date": thai_date(tip.created_at.date()),
+        "meaning": ref(f"status_meaning.{tip.status}"),
     }
 
 

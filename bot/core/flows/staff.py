@@ -33,6 +33,68 @@ _COMMANDS = {
 }
 
 
+#: status words staff may type after `/status CODE` (dots and spaces ignored), as the desk's codes;
+#: a bare "close" has no outcome yet, so it opens the closing choices instead
+_STATUS_WORDS: tuple[tuple[str, str], ...] = (
+    ("รับเรื่องแล้ว", "acknowledged"),
+    ("รับเรื่อง", "acknowledged"),
+    ("กำลังตรวจสอบ", "in_review"),
+    ("ตรวจสอบ", "in_review"),
+    ("ส่งต่อปปช", "forwarded.nacc"),
+    ("ส่งปปช", "forwarded.nacc"),
+    ("ส่งต่อตำรวจ", "forwarded.police"),
+    ("ส่งตำรวจ", "forwarded.police"),
+    ("ส่งต่อหน่วยงานอื่น", "forwarded.other_agency"),
+    ("ปิดเรื่องมีมูล", "closed.substantiated"),
+    ("ปิดมีมูล", "closed.substantiated"),
+    ("ปิดเรื่องไม่มีมูล", "closed.unsubstantiated"),
+    ("ปิดไม่มีมูล", "closed.unsubstantiated"),
+    ("ปิดเรื่องไม่อยู่ในอำนาจ", "closed.out_of_scope"),
+    ("ปิดไม่อยู่ในอำนาจ", "closed.out_of_scope"),
+    ("ปิดเรื่องนอกอำนาจ", "closed.out_of_scope"),
+    ("ปิดเรื่องซ้ำ", "closed.duplicate"),
+    ("ปิดซ้ำ", "closed.duplicate"),
+    ("ปิดเรื่อง", "closed"),
+)
+_SQUEEZE = re.compile(r"[\s.:]+")
+
+
+def status_words(rest: str) -> tuple[str, str]:
+    """`ส่งต่อ ปปช. note` → (`forwarded.nacc`, `note`); codes (`in_review note`) pass through.
+
+    The longest Thai phrase at the start wins; the words after it are the note.
+    """
+    rest = rest.strip()
+    squeezed = _SQUEEZE.sub("", rest)
+    for phrase, code in sorted(_STATUS_WORDS, key=lambda p: -len(p[0])):
+        if squeezed.startswith(phrase):
+            # find where the phrase ends in the original text (its letters in order)
+            i, n = 0, 0
+            while i < len(rest) and n < len(phrase):
+                if not _SQUEEZE.fullmatch(rest[i]):
+                    n += 1
+                i += 1
+            while i < len(rest) and _SQUEEZE.fullmatch(rest[i]):
+                i += 1
+            return code, rest[i:].strip()
+    head, _, note = rest.partition(" ")
+    return head, note.strip()
+
+
+def asks_staff_help(ev: Event) -> bool:
+    """`/help` or ช่วยเหลือ typed in a chat registered as a staff chat."""
+    if ev.ctx.staff is None or not ev.ctx.staff.active or ev.inbound.kind != InboundKind.TEXT:
+        return False
+    return words.word(ev.text) == "help" or ev.text.casefold().split("@")[0] == "/help"
+
+
+def staff_help(ev: Event) -> None:
+    staff = ev.ctx.staff
+    assert staff is not None
+    ev.turn.replies.append(Reply("staff.help", {"region": region_ref(staff.region)}))
+    ev.turn.save = False
+
+
 def join_code(text: str) -> str | None:
     m = _JOIN.match(text.strip())
     if not m:
@@ -70,7 +132,14 @@ def staff_action(inbound: Inbound) -> StaffAction | None:
         return StaffAction("detail", code or "")
     if command in ("link", "unlink"):
         return StaffAction(command, code or "", " ".join(rest))
-    if command in ("set", "reassign"):
+    if command == "set":
+        if not rest:
+            return StaffAction("set", code or "")
+        status, note = status_words(" ".join(rest))
+        if status == "closed":
+            return StaffAction("menu", code or "", "closed", note)
+        return StaffAction("set", code or "", status, note)
+    if command == "reassign":
         return StaffAction(command, code or "", rest[0] if rest else "", rest[1] if len(rest) > 1 else "")
     return StaffAction("ask", code or "", "", " ".join(rest))
 
@@ -89,7 +158,9 @@ def group(ev: Event) -> None:
             turn.effects.append(JoinStaff(code))
         elif text.casefold().split("@")[0] == "/leave":
             turn.effects.append(LeaveStaff())
-        elif text.casefold().split("@")[0] in ("/help", "/start") and ctx.staff is not None:
+        elif ctx.staff is not None and (
+            text.casefold().split("@")[0] in ("/help", "/start") or words.word(text) == "help"
+        ):
             turn.replies.append(Reply("staff.help", {"region": region_ref(ctx.staff.region)}))
     turn.save = False
 

@@ -31,6 +31,8 @@ class Understanding(Protocol):
 
     def parse_province(self, answer: str) -> tuple[str, str | None] | None: ...
 
+    def locate(self, lat: float, lon: float) -> tuple[str, str | None] | None: ...
+
     def parse_date(self, answer: str, today: date) -> tuple[date | None, str | None] | None: ...
 
     def parse_amount(self, answer: str) -> int | None: ...
@@ -125,6 +127,8 @@ class Form:
     numbered: bool = False
     back_button: bool = True
     button_step: str | None = None
+    #: cancelling asks first ("the draft will be lost"), since ยกเลิก sits next to ย้อนกลับ
+    confirm_cancel: bool = False
 
     def get(self, field_id: str) -> Field | None:
         return next((f for f in self.fields if f.id == field_id), None)

@@ -8,8 +8,8 @@ from datetime import date
 from typing import Any
 
 from bot.core import casecode
-from bot.core.catalog import ref
-from bot.core.forms import Field, Form, Kind, Option, Reading
+from bot.core.catalog import ref, thai_date
+from bot.core.forms import Field, Form, Invalid, Kind, Option, Reading
 from bot.core.forms.walker import read
 from bot.core.model import Location, TipRecord
 from bot.core.routing import CENTRAL
@@ -29,6 +29,17 @@ def _category(f: Field, answer: str, reading: Reading) -> Any:
     if chosen is None and meaningful(answer) and len(answer) < 15:
         return reading.understanding.classify(answer)
     return chosen
+
+
+def _when_answer(f: Field, answer: str, reading: Reading) -> Any:
+    """A past date (or a vague period); a date in the future is named back as such, not "unreadable"."""
+    value = read(f, answer, reading)
+    if value is not None:
+        return value
+    future, _ = reading.understanding.parse_when(answer, reading.today)
+    if future is not None and future > reading.today:
+        return Invalid("report.when.future", {"date": thai_date(future)})
+    return None
 
 
 def _referral(category: Any) -> tuple[str, dict[str, Any]] | None:
@@ -51,8 +62,11 @@ def _when(found: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _contact(value: Any, draft: Mapping[str, Any], reading: Reading) -> Any:
+    """Both rules in so many words: questions through this chat, and a phone call (with the number)."""
     if value == "yes" and draft.get("contact_how"):
         return ref("report.contact.yes_how", how=draft["contact_how"])
+    if value == "yes":
+        return ref("report.contact.chat_only")
     return None
 
 
@@ -62,6 +76,9 @@ def tip_record(draft: Mapping[str, Any], reading: Reading) -> TipRecord:
     loc = draft.get("location")
     province = place.get("province")
     evid = draft.get("evid") or []
+    # every location shared, at the place step or as evidence, reaches staff (none is dropped)
+    shared = [Location(loc["lat"], loc["lon"], loc.get("title", ""), loc.get("address", ""))] if loc else []
+    shared += [Location(e["lat"], e["lon"]) for e in evid if e.get("kind") == "location"]
     return TipRecord(
         case_code=casecode.generate(reading.token(8)),
         category=str(draft.get("cat") or "other"),
@@ -76,9 +93,8 @@ def tip_record(draft: Mapping[str, Any], reading: Reading) -> TipRecord:
         amount_thb=draft.get("money"),
         contact_ok=draft.get("contact") == "yes",
         contact_how=draft.get("contact_how") if draft.get("contact") == "yes" else None,
-        location=Location(loc["lat"], loc["lon"], loc.get("title", ""), loc.get("address", ""))
-        if loc
-        else None,
+        location=shared[0] if shared else None,
+        more_locations=tuple(shared[1:]),
         attachment_ids=tuple(int(e["id"]) for e in evid if e.get("id") is not None),
     )
 
@@ -147,6 +163,7 @@ REPORT = Form(
             ask="report.when.ask",
             label="report.when.label",
             optional=True,
+            parse=_when_answer,
             prefill=_when,
             invalid="report.when.invalid",
         ),
@@ -169,10 +186,14 @@ REPORT = Form(
             show=_contact,
             invalid="report.contact.invalid",
             when="yes",
+            # "yes" lets staff ask questions through this chat (/ask); the follow-up asks whether
+            # they may also phone, and how (skipping it means: questions through the chat only)
             follow_up=Field(
                 id="contact_how",
                 kind=Kind.TEXT,
                 ask="report.contact.how",
+                optional=True,
+                skip_label="report.contact.no_phone",
                 min_length=3,
                 max_length=300,
                 invalid="report.contact.how_invalid",
@@ -181,4 +202,5 @@ REPORT = Form(
         ),
     ),
     to_record=tip_record,
+    confirm_cancel=True,
 )

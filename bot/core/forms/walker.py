@@ -23,6 +23,9 @@ from bot.core.words import meaningful
 
 SUMMARY = "sum"
 EDIT_MENU = "sum_edit"
+#: "really cancel?" (forms with `confirm_cancel`); the step it came from waits in `_RESUME`
+CANCEL_ASK = "cancel_ask"
+_RESUME = "_resume_step"
 
 
 def button(label: str, payload: str) -> Button:
@@ -84,8 +87,17 @@ def show(f: Field, value: Any, draft: Mapping[str, Any], reading: Reading) -> An
     if f.kind == Kind.MONEY:
         return ref("common.baht", amount=f"{int(value):,}")
     if f.kind == Kind.EVIDENCE:
-        return ref("common.items", count=len(value or []))
+        return evidence_count(value or [])
     return value
+
+
+def evidence_count(items: list[dict[str, Any]]) -> Any:
+    """Files and shared locations counted apart, as staff alerts and /tip count them (files)."""
+    files = sum(1 for e in items if e.get("kind") != "location")
+    places = len(items) - files
+    if places:
+        return ref("common.files_and_places", files=files, places=places)
+    return ref("common.items", count=files)
 
 
 @dataclass(slots=True)
@@ -232,16 +244,28 @@ class Walker:
             return self.summary(st, reading)
         if step == EDIT_MENU:
             return self.edit_menu(st)
+        if step == CANCEL_ASK:
+            return Reply(
+                "report.cancel_confirm",
+                buttons=(
+                    button("button.cancel_yes", f"{st.stamp}:{CANCEL_ASK}:yes"),
+                    button("button.keep_going", f"{st.stamp}:{CANCEL_ASK}:no"),
+                ),
+            )
         pair = self.form.follow_up(str(step))
         if pair is not None:
-            return Reply(pair[1].ask, buttons=self.nav(st, pair[1].id, optional=False))
+            follow = pair[1]
+            payload = f"{st.stamp}:{follow.id}:{follow.skip_as}"
+            skip = (button(follow.skip_label, payload),) if follow.optional else ()
+            return Reply(follow.ask, buttons=(*skip, *self.nav(st, follow.id, optional=False)))
         f = self.form.get(str(step))
         assert f is not None, step
         stamp = st.stamp
         draft = st.draft
         if f.id in st.prefilled and f.id in draft:
+            from_map = f.kind == Kind.PLACE and bool((draft.get("location") or {}).get("guess"))
             return Reply(
-                "report.confirm_prefill",
+                "report.place.location_confirm" if from_map else "report.confirm_prefill",
                 {"field": ref(f.label), "value": show(f, draft[f.id], draft, reading)},
                 buttons=(
                     button("button.yes", f"{stamp}:{f.id}:ok"),
@@ -265,7 +289,9 @@ class Walker:
                 *self.nav(st, f.id, optional=False),
             )
             key = "report.evid.more" if count else f.ask
-            return Reply(key, {"count": count}, buttons=buttons)
+            return Reply(
+                key, {"count": count, "items": evidence_count(draft.get(f.id) or [])}, buttons=buttons
+            )
         return Reply(f.ask, buttons=self.nav(st, f.id, f.optional))
 
     def _step(self, f: Field) -> str:
@@ -314,8 +340,21 @@ class Walker:
         step = str(st.step)
         text = inbound.text.strip()
         word = words.word(text) if inbound.kind == InboundKind.TEXT else None
-        if value == "cancel":
-            walk.cancelled = True
+        if step == CANCEL_ASK:
+            if value == "yes" or (value is None and word in ("yes", "cancel")):
+                walk.cancelled = True
+                return walk
+            st.step = st.draft.pop(_RESUME, None) or self.form.fields[0].id
+            walk.replies.append(Reply("report.cancel_kept"))
+            walk.replies.append(self._ask(st, reading))
+            return walk
+        if value == "cancel" or (value is None and word == "cancel"):
+            if not self.form.confirm_cancel:
+                walk.cancelled = True
+                return walk
+            st.draft[_RESUME] = step
+            st.step = CANCEL_ASK
+            walk.replies.append(self._ask(st, reading))
             return walk
         if value == "back" or (value is None and word == "back"):
             self.back(st, reading, walk)
@@ -340,6 +379,10 @@ class Walker:
         pair = self.form.follow_up(step)
         if pair is not None:
             parent, follow = pair
+            if follow.optional and (value == follow.skip_as or (value is None and word in ("skip", "no"))):
+                st.draft.pop(follow.id, None)
+                self.next(st, reading, walk, after=parent.id)
+                return walk
             answer = read(follow, text, reading)
             if answer is None:
                 walk.replies.append(Reply(follow.invalid or "report.text_invalid"))
@@ -405,6 +448,9 @@ class Walker:
             return False
         st.prefilled.remove(f.id)
         if at.value == "ok" or (at.value is None and at.word == "yes"):
+            # a value read from the story gets the same note as one chosen (e.g. where vote-buying goes)
+            if f.note is not None and (note := f.note(draft.get(f.id))) is not None:
+                at.walk.replies.append(Reply(note[0], note[1]))
             self.next(st, at.reading, at.walk, after=f.id)
             return True
         draft.pop(f.id, None)
@@ -454,11 +500,15 @@ class Walker:
         }
         found = at.reading.understanding.parse_province(" ".join(x for x in (loc.address, loc.title) if x))
         if found is None:
+            # no usable address: the coordinates themselves, against the offline gazetteer
+            found = at.reading.understanding.locate(loc.latitude, loc.longitude)
+            draft["location"]["guess"] = found is not None
+        if found is None:
             at.walk.replies.append(Reply("report.place.location_kept"))
-            at.walk.replies.append(Reply(f.ask, buttons=self.nav(st, f.id, f.optional)))
+            at.walk.replies.append(Reply("report.place.ask_typed", buttons=self.nav(st, f.id, f.optional)))
             return True
         draft[f.id] = {"province": found[0], "district": found[1]}
-        st.prefilled.append(f.id)  # a guess from the address: confirm it
+        st.prefilled.append(f.id)  # a guess from the address or the map: confirm it
         at.walk.replies.append(self._ask(st, at.reading))
         return True
 
@@ -564,7 +614,8 @@ class Walker:
             )
             walk.replies.append(self._ask(st, reading))
             return
-        walk.replies.append(Reply("report.evid.how"))
+        # the hint names the button the question shows: เสร็จแล้ว once something came, else ไม่มีหลักฐาน
+        walk.replies.append(Reply("report.evid.how" if draft.get(f.id) else "report.evid.how_none"))
         walk.replies.append(self._ask(st, reading))
 
     @staticmethod
