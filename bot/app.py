@@ -38,13 +38,14 @@ from bot.runtime.staff import StaffDesk
 from bot.settings import Settings
 from handlers.console import ConsoleChannel
 from handlers.ratelimit import Rate, WebChatLimits
-from handlers.webchat import WebChatChannel
+from handlers.webchat import MENU_PAYLOADS as WEBCHAT_MENU
+from handlers.webchat import UPLOAD_BODY_TIMEOUT, UPLOAD_PATH, WebChatChannel
 from handlers.webchat import routes as webchat_routes
 from storage.crypto import Keyring, install_keyring
-from storage.database import create_engine, is_sqlite, listen, sqlite_path, upgrade_async
+from storage.database import create_engine, is_sqlite, listen, listen_payloads, sqlite_path, upgrade_async
 from storage.media import FileMediaStore
 from storage.reports import queue_depths
-from storage.repositories import INBOX_CHANNEL, SqlStore
+from storage.repositories import INBOX_CHANNEL, WEBCHAT_CHANNEL, SqlStore
 from storage.spool import Spool, SpoolError
 
 log = logging.getLogger("tipbot")
@@ -280,6 +281,11 @@ class Services:
         wake = self.dispatcher.wake.set
         listener = listen(self.store.engine, INBOX_CHANNEL, wake, self.stop)
         self.tasks.append(asyncio.create_task(listener, name="inbox-notifications"))
+        if self.webchat is not None:
+            # another process's relay wrote to a mailbox whose long poll waits here
+            mailboxes = listen_payloads(self.store.engine, WEBCHAT_CHANNEL, self.webchat.changed, self.stop)
+            self.tasks.append(asyncio.create_task(mailboxes, name="webchat-notifications"))
+            self.tasks.append(asyncio.create_task(self.webchat.run(self.stop), name="webchat-uploads"))
         self.tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="dispatcher"))
         self.tasks.append(asyncio.create_task(self.relay.run(self.stop), name="relay"))
         self.tasks.append(asyncio.create_task(self.broadcaster.run(self.stop), name="broadcaster"))
@@ -363,8 +369,16 @@ async def build_services(
     regions = RegionTable.load(settings.regions_file)
     chans: dict[str, Channel] = {c.name: c for c in channels}
     webchat = None
-    if settings.webchat if with_webchat is None else with_webchat:
-        webchat = WebChatChannel(settings.max_text_chars)
+    # The web chat's mailboxes live in the database: every process can relay to it (and serves
+    # `/chat` when TIPBOT_WEBCHAT is on); `with_webchat=False` leaves it out altogether.
+    if with_webchat is not False:
+        webchat = WebChatChannel(
+            store,
+            settings.max_text_chars,
+            max_media_bytes=settings.max_media_bytes,
+            upload_ttl=settings.webchat_upload_ttl,
+            clock=clock,
+        )
         chans[webchat.name] = webchat
     closers: list[Callable[[], Any]] = []
     if settings.line_enabled and "line" not in chans:
@@ -521,6 +535,25 @@ TELEGRAM_GROUP_COMMANDS = (
     ("help", "commands.group.help"),
 )
 RICH_MENU_LABELS = ("button.report", "button.my_tips", "richmenu.notices", "button.help")
+
+
+def webchat_strings(catalog: Catalog, settings: Settings) -> dict[str, dict[str, Any]]:
+    """Per locale, what the chat page shows of its own: its labels (`webchat.*`), the menu (the
+    rich menu's labels and commands) and its limits."""
+    out: dict[str, dict[str, Any]] = {}
+    for loc, messages in catalog.messages.items():
+        page: dict[str, Any] = {k: v for k, v in messages.items() if k.startswith("webchat.")}
+        page["menu"] = [
+            {"label": catalog.text(key, loc), "payload": payload}
+            for key, payload in zip(RICH_MENU_LABELS, WEBCHAT_MENU, strict=True)
+        ]
+        page["max_text_chars"] = settings.max_text_chars
+        page["max_media_bytes"] = settings.max_media_bytes
+        page["too_large"] = catalog.text(
+            "media.too_large", loc, {"mb": settings.max_media_bytes // (1024 * 1024)}
+        )
+        out[loc] = page
+    return out
 
 
 class StoreKeyValue:
@@ -712,7 +745,9 @@ class Guard:
                     if not request.content.is_eof():
                         deadline.reschedule(loop.time())
 
-                timer = loop.call_later(self.body_timeout, expire)
+                # an evidence file from a phone may take minutes on a slow line; nothing else may
+                allowed = UPLOAD_BODY_TIMEOUT if request.path == UPLOAD_PATH else self.body_timeout
+                timer = loop.call_later(max(allowed, self.body_timeout), expire)
                 try:
                     return await handler(request)
                 finally:
@@ -830,11 +865,8 @@ async def _start_telegram(services: Services, *, polling: bool) -> None:
 def _mount(app: web.Application, services: Services) -> None:
     """Routes that need the built services are added on startup (the router is still open)."""
     s = services.settings
-    if services.webchat is not None:
-        strings = {
-            loc: {k: v for k, v in services.catalog.messages[loc].items() if k.startswith("webchat.")}
-            for loc in services.catalog.messages
-        }
+    if services.webchat is not None and s.webchat:
+        strings = webchat_strings(services.catalog, s)
         limits = WebChatLimits(
             session=Rate(s.webchat_session_rate, s.webchat_session_burst),
             address=Rate(s.webchat_address_rate, s.webchat_address_burst),
@@ -950,7 +982,7 @@ async def run_worker(settings: Settings) -> int:
     scheduler), until SIGTERM or SIGINT; stops between events and between sends."""
     # a worker always works, even when it shares TIPBOT_WORKERS=false with webhook-only servers
     services = await build_services(
-        settings.model_copy(update={"workers": True}), with_webchat=False, role="worker"
+        settings.model_copy(update={"workers": True, "webchat": False}), role="worker"
     )
     services.scheduler = None
     loop = asyncio.get_running_loop()

@@ -412,3 +412,15 @@ class Recipient:
     locale: str
     attempts: int
     in_flight: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WebChatEntry:
+    """One line of a web chat session's history: what the bot said ("bot") or the volunteer
+    sent ("me"), numbered within the session."""
+
+    seq: int
+    role: str
+    key: str
+    body: dict[str, Any]
+    at: datetime | None

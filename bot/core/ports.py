@@ -29,6 +29,7 @@ from bot.core.model import (
     TipDetail,
     TipRecord,
     TipSummary,
+    WebChatEntry,
 )
 
 
@@ -381,6 +382,26 @@ class KeyValueRepo(Protocol):
     async def set(self, key: str, value: str) -> None: ...
 
 
+class WebChatRepo(Protocol):
+    """The web chat's mailboxes and history, and files browsers uploaded, shared by processes."""
+
+    async def post(
+        self, session: str, role: str, key: str, bodies: Sequence[Mapping[str, Any]], now: datetime
+    ) -> list[int] | None: ...
+    async def after(self, session: str, seq: int, limit: int) -> list[WebChatEntry]: ...
+    async def remove(self, session: str, key: str) -> None: ...
+    async def stage(self, session: str, token: str, data: bytes, now: datetime) -> None: ...
+    async def peek(self, token: str) -> bytes | None: ...
+    async def purge_uploads(self, before: datetime) -> int: ...
+    async def erase_older_than(self, before: datetime) -> int:
+        """Retention: all history written before `before`."""
+        ...
+
+    async def erase_session(self, session: str) -> int:
+        """Erasure: one browser session's whole history and uploads."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction, one repository per area. Plain chat ids go in; storage hashes them."""
 
@@ -404,6 +425,8 @@ class UnitOfWork(Protocol):
     def processes(self) -> ProcessesRepo: ...
     @property
     def kv(self) -> KeyValueRepo: ...
+    @property
+    def webchat(self) -> WebChatRepo: ...
 
     async def try_lock(self, name: str) -> bool:
         """Hold a named lock until the transaction ends; False when another process holds it."""

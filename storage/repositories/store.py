@@ -32,6 +32,7 @@ from storage.repositories.outbox import OUTBOX_LEASE, SqlOutbox
 from storage.repositories.processes import SqlProcesses
 from storage.repositories.staff import SqlStaff
 from storage.repositories.tips import SqlTips
+from storage.repositories.webchat import SqlWebChat
 
 #: namespace of named PostgreSQL advisory locks (first key of the two-key form)
 LOCK_NAMED = 0x7463
@@ -91,6 +92,7 @@ class SqlUnitOfWork:
         self.broadcasts = SqlBroadcasts(session)
         self.processes = SqlProcesses(session)
         self.kv = SqlKeyValues(session)
+        self.webchat = SqlWebChat(session)
 
     async def try_lock(self, name: str) -> bool:
         """A lock held until this transaction ends; False when another transaction holds it.
