@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any, Literal
 
+import fontpkg_noto_sans_thai
 from aiohttp import web
 
 from bot.core.cleantext import clean_text
@@ -53,7 +54,8 @@ PAGE_POLICY = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 #: the page's own files under /chat/static/ and their types: nothing else there is served
-ASSETS = {"chat.js": "text/javascript", "chat.css": "text/css"}
+FONT = "NotoSansThai.ttf"
+ASSETS = {"chat.js": "text/javascript", "chat.css": "text/css", FONT: "font/ttf"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,12 @@ class Asset:
 
 
 def _asset(name: str, kind: str) -> Asset:
-    body = resources.files("handlers").joinpath("static", name).read_bytes()
+    if name == FONT:
+        # Noto Sans Thai from its PyPI package (OFL): Thai reads right on a device without a
+        # Thai font, and nothing is fetched from a font CDN
+        body = (fontpkg_noto_sans_thai.ROOT / "files" / "NotoSansThai[wdth,wght].ttf").read_bytes()
+    else:
+        body = resources.files("handlers").joinpath("static", name).read_bytes()
     return Asset(body, kind, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
@@ -321,7 +328,8 @@ def routes(
         asked = request.headers.get("If-None-Match", "")
         if any(tag.strip().removeprefix("W/") in (found.etag, "*") for tag in asked.split(",")):
             return web.Response(status=304, headers=headers)
-        return web.Response(body=found.body, content_type=found.kind, charset="utf-8", headers=headers)
+        charset = None if found.kind.startswith("font/") else "utf-8"
+        return web.Response(body=found.body, content_type=found.kind, charset=charset, headers=headers)
 
     async def store(
         session: str, event_id: str, payload: dict[str, Any], mine: dict[str, Any] | None
@@ -333,12 +341,14 @@ def routes(
         """
         payload["session"] = session
         payload["at"] = datetime.now(UTC).isoformat()
+        written = False
         if mine is not None:
-            try:
+            # With the database away the event may still be spooled: the history line is then
+            # missing (the page showed it already), the message itself is not lost.
+            with contextlib.suppress(StorageUnavailable):
                 async with channel.store.transaction() as uow:
                     await uow.webchat.post(session, "me", event_id, [mine], channel.clock())
-            except StorageUnavailable:
-                return web.json_response({"error": "unavailable"}, status=503)
+                written = True
         try:
             await ingest(
                 [
@@ -352,14 +362,14 @@ def routes(
                 ]
             )
         except (StorageUnavailable, EventRejected) as exc:
-            if mine is not None:
+            if written:
                 with contextlib.suppress(StorageUnavailable):
                     async with channel.store.transaction() as uow:
                         await uow.webchat.remove(session, event_id)
             if isinstance(exc, StorageUnavailable):
                 return web.json_response({"error": "unavailable"}, status=503)
             return web.json_response({"error": "rejected"}, status=422)
-        if mine is not None:
+        if written:
             channel.changed(session_tag(session))
         return web.json_response({"ok": True, "id": event_id})
 
