@@ -274,6 +274,11 @@ class Services:
             self.heartbeat.start()
         if self.ingest.spool is not None:
             self.tasks.append(asyncio.create_task(self.ingest.replay(self.stop), name="spool-replay"))
+        if self.webchat is not None and self.settings.webchat:
+            # another process's relay (a worker's too) wrote to a mailbox whose long poll waits here
+            mailboxes = listen_payloads(self.store.engine, WEBCHAT_CHANNEL, self.webchat.changed, self.stop)
+            self.tasks.append(asyncio.create_task(mailboxes, name="webchat-notifications"))
+            self.tasks.append(asyncio.create_task(self.webchat.run(self.stop), name="webchat-uploads"))
         if not self.settings.workers:
             return  # webhooks only: `tipbot worker` processes do the rest, woken by NOTIFY
         # Load the Thai dictionaries now rather than on the first volunteer's message.
@@ -281,11 +286,6 @@ class Services:
         wake = self.dispatcher.wake.set
         listener = listen(self.store.engine, INBOX_CHANNEL, wake, self.stop)
         self.tasks.append(asyncio.create_task(listener, name="inbox-notifications"))
-        if self.webchat is not None:
-            # another process's relay wrote to a mailbox whose long poll waits here
-            mailboxes = listen_payloads(self.store.engine, WEBCHAT_CHANNEL, self.webchat.changed, self.stop)
-            self.tasks.append(asyncio.create_task(mailboxes, name="webchat-notifications"))
-            self.tasks.append(asyncio.create_task(self.webchat.run(self.stop), name="webchat-uploads"))
         self.tasks.append(asyncio.create_task(self.dispatcher.run(self.stop), name="dispatcher"))
         self.tasks.append(asyncio.create_task(self.relay.run(self.stop), name="relay"))
         self.tasks.append(asyncio.create_task(self.broadcaster.run(self.stop), name="broadcaster"))
