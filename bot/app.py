@@ -26,7 +26,7 @@ from bot.core.catalog import Catalog
 from bot.core.cleantext import clean_event
 from bot.core.model import InboxEvent
 from bot.core.ports import Channel, EventRejected, StorageUnavailable
-from bot.core.routing import RegionTable
+from bot.core.routing import RegionTable, staff_warnings
 from bot.core.understanding import ThaiUnderstanding
 from bot.runtime.broadcast import BroadcastDesk, Broadcaster
 from bot.runtime.dispatcher import Dispatcher
@@ -614,6 +614,7 @@ def create_app(
         if "telegram" in services.channels and services.autostart:
             await _start_telegram(services, polling=telegram_polling)
         log.info("tipbot serving channels: %s", ", ".join(sorted(services.channels)))
+        await _warn_staff_gaps(services)
         metrics_site = await _serve_metrics(metrics_bind, services, settings) if metrics_bind else None
         yield
         if metrics_site is not None:
@@ -624,6 +625,17 @@ def create_app(
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/", _root)
     return app
+
+
+async def _warn_staff_gaps(services: Services) -> None:
+    """At start-up, say which regions (or the central office) have no staff chat to alert."""
+    try:
+        async with services.store.transaction() as uow:
+            active = await uow.staff.regions()
+    except StorageUnavailable:
+        return
+    for line in staff_warnings(active):
+        log.warning("%s", line)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
