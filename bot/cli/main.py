@@ -322,9 +322,8 @@ def _tips(settings: Settings, args: argparse.Namespace) -> int:
         # A byte-order mark: Excel opens the file as UTF-8 (Thai intact) on a double click.
         sys.stdout.write("\ufeff")
         writer = safe_csv.writer(sys.stdout, quoting=safe_csv.QUOTE_ALL)
-        writer.writerow(
-            [f"{catalog.text('export.column.' + name, settings.default_locale)} ({name})" for name in EXPORT_FIELDS]
-        )
+        loc = settings.default_locale
+        writer.writerow([f"{catalog.text('export.column.' + name, loc)} ({name})" for name in EXPORT_FIELDS])
         for row in rows:
             shown = csv_row(catalog, settings.default_locale, row)
             writer.writerow(["" if shown[k] is None else shown[k] for k in EXPORT_FIELDS])
