@@ -18,7 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app, open_store
-from bot.cli.main import main
+from bot.cli.main import main, open_hint
 from bot.core.model import TipRecord
 from bot.runtime.staff import StaffDesk
 from storage import tables as t
@@ -146,3 +146,12 @@ async def test_start_up_warns_when_regions_have_no_staff_chat(
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("central office has no active staff chat" in m for m in warned), warned
     assert any("no active staff chat for region 1, 2, 3" in m for m in warned), warned
+
+
+def test_serve_says_which_address_to_open() -> None:
+    assert open_hint("127.0.0.1", 8080, True) == (
+        "tipbot is running: open http://127.0.0.1:8080/chat in a browser (Ctrl+C stops it)"
+    )
+    assert "http://127.0.0.1:9000/chat" in open_hint("0.0.0.0", 9000, True)  # noqa: S104
+    assert "http://[::1]:8080/chat" in open_hint("::1", 8080, True)
+    assert open_hint("10.0.0.5", 8081, False) == "tipbot is running on http://10.0.0.5:8081 (Ctrl+C stops it)"

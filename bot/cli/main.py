@@ -117,18 +117,31 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.port:  # the port names this process (its default instance name)
         settings = settings.model_copy(update={"port": args.port})
     app = create_app(settings, telegram_polling=args.telegram_polling)
+    host, port = args.host or settings.host, args.port or settings.port
     # On SIGTERM aiohttp stops listening, lets requests in progress finish (up to the shutdown
     # timeout) and then runs the clean-up that stops the dispatcher and relay between events.
     # server_options: no access log, and the keep-alive and slow-body limits.
     web.run_app(
         app,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        print=None,
+        host=host,
+        port=port,
+        # once the port is open: the address to open, instead of aiohttp's banner
+        print=lambda _banner: print(open_hint(host, port, settings.webchat), flush=True),
         shutdown_timeout=settings.shutdown_timeout,
         **server_options(settings),
     )
     return 0
+
+
+def open_hint(host: str, port: int, webchat: bool) -> str:
+    """What `tipbot serve` prints once it listens: the address a person opens."""
+    # listening on every interface: the local address is the one that surely opens
+    everywhere = host in ("0.0.0.0", "", "::")  # noqa: S104
+    shown = "127.0.0.1" if everywhere else f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    if webchat:
+        return f"tipbot is running: open {base}/chat in a browser (Ctrl+C stops it)"
+    return f"tipbot is running on {base} (Ctrl+C stops it)"
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
