@@ -186,8 +186,8 @@ class WebChatChannel:
     async def fetch_media(self, media: MediaRef) -> FetchedMedia:
         """The uploaded bytes, from the holding table (any process may have taken the upload).
 
-        They stay there until `upload_ttl` has passed, so a dispatcher that retries the event
-        finds them again; the purge then removes them, kept in a draft or not.
+        They stay there until the dispatcher has settled the event (`release_media`), so a retried
+        event finds them again; `upload_ttl` removes any a crash left behind.
         """
         try:
             async with self.store.transaction() as uow:
@@ -199,6 +199,12 @@ class WebChatChannel:
         if len(data) > self.max_media_bytes:
             raise MediaTooLarge(str(len(data)))
         return FetchedMedia(data, media.claimed_mime)
+
+    async def release_media(self, media: MediaRef) -> None:
+        """The dispatcher settled the event: the held upload goes (its bytes are in the evidence
+        store if a draft took it; otherwise nothing of it is kept)."""
+        async with self.store.transaction() as uow:
+            await uow.webchat.drop(media.platform_ref)
 
     async def send(
         self,

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
 
 from bot.app import SERVICES, Services, build_services, create_app
 from bot.settings import Settings
+from storage import tables as t
 from tests.conftest import make_settings
 from tests.drivers import session_of
 from tests.harness import evidence_jpeg
@@ -113,3 +115,36 @@ async def test_one_process_wakes_its_own_long_poll(sqlite_url: str, tmp_path: Pa
             assert await uow.webchat.erase_older_than(services.dispatcher.clock() - timedelta(days=1)) == 0
             assert await uow.webchat.erase_older_than(services.dispatcher.clock() + timedelta(seconds=1)) > 0
         assert await poll(client, session, 0, 0) == []
+
+
+async def test_uploads_before_consent_or_over_the_limit_leave_nothing(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(sqlite_url, tmp_path, max_media_bytes=64 * 1024)
+    session = session_of("uploader")
+    async with instance(settings, "solo") as (client, services):
+
+        async def upload(n: int, data: bytes) -> int:
+            r = await client.post(
+                "/chat/api/upload",
+                params={"session": session, "id": f"evt-{n:08d}", "name": "x.jpg", "kind": "image"},
+                data=data,
+                headers={"Content-Type": "image/jpeg"},
+            )
+            return r.status
+
+        async def held() -> tuple[int, int]:
+            async with services.store.transaction() as uow:
+                counted = [
+                    (await uow.session.execute(select(func.count()).select_from(table))).scalar_one()
+                    for table in (t.WebChatUpload, t.Attachment)
+                ]
+            return int(counted[0]), int(counted[1])
+
+        assert await upload(1, b"\xff" * (64 * 1024 + 1)) == 413  # over the limit: refused, nothing held
+        assert await held() == (0, 0)
+        assert await upload(2, evidence_jpeg("early")) == 200  # before consent
+        await services.settle()
+        answers = [m["text"] for m in await poll(client, session, 0, 0) if m["role"] == "bot"]
+        assert any("ยังไม่ได้รับความยินยอม" in a for a in answers), answers
+        assert await held() == (0, 0)  # answered, and nothing of it kept

@@ -112,6 +112,10 @@ class SqlWebChat(Repository):
         row = (await self.session.execute(select(u.data).where(u.token == token))).scalar_one_or_none()
         return None if row is None else keyring().decrypt(bytes(row))
 
+    async def drop(self, token: str) -> None:
+        u = t.WebChatUpload
+        await self.session.execute(delete(u).where(u.token == token))
+
     async def purge_uploads(self, before: datetime) -> int:
         """Uploads nobody took (no draft wanted them) are deleted after their time."""
         u = t.WebChatUpload
