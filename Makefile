@@ -6,15 +6,18 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint check bench soak clean
 
+# Installing is quiet: pip's output goes to $(VENV)/install.log, shown only when it fails.
+PIP := $(BIN)/python -m pip --disable-pip-version-check --no-input
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or run: make PYTHON=python3 ...)"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing tipbot into $(VENV) (log: $(VENV)/install.log) ..."
+	@{ $(PIP) install --quiet --upgrade pip && $(PIP) install --quiet -e '.[dev]'; } >$(VENV)/install.log 2>&1 \
+		|| { tail -n 30 $(VENV)/install.log; echo "install failed: see $(VENV)/install.log"; exit 1; }
+	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tipbot serve
+	@$(BIN)/tipbot serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,7 +27,7 @@ from bot.core.cleantext import clean_event
 from bot.core.forms.report import CATEGORIES
 from bot.core.model import InboxEvent
 from bot.core.ports import Channel, EventRejected, MediaStore, StorageUnavailable
-from bot.core.routing import RegionTable
+from bot.core.routing import RegionTable, staff_warnings
 from bot.core.understanding import ThaiUnderstanding
 from bot.runtime.broadcast import BroadcastDesk, Broadcaster
 from bot.runtime.casedesk import CaseDesk
@@ -43,13 +43,14 @@ from bot.settings import Settings
 from handlers.console import ConsoleChannel
 from handlers.desk import DeskWeb
 from handlers.ratelimit import Rate, WebChatLimits
-from handlers.webchat import WebChatChannel
+from handlers.webchat import MENU_PAYLOADS as WEBCHAT_MENU
+from handlers.webchat import UPLOAD_BODY_TIMEOUT, UPLOAD_PATH, WebChatChannel
 from handlers.webchat import routes as webchat_routes
 from storage.crypto import Keyring, install_keyring
-from storage.database import create_engine, is_sqlite, listen, sqlite_path, upgrade_async
+from storage.database import create_engine, is_sqlite, listen, listen_payloads, sqlite_path, upgrade_async
 from storage.media import FileMediaStore
 from storage.reports import queue_depths
-from storage.repositories import INBOX_CHANNEL, SqlStore
+from storage.repositories import INBOX_CHANNEL, WEBCHAT_CHANNEL, SqlStore
 from storage.spool import Spool, SpoolError
 
 log = logging.getLogger("tipbot")
@@ -280,6 +281,11 @@ class Services:
             self.heartbeat.start()
         if self.ingest.spool is not None:
             self.tasks.append(asyncio.create_task(self.ingest.replay(self.stop), name="spool-replay"))
+        if self.webchat is not None and self.settings.webchat:
+            # another process's relay (a worker's too) wrote to a mailbox whose long poll waits here
+            mailboxes = listen_payloads(self.store.engine, WEBCHAT_CHANNEL, self.webchat.changed, self.stop)
+            self.tasks.append(asyncio.create_task(mailboxes, name="webchat-notifications"))
+            self.tasks.append(asyncio.create_task(self.webchat.run(self.stop), name="webchat-uploads"))
         if not self.settings.workers:
             return  # webhooks only: `tipbot worker` processes do the rest, woken by NOTIFY
         # Load the Thai dictionaries now rather than on the first volunteer's message.
@@ -384,8 +390,16 @@ async def build_services(
     regions = RegionTable.load(settings.regions_file)
     chans: dict[str, Channel] = {c.name: c for c in channels}
     webchat = None
-    if settings.webchat if with_webchat is None else with_webchat:
-        webchat = WebChatChannel(settings.max_text_chars)
+    # The web chat's mailboxes live in the database: every process can relay to it (and serves
+    # `/chat` when TIPBOT_WEBCHAT is on); `with_webchat=False` leaves it out altogether.
+    if with_webchat is not False:
+        webchat = WebChatChannel(
+            store,
+            settings.max_text_chars,
+            max_media_bytes=settings.max_media_bytes,
+            upload_ttl=settings.webchat_upload_ttl,
+            clock=clock,
+        )
         chans[webchat.name] = webchat
     closers: list[Callable[[], Any]] = []
     if settings.line_enabled and "line" not in chans:
@@ -566,6 +580,25 @@ TELEGRAM_GROUP_COMMANDS = (
 RICH_MENU_LABELS = ("button.report", "button.my_tips", "richmenu.notices", "button.help")
 
 
+def webchat_strings(catalog: Catalog, settings: Settings) -> dict[str, dict[str, Any]]:
+    """Per locale, what the chat page shows of its own: its labels (`webchat.*`), the menu (the
+    rich menu's labels and commands) and its limits."""
+    out: dict[str, dict[str, Any]] = {}
+    for loc, messages in catalog.messages.items():
+        page: dict[str, Any] = {k: v for k, v in messages.items() if k.startswith("webchat.")}
+        page["menu"] = [
+            {"label": catalog.text(key, loc), "payload": payload}
+            for key, payload in zip(RICH_MENU_LABELS, WEBCHAT_MENU, strict=True)
+        ]
+        page["max_text_chars"] = settings.max_text_chars
+        page["max_media_bytes"] = settings.max_media_bytes
+        page["too_large"] = catalog.text(
+            "media.too_large", loc, {"mb": settings.max_media_bytes // (1024 * 1024)}
+        )
+        out[loc] = page
+    return out
+
+
 class StoreKeyValue:
     """`bot.core.ports.KeyValueStore` on the database (e.g. the Telegram polling offset)."""
 
@@ -624,6 +657,7 @@ def create_app(
         if "telegram" in services.channels and services.autostart:
             await _start_telegram(services, polling=telegram_polling)
         log.info("tipbot serving channels: %s", ", ".join(sorted(services.channels)))
+        await _warn_staff_gaps(services)
         metrics_site = await _serve_metrics(metrics_bind, services, settings) if metrics_bind else None
         yield
         if metrics_site is not None:
@@ -634,6 +668,17 @@ def create_app(
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/", _root)
     return app
+
+
+async def _warn_staff_gaps(services: Services) -> None:
+    """At start-up, say which regions (or the central office) have no staff chat to alert."""
+    try:
+        async with services.store.transaction() as uow:
+            active = await uow.staff.regions()
+    except StorageUnavailable:
+        return
+    for line in staff_warnings(active):
+        log.warning("%s", line)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -755,7 +800,9 @@ class Guard:
                     if not request.content.is_eof():
                         deadline.reschedule(loop.time())
 
-                timer = loop.call_later(self.body_timeout, expire)
+                # an evidence file from a phone may take minutes on a slow line; nothing else may
+                allowed = UPLOAD_BODY_TIMEOUT if request.path == UPLOAD_PATH else self.body_timeout
+                timer = loop.call_later(max(allowed, self.body_timeout), expire)
                 try:
                     return await handler(request)
                 finally:
@@ -904,11 +951,8 @@ def _mount(app: web.Application, services: Services) -> None:
     from handlers.privacy import privacy_routes
 
     app.router.add_routes(privacy_routes(privacy_pages(s, services.catalog), s.default_locale))
-    if services.webchat is not None:
-        strings = {
-            loc: {k: v for k, v in services.catalog.messages[loc].items() if k.startswith("webchat.")}
-            for loc in services.catalog.messages
-        }
+    if services.webchat is not None and s.webchat:
+        strings = webchat_strings(services.catalog, s)
         limits = WebChatLimits(
             session=Rate(s.webchat_session_rate, s.webchat_session_burst),
             address=Rate(s.webchat_address_rate, s.webchat_address_burst),
@@ -1035,7 +1079,7 @@ async def run_worker(settings: Settings) -> int:
     scheduler), until SIGTERM or SIGINT; stops between events and between sends."""
     # a worker always works, even when it shares TIPBOT_WORKERS=false with webhook-only servers
     services = await build_services(
-        settings.model_copy(update={"workers": True}), with_webchat=False, role="worker"
+        settings.model_copy(update={"workers": True, "webchat": False}), role="worker"
     )
     services.scheduler = None
     loop = asyncio.get_running_loop()

@@ -64,8 +64,12 @@ class Settings(BaseSettings):
     instance: str | None = Field(default=None, max_length=200)
     #: when set, webhook events are written here while the database is unreachable
     spool_dir: Path | None = None
-    #: serve the web chat from this process (its mailboxes live in process memory)
+    #: serve the web chat's page and API (`/chat`) from this process; its mailboxes and history
+    #: live in the database, so any number of processes may serve it
     webchat: bool = True
+    #: an uploaded evidence file is held (encrypted) this long for the dispatcher to take into a
+    #: draft, then deleted whether a draft took it or not
+    webchat_upload_ttl: timedelta = Field(default=timedelta(minutes=10), ge=timedelta(minutes=1))
     #: web-chat posts one session (one browser) may send per second, and at once after a pause
     webchat_session_rate: float = Field(default=1.0, gt=0)
     webchat_session_burst: int = Field(default=5, ge=1)

@@ -122,6 +122,14 @@ async def listen(
 ) -> None:
     """Call `callback` on every PostgreSQL NOTIFY on `channel` until `stop`; reconnects after
     losing the database. A no-op on SQLite (one process: the in-process wake-up is enough)."""
+    await listen_payloads(engine, channel, lambda _payload: callback(), stop)
+
+
+async def listen_payloads(
+    engine: AsyncEngine, channel: str, callback: Callable[[str | None], None], stop: asyncio.Event
+) -> None:
+    """`listen`, handing the callback each notification's payload (None: a reconnect, when
+    anything may have been missed)."""
     if engine.dialect.name != "postgresql":
         return
     delay = 0.5
@@ -131,12 +139,12 @@ async def listen(
                 raw = await conn.get_raw_connection()
                 driver: Any = raw.driver_connection
 
-                def notified(*_: object) -> None:
-                    callback()
+                def notified(_conn: object, _pid: object, _channel: object, payload: object) -> None:
+                    callback(str(payload) if payload else None)
 
                 await driver.add_listener(channel, notified)
                 delay = 0.5
-                callback()  # whatever arrived while we were not listening
+                callback(None)  # whatever arrived while we were not listening
                 while not stop.is_set() and not driver.is_closed():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=5.0)

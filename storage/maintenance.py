@@ -28,6 +28,9 @@ ENCRYPTED: dict[type[Any], tuple[str, ...]] = {
     t.TipEvent: ("note",),
     t.OutboxRow: ("address_enc", "payload", "reply_token"),
     t.StaffChat: ("chat_id_enc",),
+    # web chat rows are found by a plain SHA-256 of the random session id, which no key changes;
+    # uploads live minutes and stay readable with the old key until they expire
+    t.WebChatMessage: ("body",),
 }
 
 

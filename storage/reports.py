@@ -31,6 +31,10 @@ EXPORT_FIELDS = (
 )
 
 
+#: how many case codes `status` names behind routing gaps and failed sends
+NAMED = 20
+
+
 async def export_tips(store: SqlStore, region: str | None = None) -> AsyncIterator[dict[str, Any]]:
     async with store.transaction() as uow:
         counts: dict[Any, Any] = dict(
@@ -51,7 +55,8 @@ async def export_tips(store: SqlStore, region: str | None = None) -> AsyncIterat
         yield {
             "case_code": r.case_code,
             "created_at": created.isoformat() if created else None,
-            "status": r.status,
+            # the full status, as staff set it (`forwarded.nacc`, `closed.duplicate`)
+            "status": f"{r.status}.{r.status_detail}" if r.status_detail else r.status,
             "category": r.category,
             "region": r.region,
             "province": r.province,
@@ -134,6 +139,24 @@ async def status_summary(store: SqlStore) -> dict[str, Any]:
                 .group_by(t.OutboxRow.channel, t.OutboxRow.last_error)  # type: ignore[call-overload]
             )
         ).all()
+        gap_codes = (
+            await s.execute(
+                select(t.Tip.case_code, t.Tip.region, t.TipEvent.action, t.TipEvent.at)
+                .join(t.Tip, t.Tip.id == t.TipEvent.tip_id)
+                .where(t.TipEvent.action.in_(("routing_gap", "unalerted")))  # type: ignore[attr-defined]
+                .order_by(t.TipEvent.id.desc())  # type: ignore[union-attr]
+                .limit(NAMED)
+            )
+        ).all()
+        failed_codes = (
+            await s.execute(
+                select(t.Tip.case_code, t.OutboxRow.channel, t.OutboxRow.kind, t.OutboxRow.last_error)
+                .join(t.Tip, t.Tip.id == t.OutboxRow.tip_id)
+                .where(t.OutboxRow.status == "failed")
+                .order_by(t.OutboxRow.id.desc())  # type: ignore[union-attr]
+                .limit(NAMED)
+            )
+        ).all()
     now = datetime.now().astimezone()
     oldest_at = utc(oldest)
     return {
@@ -146,6 +169,15 @@ async def status_summary(store: SqlStore) -> dict[str, Any]:
         "outbox": [{"channel": c, "status": st, "count": n} for c, st, n in outbox],
         "failed_sends": [{"channel": c, "error": e, "count": n} for c, e, n in failures],
         "routing_gaps": int(gaps),
+        # the newest tips behind routing gaps (and those no chat at all was alerted to)
+        "routing_gap_tips": [
+            {"case_code": c, "region": r, "unalerted": a == "unalerted", "at": utc(at)}
+            for c, r, a, at in gap_codes
+        ],
+        # the newest failed sends that concern a tip (alerts, status notices), with its code
+        "failed_send_tips": [
+            {"case_code": c, "channel": ch, "kind": k, "error": e} for c, ch, k, e in failed_codes
+        ],
         "processes": [
             {
                 "instance": p.instance,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.crypto import EncryptedJSON, EncryptedText
@@ -411,3 +411,43 @@ class TipIndex(SQLModel, table=True):
     hash: int = Field(sa_column=Column(BigInteger, nullable=False))
     #: when the tip arrived (copied here so the window is read from the index alone)
     at: datetime | None = _ts()
+
+
+class WebChatMessage(SQLModel, table=True):
+    """The web chat's mailboxes and history: what each browser session was shown and sent.
+
+    Every process may write (its relay sends) and read (its `/chat` long polls) them, so several
+    `tipbot serve` processes serve one web chat. `seq` counts per session and is unique with it,
+    so a session's rows become visible in the order of their numbers.
+    """
+
+    __tablename__ = "webchat_message"
+    __table_args__ = (
+        UniqueConstraint("session_hash", "seq", name="uq_webchat_message_seq"),
+        UniqueConstraint("session_hash", "key", name="uq_webchat_message_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_hash: str = Field(max_length=64)
+    seq: int
+    #: the relay's retry key (a resent row is shown once) or the page's own event id
+    key: str = Field(max_length=200)
+    #: "bot" (a message to the volunteer) or "me" (what the volunteer sent)
+    role: str = Field(max_length=8)
+    body: dict[str, Any] = Field(sa_column=Column(EncryptedJSON, nullable=False))
+    created_at: datetime | None = _ts(index=True)
+
+
+class WebChatUpload(SQLModel, table=True):
+    """An evidence file a browser uploaded, held (encrypted) until the dispatcher takes it into a
+    draft or `TIPBOT_WEBCHAT_UPLOAD_TTL` passes: the bytes the platform would hold on LINE."""
+
+    __tablename__ = "webchat_upload"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=64, unique=True)
+    session_hash: str = Field(max_length=64, index=True)
+    #: a Fernet token of the file's bytes (encrypted by the repository)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size: int = 0
+    created_at: datetime | None = _ts(index=True)

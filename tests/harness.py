@@ -101,6 +101,14 @@ class Runner:
         self.matched: set[str] = set()
         self.actors: set[str] = set()
 
+    async def settle(self) -> None:
+        """Let the app work off everything, then let the driver read what its chats got (the web
+        chat's mailboxes are in the database, read over the page's own API)."""
+        await self.driver.services.settle()
+        refresh = getattr(self.driver, "refresh", None)
+        if refresh is not None:
+            await refresh()
+
     async def run(self, path: Path) -> None:
         for lineno, raw in enumerate(path.read_text("utf-8").splitlines(), 1):
             line = raw.strip()
@@ -123,7 +131,7 @@ class Runner:
             scheduler = self.driver.services.scheduler
             assert scheduler is not None
             await scheduler.tick()
-            await self.driver.services.settle()
+            await self.settle()
             return
         if line.startswith("="):
             await self.check(line[1:].split())
@@ -197,7 +205,7 @@ class Runner:
                 for blabel, payload in msg.buttons:
                     if blabel == label:
                         await self.driver.tap(actor, blabel, payload)
-                        await self.driver.services.settle()
+                        await self.settle()
                         return
             raise AssertionError(f"no button [{label}] for {actor}; last messages:\n{self._tail(actor)}")
         if rest.startswith("@location"):
@@ -208,7 +216,7 @@ class Runner:
             await self.driver.image(actor, evidence_jpeg(name), name)
         else:
             await self.driver.say(actor, rest)
-        await self.driver.services.settle()
+        await self.settle()
 
     def _unread(self, actor: str) -> list[Msg]:
         return self.driver.received(actor)[self.read.get(actor, 0) :]

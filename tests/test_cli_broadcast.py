@@ -36,6 +36,11 @@ def test_create_list_show_cancel(tmp_path: Path) -> None:
     refused = tipbot(tmp_path, *args, "--province", "Surin")
     assert refused.returncode == 1 and "add --yes" in refused.stderr
     assert "recipients: 7" in refused.stdout and "webchat: 7" in refused.stdout
+    # the notice as volunteers will see it, before the question
+    preview = refused.stdout.split("recipients:")[0]
+    assert "the notice as volunteers will see it:" in preview
+    assert "อบรมอาสาสมัคร" in preview and "ขอเชิญร่วมอบรม\nมีอาหารกลางวัน" in preview
+    assert "sending now" in preview
 
     later = "2099-01-02 09:30"
     made = tipbot(
@@ -53,13 +58,15 @@ def test_create_list_show_cancel(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     bc_id = made.stdout.strip().splitlines()[-1]
     assert "sending at 2099-01-02 09:30 (Thai time)" in made.stdout
+    assert "[เข้าร่วม]" in made.stdout and "13:00" in made.stdout  # RSVP buttons and the event time
 
     listed = tipbot(tmp_path, "broadcast", "list")
     assert listed.returncode == 0
     assert f"{bc_id:>4}  scheduled" in listed.stdout and "2099-01-02 09:30" in listed.stdout
 
     shown = tipbot(tmp_path, "broadcast", "show", bc_id)
-    assert shown.returncode == 0 and "status: scheduled" in shown.stdout and "RSVP: coming 0" in shown.stdout
+    assert shown.returncode == 0 and "status: scheduled, starts 2099-01-02 09:30 (Thai time)" in shown.stdout
+    assert "starts in " in shown.stdout and " d " in shown.stdout and "sent 0" not in shown.stdout
 
     cancelled = tipbot(tmp_path, "broadcast", "cancel", bc_id)
     assert cancelled.returncode == 0 and f"broadcast {bc_id} cancelled" in cancelled.stdout

@@ -91,7 +91,7 @@ async def test_a_double_submitted_message_is_processed_once(settings: Settings) 
         services = client.server.app[SERVICES]
         await services.settle()
         assert services.webchat is not None
-        texts = [m["text"] for m in services.webchat.messages_after(session, 0)]
+        texts = [m["text"] for m in await services.webchat.messages_after(session, 0) if m["role"] == "bot"]
         assert sum("คุณยินยอม" in x for x in texts) == 1
 
 

@@ -69,6 +69,7 @@ class Browser:
         self.server = server
         self.session = session_of(who)
         self.seen: list[dict[str, Any]] = []
+        self.after = 0
 
     async def post(self, body: dict[str, Any], event_id: str | None = None) -> int:
         body = {"session": self.session, "id": event_id or str(uuid.uuid4()), **body}
@@ -80,15 +81,18 @@ class Browser:
                 return 0
 
     async def read(self, until: str, wait: float = 15.0) -> list[dict[str, Any]]:
-        after = self.seen[-1]["seq"] if self.seen else 0
         async with aiohttp.ClientSession() as http:
             deadline = asyncio.get_running_loop().time() + wait
             while asyncio.get_running_loop().time() < deadline:
-                url = f"{self.server.url}/chat/api/messages?session={self.session}&after={after}&wait=2"
+                url = f"{self.server.url}/chat/api/messages?session={self.session}&after={self.after}&wait=2"
                 async with http.get(url) as r:
                     new = (await r.json())["messages"]
-                self.seen += new
-                after = self.seen[-1]["seq"] if self.seen else after
+                self.after = max([self.after, *(m["seq"] for m in new)])
+                # the history also holds what this browser sent: only the bot's messages count
+                bot = [m for m in new if m["role"] == "bot"]
+                if new and not bot:
+                    continue
+                self.seen += bot
                 if any(until in m["text"] for m in self.seen):
                     return self.seen
         raise AssertionError(f"never received «{until}»: {[m['text'][:40] for m in self.seen]}")

@@ -14,8 +14,6 @@ from tests.harness import FakeClock, Runner, transcripts
 @pytest.mark.parametrize("channel", sorted(DRIVERS))
 @pytest.mark.parametrize("path", transcripts(), ids=lambda p: p.stem)
 async def test_transcript(path: Path, channel: str, settings: Settings, tmp_path: Path) -> None:
-    if channel == "webchat" and "@image" in path.read_text("utf-8"):
-        pytest.skip("the web chat takes no files")
     clock = FakeClock()
     async with DRIVERS[channel](settings, clock, tmp_path) as driver:
         await Runner(driver, clock).run(path)

@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from bot.core.compose import BANGKOK, MAX_BODY, MAX_PLACE, MAX_TITLE
+from bot.core.compose import BANGKOK, MAX_BODY, MAX_PLACE, MAX_TITLE, notice_reply
 from bot.core.model import Audience, BroadcastRecord
 from bot.core.routing import REGIONS, RegionTable
 from bot.core.understanding import ThaiUnderstanding
@@ -103,6 +103,21 @@ def _record(settings: Settings, args: argparse.Namespace, stdin: TextIO) -> Broa
     )
 
 
+def preview(bc: BroadcastRecord, settings: Settings) -> list[str]:
+    """The notice as volunteers will see it (in the default language), with its buttons."""
+    from bot.core.catalog import Catalog
+
+    shown = Catalog.load(default_locale=settings.default_locale).render(notice_reply(bc))
+    rule = "─" * 40
+    lines = ["the notice as volunteers will see it:", rule, *shown.text.splitlines()]
+    if shown.buttons:
+        lines.append("  ".join(f"[{b.label}]" for b in shown.buttons))
+    lines.append(rule)
+    when = "now" if bc.send_at is None else f"at {bc.send_at.astimezone(BANGKOK):%Y-%m-%d %H:%M} (Thai time)"
+    lines.append(f"sending {when}")
+    return lines
+
+
 def describe(p: Plan) -> list[str]:
     lines = [f"recipients: {p.total}"]
     lines += [f"  {channel}: {n}" for channel, n in sorted(p.by_channel.items())]
@@ -131,6 +146,8 @@ async def _create(settings: Settings, args: argparse.Namespace, stdin: TextIO, s
                 line_quota=settings.line_monthly_quota,
                 now=now,
             )
+        for line in preview(bc, settings):
+            print(line, file=stdout)
         for line in describe(p):
             print(line, file=stdout)
         if not args.yes:
@@ -189,9 +206,23 @@ async def _report(settings: Settings, bc_id: int) -> tuple[BroadcastRecord | Non
         await store.engine.dispose()
 
 
-def _print_report(bc: BroadcastRecord, totals: dict[str, int], questions: list[str], out: TextIO) -> None:
+def _print_report(
+    bc: BroadcastRecord,
+    totals: dict[str, int],
+    questions: list[str],
+    out: TextIO,
+    now: datetime | None = None,
+) -> None:
     p = totals_params(bc, totals)
     print(f"broadcast {bc.id}: {bc.title}", file=out)
+    if bc.status == "scheduled" and bc.send_at is not None:
+        # nothing to count yet: when it starts, not an empty progress bar
+        left = bc.send_at - (now or datetime.now(UTC))
+        print(
+            f"status: scheduled, starts {bc.send_at.astimezone(BANGKOK):%Y-%m-%d %H:%M} (Thai time)", file=out
+        )
+        print(f"starts in {_duration(left)}" if left.total_seconds() > 0 else "starting now", file=out)
+        return
     print(f"status: {bc.status}   recipients: {bc.recipients}", file=out)
     if out.isatty():
         print(bar(p["sent"] + p["failed"] + p["skipped"], bc.recipients), file=out)
@@ -215,6 +246,14 @@ async def _show(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     _print_report(bc, totals, questions, sys.stdout)
     return 0
+
+
+def _duration(left: timedelta) -> str:
+    minutes = max(0, int(left.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{mins} min"]
+    return " ".join(parts)
 
 
 def _watch(settings: Settings, bc_id: int) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.core import audit
 from bot.core.casecode import ALPHABET
-from bot.core.routing import REGIONS
+from bot.core.routing import REGIONS, staff_warnings
 from bot.logs import configure as configure_logs
 from bot.settings import Settings
 
@@ -140,18 +140,31 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.port:  # the port names this process (its default instance name)
         settings = settings.model_copy(update={"port": args.port})
     app = create_app(settings, telegram_polling=args.telegram_polling)
+    host, port = args.host or settings.host, args.port or settings.port
     # On SIGTERM aiohttp stops listening, lets requests in progress finish (up to the shutdown
     # timeout) and then runs the clean-up that stops the dispatcher and relay between events.
     # server_options: no access log, and the keep-alive and slow-body limits.
     web.run_app(
         app,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        print=None,
+        host=host,
+        port=port,
+        # once the port is open: the address to open, instead of aiohttp's banner
+        print=lambda _banner: print(open_hint(host, port, settings.webchat), flush=True),
         shutdown_timeout=settings.shutdown_timeout,
         **server_options(settings),
     )
     return 0
+
+
+def open_hint(host: str, port: int, webchat: bool) -> str:
+    """What `tipbot serve` prints once it listens: the address a person opens."""
+    # listening on every interface: the local address is the one that surely opens
+    everywhere = host in ("0.0.0.0", "", "::")  # noqa: S104
+    shown = "127.0.0.1" if everywhere else f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    if webchat:
+        return f"tipbot is running: open {base}/chat in a browser (Ctrl+C stops it)"
+    return f"tipbot is running on {base} (Ctrl+C stops it)"
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -380,11 +393,44 @@ def _tips(settings: Settings, args: argparse.Namespace) -> int:
     else:
         import defusedcsv.csv as safe_csv
 
-        writer = safe_csv.DictWriter(sys.stdout, fieldnames=list(EXPORT_FIELDS), quoting=safe_csv.QUOTE_ALL)
-        writer.writeheader()
+        from bot.core.catalog import Catalog
+
+        catalog = Catalog.load(default_locale=settings.default_locale)
+        # A byte-order mark: Excel opens the file as UTF-8 (Thai intact) on a double click.
+        sys.stdout.write("\ufeff")
+        writer = safe_csv.writer(sys.stdout, quoting=safe_csv.QUOTE_ALL)
+        loc = settings.default_locale
+        writer.writerow([f"{catalog.text('export.column.' + name, loc)} ({name})" for name in EXPORT_FIELDS])
         for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            shown = csv_row(catalog, settings.default_locale, row)
+            writer.writerow(["" if shown[k] is None else shown[k] for k in EXPORT_FIELDS])
     return 0
+
+
+def csv_row(catalog: Any, locale: str, row: dict[str, Any]) -> dict[str, Any]:
+    """One exported tip as a spreadsheet shows it: Thai time without a zone, and Thai labels with
+    their codes beside them (`ส่งต่อ ป.ป.ช. (forwarded.nacc)`), so a filter works on either."""
+    out = dict(row)
+    if row.get("created_at"):
+        at = datetime.fromisoformat(row["created_at"]).astimezone(timezone(timedelta(hours=7)))
+        out["created_at"] = at.strftime("%Y-%m-%d %H:%M")
+    status = str(row.get("status") or "")
+    base, _, detail = status.partition(".")
+    label = catalog.text(f"export.status.{base}", locale)
+    if detail:
+        label = catalog.text(f"export.detail.{base}.{detail}", locale)
+    out["status"] = f"{label} ({status})"
+    if row.get("category"):
+        out["category"] = f"{catalog.text('category.' + row['category'], locale)} ({row['category']})"
+    region = str(row.get("region") or "")
+    if region:
+        name = (
+            catalog.text("region.central", locale)
+            if region == "central"
+            else catalog.text("region.numbered", locale, {"n": region})
+        )
+        out["region"] = f"{name} ({region})"
+    return out
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
@@ -402,23 +448,63 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
             await store.engine.dispose()
 
     s = asyncio.run(read())
-    print(f"database: {s['database']}")
-    print("tips by region and status:")
+    bangkok = timezone(timedelta(hours=7))
+    print(f"database: {s['database']}   (times are Thai time)")
+    print()
+    print("TIPS by region and status")
     if not s["tips"]:
         print("  (none)")
     for row in sorted(s["tips"], key=lambda r: (r["region"], r["status"])):
         print(f"  region {row['region']:>7}  {row['status']:<14} {row['count']}")
-    print("inbox:", ", ".join(f"{k} {v}" for k, v in sorted(s["inbox"].items())) or "empty")
+    print()
+    print("STAFF CHATS")
+    print(
+        "  active staff chats by region:",
+        ", ".join(f"{k} {v}" for k, v in sorted(s["staff_chats"].items())) or "none",
+    )
+    for line in staff_warnings(set(s["staff_chats"])):
+        print("  WARNING: " + line)
+    print()
+    print("ROUTING")
+    print("  routing gaps:", s["routing_gaps"])
+    named: dict[str, dict[str, Any]] = {}
+    for gap in s["routing_gap_tips"]:  # a tip alerted to nobody has both events: one line
+        seen = named.setdefault(gap["case_code"], dict(gap))
+        seen["unalerted"] = seen["unalerted"] or gap["unalerted"]
+    for code, gap in named.items():
+        at = gap["at"].astimezone(bangkok).strftime("%Y-%m-%d %H:%M") if gap["at"] else "?"
+        region = "no place (central)" if gap["region"] == "central" else f"region {gap['region']}"
+        went = "sent to the central office"
+        if gap["unalerted"]:
+            went = "ALERTED TO NOBODY (no central office chat)"
+        print(f"    {code}  {region}, {at}: {went}")
+    print()
+    print("QUEUES")
+    print("  inbox:", ", ".join(f"{k} {v}" for k, v in sorted(s["inbox"].items())) or "empty")
     if s["oldest_pending_seconds"] is not None:
-        print(f"  oldest pending event received {s['oldest_pending_seconds']:.0f} s ago")
-    print("outbox:", ", ".join(f"{r['channel']}/{r['status']} {r['count']}" for r in s["outbox"]) or "empty")
-    print(f"  being sent now (leased): {s['outbox_in_flight']}")
-    print("possible duplicate sends:", s["possible_duplicates"])
-    print("failed sends:", sum(r["count"] for r in s["failed_sends"]))
+        print(f"    oldest pending event received {s['oldest_pending_seconds']:.0f} s ago")
+    print(
+        "  outbox:", ", ".join(f"{r['channel']}/{r['status']} {r['count']}" for r in s["outbox"]) or "empty"
+    )
+    print(f"    being sent now (leased): {s['outbox_in_flight']}")
+    print("  possible duplicate sends:", s["possible_duplicates"])
+    print("  failed sends:", sum(r["count"] for r in s["failed_sends"]))
     for r in s["failed_sends"]:
-        print(f"  {r['channel']}: {r['error']} ({r['count']})")
-    print("routing gaps:", s["routing_gaps"])
-    print("processes (last heartbeat):" if s["processes"] else "processes: none registered")
+        print(f"    {r['channel']}: {r['error']} ({r['count']})")
+    for r in s["failed_send_tips"]:
+        print(f"    {r['case_code']}  {r['kind']} on {r['channel']} failed: {r['error']}")
+    for channel, until in s["paused"].items():
+        print(f"  PAUSED: {channel} sending paused until {until} (monthly limit)")
+    if settings.spool_dir is not None:
+        from storage.spool import Spool
+
+        waiting = Spool(settings.spool_dir).pending()
+        print(f"  spool: {waiting} requests waiting in {settings.spool_dir}" if waiting else "  spool: empty")
+    print()
+    print("RETENTION")
+    print("  due now:", ", ".join(f"{k} {n}" for k, n in s["retention_due"].items()) or "nothing")
+    print()
+    print("PROCESSES (last heartbeat)" if s["processes"] else "PROCESSES: none registered")
     timeout = settings.heartbeat_timeout.total_seconds()
     for p in s["processes"]:
         beat = f"{p['heartbeat_seconds']:.0f} s ago" if p["heartbeat_seconds"] is not None else "never"
@@ -426,18 +512,6 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
         state = f"stopped ({p['stopped']})" if p["stopped"] else "SILENT" if silent else "running"
         state += f", {p['outbox_leased']} outbox rows leased" if p["outbox_leased"] else ""
         print(f"  {p['instance']} {p['role']} pid {p['pid']}: beat {beat}, {state}")
-    print(
-        "active staff chats by region:",
-        ", ".join(f"{k} {v}" for k, v in sorted(s["staff_chats"].items())) or "none",
-    )
-    for channel, until in s["paused"].items():
-        print(f"PAUSED: {channel} sending paused until {until} (monthly limit)")
-    print("retention due now:", ", ".join(f"{k} {n}" for k, n in s["retention_due"].items()) or "nothing")
-    if settings.spool_dir is not None:
-        from storage.spool import Spool
-
-        waiting = Spool(settings.spool_dir).pending()
-        print(f"spool: {waiting} requests waiting in {settings.spool_dir}" if waiting else "spool: empty")
     return 0
 
 

@@ -432,3 +432,15 @@ class TipLinkRecord:
     created_at: datetime
     kind: str
     actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebChatEntry:
+    """One line of a web chat session's history: what the bot said ("bot") or the volunteer
+    sent ("me"), numbered within the session."""
+
+    seq: int
+    role: str
+    key: str
+    body: dict[str, Any]
+    at: datetime | None

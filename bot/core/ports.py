@@ -41,6 +41,7 @@ from bot.core.model import (
     TipLinkRecord,
     TipRecord,
     TipSummary,
+    WebChatEntry,
 )
 from bot.core.related import Candidate
 
@@ -526,6 +527,27 @@ class ErasureRepo(Protocol):
     async def count_inbox(self, payloads_before: datetime, rows_before: datetime) -> tuple[int, int]: ...
 
 
+class WebChatRepo(Protocol):
+    """The web chat's mailboxes and history, and files browsers uploaded, shared by processes."""
+
+    async def post(
+        self, session: str, role: str, key: str, bodies: Sequence[Mapping[str, Any]], now: datetime
+    ) -> list[int] | None: ...
+    async def after(self, session: str, seq: int, limit: int) -> list[WebChatEntry]: ...
+    async def remove(self, session: str, key: str) -> None: ...
+    async def stage(self, session: str, token: str, data: bytes, now: datetime) -> None: ...
+    async def peek(self, token: str) -> bytes | None: ...
+    async def drop(self, token: str) -> None: ...
+    async def purge_uploads(self, before: datetime) -> int: ...
+    async def erase_older_than(self, before: datetime) -> int:
+        """Retention: all history written before `before`."""
+        ...
+
+    async def erase_session(self, session: str) -> int:
+        """Erasure: one browser session's whole history and uploads."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction, one repository per area. Plain chat ids go in; storage hashes them."""
 
@@ -557,6 +579,8 @@ class UnitOfWork(Protocol):
     def related(self) -> RelatedRepo: ...
     @property
     def erasure(self) -> ErasureRepo: ...
+    @property
+    def webchat(self) -> WebChatRepo: ...
 
     async def try_lock(self, name: str) -> bool:
         """Hold a named lock until the transaction ends; False when another process holds it."""

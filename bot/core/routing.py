@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -66,3 +67,27 @@ class RegionTable:
 
     def provinces_of(self, region: str) -> list[str]:
         return [p.name_th for p in self._by_th.values() if p.region == region]
+
+
+def staff_gaps(active: Collection[str]) -> tuple[list[str], bool]:
+    """The regions (1–9) without an active staff chat, and whether the central office has none:
+    a region's tips then go to the central office, and with no central chat to nobody."""
+    return [r for r in REGIONS if r != CENTRAL and r not in active], CENTRAL not in active
+
+
+def staff_warnings(active: Collection[str]) -> list[str]:
+    """What an operator is told (at start-up and by `tipbot status`) about missing staff chats."""
+    regions, no_central = staff_gaps(active)
+    out = []
+    if no_central:
+        out.append(
+            "the central office has no active staff chat: tips of a region without a chat "
+            "(and tips with no place) are alerted to nobody; invite one with "
+            "`tipbot staff invite --region central`"
+        )
+    if regions:
+        out.append(
+            f"no active staff chat for region {', '.join(regions)}: their tips go to the central office "
+            "as routing gaps"
+        )
+    return out

@@ -299,9 +299,11 @@ class Dispatcher:
             # Type names only: an exception's text can quote a row (a volunteer's words, chat ids).
             log.error("event %s failed: %s", item.event_id, type(exc).__name__, exc_info=exc)
             await self._recover(item, inbound, now, type(exc).__name__)
+            await self._release(channel, inbound)
             return True
         if forgotten is None:
             return True  # not ours (yet): another process has the conversation, or it is done
+        await self._release(channel, inbound)
         for name in forgotten:
             self.media.delete(name)
         self._handled += 1
@@ -341,6 +343,17 @@ class Dispatcher:
                 await self._retry(item, f"media fetch: {type(exc).__name__}", timedelta(seconds=30))
                 return None
             return Reply("media.failed")
+
+    async def _release(self, channel: Channel, inbound: Inbound) -> None:
+        """The event is settled: a channel that holds a file's bytes itself (the web chat's
+        uploads) may drop them now, kept as evidence or not."""
+        release = getattr(channel, "release_media", None)
+        if inbound.media is None or release is None:
+            return
+        try:
+            await release(inbound.media)
+        except Exception as exc:  # the channel's own expiry removes it later
+            log.info("media of %s not released: %s", inbound.event_id, type(exc).__name__)
 
     async def _wants_media(self, inbound: Inbound, now: datetime) -> bool:
         """Read the conversation before any download: does it take this event's file now?"""

@@ -8,5 +8,15 @@ from storage.repositories.base import chat_hash, utc
 from storage.repositories.inbox import INBOX_CHANNEL
 from storage.repositories.outbox import IN_FLIGHT, OUTBOX_LEASE
 from storage.repositories.store import SqlStore, SqlUnitOfWork
+from storage.repositories.webchat import WEBCHAT_CHANNEL
 
-__all__ = ["INBOX_CHANNEL", "IN_FLIGHT", "OUTBOX_LEASE", "SqlStore", "SqlUnitOfWork", "chat_hash", "utc"]
+__all__ = [
+    "INBOX_CHANNEL",
+    "IN_FLIGHT",
+    "OUTBOX_LEASE",
+    "WEBCHAT_CHANNEL",
+    "SqlStore",
+    "SqlUnitOfWork",
+    "chat_hash",
+    "utc",
+]

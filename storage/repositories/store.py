@@ -36,6 +36,7 @@ from storage.repositories.processes import SqlProcesses
 from storage.repositories.related import SqlRelated
 from storage.repositories.staff import SqlStaff
 from storage.repositories.tips import SqlTips
+from storage.repositories.webchat import SqlWebChat
 
 #: namespace of named PostgreSQL advisory locks (first key of the two-key form)
 LOCK_NAMED = 0x7463
@@ -99,6 +100,7 @@ class SqlUnitOfWork:
         self.audit = SqlAudit(session)
         self.related = SqlRelated(session)
         self.erasure = SqlErasure(session)
+        self.webchat = SqlWebChat(session)
 
     async def try_lock(self, name: str) -> bool:
         """A lock held until this transaction ends; False when another transaction holds it.
