@@ -53,6 +53,8 @@ from measure import free_port, pct, peak_rss_mb, wait_healthy  # bench/ is the s
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+#: --profile DIR: tipbot runs under cProfile, one DIR/<contender>.prof per run (the last run wins)
+PROFILE_DIR = ""
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
 WEBHOOK_SECRET = "bench_webhook_secret"
 PG_URL = os.environ.get("TIPBOT_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -459,6 +461,8 @@ class Contender:
                     capture_output=True,
                 )
             cmd = [sys.executable, "-m", "bot.cli", "serve", "--port", str(self.port)]
+            if PROFILE_DIR:
+                cmd[1:1] = ["-m", "cProfile", "-o", f"{PROFILE_DIR}/{self.name}.prof"]
         else:
             cmd = [sys.executable, __file__, "--serve-ptb", self.db, "--port", str(self.port), "--api"]
             cmd += [fake_url, "--token", token, "--rate", str(self.rate), "--folder", self.folder]
@@ -691,6 +695,7 @@ def main() -> None:
     parser.add_argument("--kill", action="store_true")
     parser.add_argument("--patience", type=float, default=20.0)
     parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument("--profile", default="", help="run tipbot under cProfile, writing DIR/<name>.prof")
     # the peer's own process
     parser.add_argument("--serve-ptb", choices=("pickle", "sqlite"))
     parser.add_argument("--port", type=int, default=0)
@@ -702,6 +707,8 @@ def main() -> None:
     if args.serve_ptb:
         serve_ptb(args.port, args.token, args.api, args.serve_ptb, args.rate, args.folder)
         return
+    global PROFILE_DIR
+    PROFILE_DIR = str(Path(args.profile).resolve()) if args.profile else ""
     targets = contenders(args.paced)
     if args.only:
         wanted = args.only.split(",")

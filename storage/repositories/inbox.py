@@ -155,11 +155,25 @@ class SqlInbox(Repository):
             ),
         )
         # keep the conversation in arrival order: not while an earlier event of it is pending
-        q = select(t.InboxRow).where(t.InboxRow.id == item_id, t.InboxRow.status == "pending", ~before)
+        r = t.InboxRow
+        # the payload is not read again (the caller has it from `pending`): no second decryption
+        q = select(r.id, r.channel, r.event_id, r.attempts, r.occurred_at, r.received_at).where(
+            r.id == item_id, r.status == "pending", ~before
+        )
         if self._dialect == "postgresql":
             q = q.with_for_update(of=t.InboxRow, skip_locked=True)
-        row = (await self.session.execute(q)).scalar_one_or_none()
-        return self._item(row) if row else None
+        row = (await self.session.execute(q)).first()
+        if row is None:
+            return None
+        return InboxItem(
+            id=row.id,
+            channel=row.channel,
+            event_id=row.event_id,
+            payload={},
+            attempts=row.attempts,
+            occurred_at=utc(row.occurred_at),
+            received_at=utc(row.received_at),
+        )
 
     async def finish(self, item_id: int, status: str, now: datetime, error: str | None = None) -> None:
         await self.session.execute(

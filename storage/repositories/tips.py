@@ -90,15 +90,10 @@ class SqlTips(Repository):
         return row.id
 
     async def of_contact(self, contact_id: int) -> list[TipSummary]:
-        rows = (
-            (
-                await self.session.execute(
-                    select(t.Tip).where(t.Tip.contact_id == contact_id).order_by(t.Tip.id)
-                )
-            )  # type: ignore[arg-type]
-            .scalars()
-            .all()
-        )
+        # the summary's columns only: the narrative and other encrypted fields stay undecrypted
+        tip = t.Tip
+        q = select(tip.case_code, tip.category, tip.status, tip.created_at, tip.province)
+        rows = (await self.session.execute(q.where(tip.contact_id == contact_id).order_by(tip.id))).all()  # type: ignore[arg-type]
         return [
             TipSummary(
                 case_code=r.case_code,
