@@ -25,6 +25,7 @@ seconds gives up. It prints reports completed, reports lost and updates acknowle
 answered.
 
     python bench/peer_ptb.py [--volunteers 50] [--rounds 3] [--only a,b] [--paced] [--kill]
+                             [--base DIR]  (DIR: another checkout, e.g. `git archive` of an older commit)
                              [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/scratch]
 
 The PostgreSQL database's schema is WIPED: never point --pg-url at one holding anything to keep.
@@ -416,6 +417,8 @@ class Contender:
     tipbot: bool
     db: str = "sqlite"  # tipbot: sqlite|pg; ptb: pickle|sqlite
     rate: float = 0.0
+    #: run tipbot from this checkout instead of this one (a "before" beside the "after")
+    root: Path = ROOT
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
     folder: str = ""
@@ -456,7 +459,7 @@ class Contender:
                     subprocess.run,
                     [sys.executable, "-m", "bot.cli", "db", "upgrade"],
                     env=env,
-                    cwd=ROOT,
+                    cwd=self.root,
                     check=True,
                     capture_output=True,
                 )
@@ -467,7 +470,8 @@ class Contender:
             cmd = [sys.executable, __file__, "--serve-ptb", self.db, "--port", str(self.port), "--api"]
             cmd += [fake_url, "--token", token, "--rate", str(self.rate), "--folder", self.folder]
         quiet = None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL
-        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=quiet, stderr=quiet)
+        cwd = self.root if self.tipbot else ROOT  # `python -m bot.cli` imports from its cwd first
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=quiet, stderr=quiet)
         await wait_healthy(f"http://127.0.0.1:{self.port}")
 
     def stop(self) -> None:
@@ -671,8 +675,14 @@ async def kill_run(target: Contender, volunteers: int, pg_url: str, patience: fl
     )
 
 
-def contenders(paced: bool) -> list[Contender]:
-    found = [
+def contenders(paced: bool, base: Path | None) -> list[Contender]:
+    found = []
+    if base is not None:
+        found += [
+            Contender("base-sqlite", True, "sqlite", root=base),
+            Contender("base-pg", True, "pg", root=base),
+        ]
+    found += [
         Contender("tipbot-sqlite", True, "sqlite"),
         Contender("tipbot-pg", True, "pg"),
         Contender("ptb-pickle", False, "pickle"),
@@ -695,6 +705,7 @@ def main() -> None:
     parser.add_argument("--kill", action="store_true")
     parser.add_argument("--patience", type=float, default=20.0)
     parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument("--base", default="", help="also run tipbot from this checkout (base-*)")
     parser.add_argument("--profile", default="", help="run tipbot under cProfile, writing DIR/<name>.prof")
     # the peer's own process
     parser.add_argument("--serve-ptb", choices=("pickle", "sqlite"))
@@ -709,7 +720,7 @@ def main() -> None:
         return
     global PROFILE_DIR
     PROFILE_DIR = str(Path(args.profile).resolve()) if args.profile else ""
-    targets = contenders(args.paced)
+    targets = contenders(args.paced, Path(args.base).resolve() if args.base else None)
     if args.only:
         wanted = args.only.split(",")
         targets = [t for t in targets if t.name in wanted]
