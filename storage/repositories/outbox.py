@@ -24,7 +24,7 @@ OUTBOX_LEASE = timedelta(minutes=10)
 IN_FLIGHT = "in flight"
 
 
-def _outbox(row: t.OutboxRow) -> OutboxItem:
+def _outbox(row: Any) -> OutboxItem:
     in_doubt = row.last_error == IN_FLIGHT
     return OutboxItem(
         id=row.id,
@@ -89,14 +89,15 @@ class SqlOutbox(Repository):
         for c in conds[1:]:
             cond = cond | c  # type: ignore[operator]
         q = (
-            select(t.OutboxRow)
+            # plain rows, not ORM objects: they are only read once into OutboxItems
+            select(*t.OutboxRow.__table__.c)  # type: ignore[attr-defined]
             .where(t.OutboxRow.status == "pending", t.OutboxRow.next_attempt_at <= now, cond)  # type: ignore[operator]
             .order_by(t.OutboxRow.id)  # type: ignore[arg-type]
             .limit(limit)
         )
         if self._dialect == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        rows = (await self.session.execute(q)).scalars().all()
+        rows = (await self.session.execute(q)).all()
         items = [_outbox(r) for r in rows]
         if rows:
             # A lease, not a lock: it names the holder, so the rows are free again as soon as
