@@ -552,43 +552,56 @@ async def post(http: aiohttp.ClientSession, url: str, update: dict[str, Any]) ->
 
 
 async def volunteer(
-    fake: Any, http: aiohttp.ClientSession, target: Contender, n: int, out: Outcome, patience: float
+    fake: Any,
+    http: aiohttp.ClientSession,
+    target: Contender,
+    n: int,
+    out: Outcome,
+    patience: float,
+    retry: bool = False,
 ) -> None:
+    """One volunteer's walk. With `retry` (the kill run), a step left unanswered for `patience`
+    seconds is sent once more, as a person would type it again; a second silence, or an answer
+    from a conversation that forgot the step, loses the report."""
     user = fake.user(100_000 + n, first_name=f"อาสา{n}", username=None)
     inbox: asyncio.Queue[Any] = fake.inboxes[str(user.id)]
     buttons: list[tuple[str, str | None]] = []
     for kind, value, expect in SCRIPT:
-        if kind == "text":
-            update = user.says(value)
-        else:
-            found = [p for label, p in buttons if label == value]
-            if not found:
-                out.lost += 1
-                return
+        found = [p for label, p in buttons if label == value]
+        if kind == "tap" and not found:
+            out.lost += 1
+            return
+        answered = False
+        for _attempt in range(2 if retry else 1):
             # an inline button sends its data; a reply-keyboard button sends its label as text
-            update = user.says(value) if found[0] is None else user.taps(found[0])
-        t0 = time.perf_counter()
-        await post(http, target.url, update)
-        t1 = time.perf_counter()
-        out.acks.append(t1 - t0)
-        out.acked += 1
-        out.progress.set()
-        other = False
-        while True:
-            try:
-                delivery = await asyncio.wait_for(inbox.get(), patience)
-            except TimeoutError:
-                # the conversation forgot where it was (other) or the update was never answered
-                out.lost += 1
-                out.unanswered += 0 if other else 1
-                return
-            got = buttons_of(delivery)
-            if got:
-                buttons = got
-            if expect in (delivery.text or ""):
-                out.replies.append(time.perf_counter() - t1)
+            tap = kind == "tap" and found[0] is not None
+            update = user.taps(found[0]) if tap else user.says(value)
+            t0 = time.perf_counter()
+            await post(http, target.url, update)
+            t1 = time.perf_counter()
+            out.acks.append(t1 - t0)
+            out.acked += 1
+            out.progress.set()
+            other = False
+            while True:
+                try:
+                    delivery = await asyncio.wait_for(inbox.get(), patience)
+                except TimeoutError:
+                    break
+                got = buttons_of(delivery)
+                if got:
+                    buttons = got
+                if expect in (delivery.text or ""):
+                    out.replies.append(time.perf_counter() - t1)
+                    answered = True
+                    break
+                other = True
+            if answered or other:
                 break
-            other = True
+            out.unanswered += 1  # acknowledged, and no answer at all
+        if not answered:
+            out.lost += 1
+            return
     out.completed += 1
 
 
@@ -657,7 +670,7 @@ async def kill_run(target: Contender, volunteers: int, pg_url: str, patience: fl
             try:
                 async with aiohttp.ClientSession() as http:
                     runs = [
-                        asyncio.create_task(volunteer(fake, http, target, first + i, out, patience))
+                        asyncio.create_task(volunteer(fake, http, target, first + i, out, patience, True))
                         for i in range(volunteers)
                     ]
                     while out.acked < 0.4 * volunteers * len(SCRIPT):
@@ -671,7 +684,8 @@ async def kill_run(target: Contender, volunteers: int, pg_url: str, patience: fl
                 target.stop()
     return (
         f"{target.name:<20} reports completed {out.completed:>3} of {volunteers}; "
-        f"{out.lost} of {in_flight} in flight lost; {out.unanswered} acknowledged updates never answered"
+        f"{out.lost} of {in_flight} in flight lost; {out.unanswered} acknowledged updates never answered "
+        "(typed again after the patience)"
     )
 
 
@@ -703,7 +717,7 @@ def main() -> None:
     parser.add_argument("--only", default="")
     parser.add_argument("--paced", action="store_true")
     parser.add_argument("--kill", action="store_true")
-    parser.add_argument("--patience", type=float, default=20.0)
+    parser.add_argument("--patience", type=float, default=30.0)
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--base", default="", help="also run tipbot from this checkout (base-*)")
     parser.add_argument("--profile", default="", help="run tipbot under cProfile, writing DIR/<name>.prof")
