@@ -627,6 +627,7 @@ class Row:
     cpu: list[float] = field(default_factory=list)
     pg_cpu: list[float] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
+    calls: list[float] = field(default_factory=list)
 
 
 async def one_run(target: Contender, volunteers: int, pg_url: str, first: int) -> dict[str, float]:
@@ -640,8 +641,10 @@ async def one_run(target: Contender, volunteers: int, pg_url: str, first: int) -
                 await drive(fake, target, 1, first, 60)  # warm-up: dictionaries load, pools fill
                 database = pg_url.rsplit("/", 1)[1]
                 cpu0, pg0 = proc_tree_cpu(target.proc.pid), postgres_cpu(database)
+                calls0 = len(fake.calls)
                 wall, out = await drive(fake, target, volunteers, first + 1, 120)
                 cpu1, pg1 = proc_tree_cpu(target.proc.pid), postgres_cpu(database)
+                calls = len(fake.calls) - calls0
                 rss = peak_rss_mb(target.proc.pid)
             finally:
                 target.stop()
@@ -657,6 +660,8 @@ async def one_run(target: Contender, volunteers: int, pg_url: str, first: int) -
         "cpu": (cpu1 - cpu0) / events * 1000,
         "pg_cpu": (pg1 - pg0) / events * 1000 if target.db == "pg" else 0.0,
         "rss": rss,
+        # Bot API calls (sends, callback answers) per event: more than the form needs is a resend
+        "calls": calls / events,
     }
 
 
@@ -758,7 +763,7 @@ def main() -> None:
                 getattr(row, key).append(value)
             print(
                 f"  round {r + 1} {target.name:<20} {got['events_s']:6.1f} ev/s"
-                f"  cpu/event {got['cpu']:5.1f} ms"
+                f"  cpu/event {got['cpu']:5.1f} ms  api calls/event {got['calls']:.2f}"
                 f" (+{got['pg_cpu']:.1f} pg)  reply p50 {got['rep50']:7.0f} ms  rss {got['rss']:5.0f} MB",
                 flush=True,
             )
