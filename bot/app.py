@@ -429,6 +429,7 @@ async def build_services(
             api_base_url=settings.telegram_api_base_url,
             max_media_bytes=settings.max_media_bytes,
         )
+        tg.rate_per_second = settings.telegram_rate
         await tg.start()
         closers.append(tg.close)
         chans[tg.name] = tg

@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
+    #: messages per second tipbot sends to Telegram over all chats (its flood guidance is about
+    #: 30); 0 switches the pacing off (benchmarks against a fake Bot API only)
+    telegram_rate: float = Field(default=30.0, ge=0)
 
     @property
     def line_enabled(self) -> bool:

@@ -132,8 +132,9 @@ class InboxRepo(Protocol):
         ...
 
     async def claim(self, item_id: int) -> InboxItem | None:
-        """The row locked for this transaction, or None when it is done, another worker has its
-        conversation, or an earlier event of its chat is still pending."""
+        """The row locked for this transaction (without its payload, which `pending` gave), or
+        None when it is done, another worker has its conversation, or an earlier event of its
+        chat is still pending."""
         ...
 
     async def finish(self, item_id: int, status: str, now: datetime, error: str | None = None) -> None: ...

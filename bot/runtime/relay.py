@@ -111,6 +111,8 @@ class Relay:
         self._stop: asyncio.Event | None = None
         self._starting: list[tuple[int, asyncio.Future[bool]]] = []
         self._starter: asyncio.Task[None] | None = None
+        self._sent: list[tuple[OutboxItem, SendResult, asyncio.Future[None]]] = []
+        self._settler: asyncio.Task[None] | None = None
         #: rows left leased to this process when the database went away mid-drain
         self._unreleased: list[int] = []
 
@@ -299,20 +301,47 @@ class Relay:
             ]
         return messages, files
 
+    async def _settle_sent(self, item: OutboxItem, result: SendResult) -> bool:
+        """Record a sent row. Sends that finish together share one transaction (a group
+        commit): the outcome is durable before this returns, as for any other outcome."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent.append((item, result, future))
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.create_task(self._mark_sent())
+        await future
+        return True
+
+    async def _mark_sent(self) -> None:
+        while self._sent:
+            batch, self._sent = self._sent, []
+            try:
+                now = self.clock()
+                async with self.store.transaction() as uow:
+                    for item, result, _ in batch:
+                        assert item.id is not None
+                        await uow.outbox.settle(
+                            item.id,
+                            status="sent",
+                            attempts=item.attempts + 1,
+                            now=now,
+                            possible_duplicate=result.possible_duplicate,
+                        )
+            except Exception as exc:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
     async def _settle(self, item: OutboxItem, result: SendResult) -> bool:
         assert item.id is not None
+        if result.status == SendStatus.SENT:
+            return await self._settle_sent(item, result)
         now = self.clock()
         attempts = item.attempts + 1
         async with self.store.transaction() as uow:
-            if result.status == SendStatus.SENT:
-                await uow.outbox.settle(
-                    item.id,
-                    status="sent",
-                    attempts=attempts,
-                    now=now,
-                    possible_duplicate=result.possible_duplicate,
-                )
-                return True
             if result.status == SendStatus.RETRY:
                 if attempts >= MAX_ATTEMPTS:
                     await uow.outbox.settle(

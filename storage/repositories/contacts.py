@@ -37,8 +37,24 @@ class SqlContacts(Repository):
         return (await self.session.execute(q)).scalar_one_or_none()
 
     async def get(self, channel: str, chat_id: str) -> ContactRecord | None:
-        row = await self._row(channel, chat_id)
-        return _contact(row) if row else None
+        # the record's columns only: the encrypted chat id is not decrypted on every event
+        c = t.Contact
+        columns = (c.id, c.channel, c.locale, c.consented_at, c.home_province, c.opted_out, c.reachable)
+        q = select(*columns, c.last_seen_at)
+        q = q.where(c.channel == channel, c.chat_hash == chat_hash(channel, chat_id))
+        row = (await self.session.execute(q)).first()
+        if row is None:
+            return None
+        return ContactRecord(
+            id=row.id,
+            channel=row.channel,
+            locale=row.locale,
+            consented_at=utc(row.consented_at),
+            home_province=row.home_province,
+            opted_out=row.opted_out,
+            reachable=row.reachable,
+            last_seen_at=utc(row.last_seen_at),
+        )
 
     async def create(self, channel: str, chat_id: str, locale: str, now: datetime) -> ContactRecord:
         row = t.Contact(

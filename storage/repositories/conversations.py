@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.ports import ConcurrentUpdate
@@ -18,19 +18,20 @@ from storage.repositories.base import Repository
 
 class SqlConversations(Repository):
     async def load(self, contact_id: int) -> tuple[dict[str, Any], int]:
-        q = select(t.Conversation).where(t.Conversation.contact_id == contact_id)
+        c = t.Conversation
+        q = select(c.state, c.version).where(c.contact_id == contact_id)
         if self._dialect == "postgresql":
             q = q.with_for_update()
-        row = (await self.session.execute(q)).scalar_one_or_none()
+        row = (await self.session.execute(q)).first()
         if row is None:
             return {}, 0
         return dict(row.state or {}), row.version
 
     async def save(self, contact_id: int, state: dict[str, Any], version: int, now: datetime) -> None:
         if version == 0:
-            self.session.add(t.Conversation(contact_id=contact_id, state=state, version=1, updated_at=now))
             try:
-                await self.session.flush()
+                row = {"contact_id": contact_id, "state": state, "version": 1, "updated_at": now}
+                await self.session.execute(insert(t.Conversation).values(**row))
             except IntegrityError as exc:
                 raise ConcurrentUpdate(str(contact_id)) from exc
             return

@@ -26,6 +26,20 @@ PROCESSED = ("done", "ignored", "failed")
 LOCK_CHAT = 0x7462
 
 
+_INBOX: Any = t.InboxRow
+#: what `pending` reads of a row
+_COLUMNS = (
+    _INBOX.id,
+    _INBOX.channel,
+    _INBOX.chat_hash,
+    _INBOX.event_id,
+    _INBOX.payload,
+    _INBOX.attempts,
+    _INBOX.occurred_at,
+    _INBOX.received_at,
+)
+
+
 class SqlInbox(Repository):
     async def add(self, events: Sequence[InboxEvent], now: datetime) -> list[str]:
         """Insert events once each (UNIQUE channel+event_id); the channel of each new one."""
@@ -93,15 +107,16 @@ class SqlInbox(Repository):
         if channels is not None:
             ranked = ranked.where(r.channel.in_(list(channels)))
         w = ranked.subquery("ranked")
-        q = select(r).join(w, w.c.id == r.id).where(w.c.held == 0)
+        # plain rows, not ORM objects: they are only read once into InboxItems
+        q = select(*_COLUMNS).join(w, w.c.id == r.id).where(w.c.held == 0)
         if per_chat is not None:
             q = q.where(w.c.rank <= per_chat)
         q = q.order_by(w.c.urgent.desc(), w.c.rank, w.c.occurred_at, w.c.id).limit(limit)
-        rows = (await self.session.execute(q)).scalars().all()
+        rows = (await self.session.execute(q)).all()
         return [(self._item(row), row.chat_hash) for row in rows]
 
     @staticmethod
-    def _item(r: t.InboxRow) -> InboxItem:
+    def _item(r: Any) -> InboxItem:
         assert r.id is not None
         return InboxItem(
             id=r.id,
@@ -134,15 +149,11 @@ class SqlInbox(Repository):
             ).first()
             if head is None or not head[2]:
                 return None  # done already, or another process is working on this conversation
+            channel: Any = head[0]
+            chash: Any = head[1]
         else:
-            head = (
-                await self.session.execute(
-                    select(t.InboxRow.channel, t.InboxRow.chat_hash).where(t.InboxRow.id == item_id)
-                )
-            ).first()
-            if head is None:
-                return None
-        channel, chash = head[0], head[1]
+            # one statement: the earlier-event check correlates on the row's own chat
+            channel, chash = t.InboxRow.channel, t.InboxRow.chat_hash
         earlier = aliased(t.InboxRow)
         before = exists().where(
             earlier.channel == channel,
@@ -155,11 +166,25 @@ class SqlInbox(Repository):
             ),
         )
         # keep the conversation in arrival order: not while an earlier event of it is pending
-        q = select(t.InboxRow).where(t.InboxRow.id == item_id, t.InboxRow.status == "pending", ~before)
+        r = t.InboxRow
+        # the payload is not read again (the caller has it from `pending`): no second decryption
+        q = select(r.id, r.channel, r.event_id, r.attempts, r.occurred_at, r.received_at).where(
+            r.id == item_id, r.status == "pending", ~before
+        )
         if self._dialect == "postgresql":
             q = q.with_for_update(of=t.InboxRow, skip_locked=True)
-        row = (await self.session.execute(q)).scalar_one_or_none()
-        return self._item(row) if row else None
+        row = (await self.session.execute(q)).first()
+        if row is None:
+            return None
+        return InboxItem(
+            id=row.id,
+            channel=row.channel,
+            event_id=row.event_id,
+            payload={},
+            attempts=row.attempts,
+            occurred_at=utc(row.occurred_at),
+            received_at=utc(row.received_at),
+        )
 
     async def finish(self, item_id: int, status: str, now: datetime, error: str | None = None) -> None:
         await self.session.execute(

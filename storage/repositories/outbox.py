@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.model import OutboxItem
@@ -24,7 +24,7 @@ OUTBOX_LEASE = timedelta(minutes=10)
 IN_FLIGHT = "in flight"
 
 
-def _outbox(row: t.OutboxRow) -> OutboxItem:
+def _outbox(row: Any) -> OutboxItem:
     in_doubt = row.last_error == IN_FLIGHT
     return OutboxItem(
         id=row.id,
@@ -51,8 +51,9 @@ class SqlOutbox(Repository):
         self.lease = lease
 
     async def add(self, item: OutboxItem, now: datetime) -> None:
-        self.session.add(
-            t.OutboxRow(
+        # a Core INSERT (a reply row per event): the ORM's unit of work costs more than the row
+        await self.session.execute(
+            insert(t.OutboxRow).values(
                 channel=item.channel,
                 chat_hash=chat_hash(item.channel, item.chat_id),
                 address_enc=item.chat_id,
@@ -66,6 +67,8 @@ class SqlOutbox(Repository):
                 reply_token=item.reply_token,
                 reply_token_expires=item.reply_token_expires,
                 created_at=now,
+                attempts=0,
+                possible_duplicate=False,
             )
         )
 
@@ -86,14 +89,15 @@ class SqlOutbox(Repository):
         for c in conds[1:]:
             cond = cond | c  # type: ignore[operator]
         q = (
-            select(t.OutboxRow)
+            # plain rows, not ORM objects: they are only read once into OutboxItems
+            select(*t.OutboxRow.__table__.c)  # type: ignore[attr-defined]
             .where(t.OutboxRow.status == "pending", t.OutboxRow.next_attempt_at <= now, cond)  # type: ignore[operator]
             .order_by(t.OutboxRow.id)  # type: ignore[arg-type]
             .limit(limit)
         )
         if self._dialect == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        rows = (await self.session.execute(q)).scalars().all()
+        rows = (await self.session.execute(q)).all()
         items = [_outbox(r) for r in rows]
         if rows:
             # A lease, not a lock: it names the holder, so the rows are free again as soon as

@@ -104,17 +104,16 @@ class SqlTips(Repository):
         return row.id
 
     async def of_contact(self, contact_id: int) -> list[TipSummary]:
-        """The tips sent from this chat and from the chats linked with it (one volunteer)."""
+        """The tips sent from this chat and from the chats linked with it (one volunteer); only the
+        summary's columns, so the narrative and other encrypted fields stay undecrypted."""
         key = (
             await self.session.execute(select(t.Contact.link_key).where(t.Contact.id == contact_id))
         ).scalar_one_or_none()
         chats = select(t.Contact.id).where(t.Contact.link_key == key) if key else None
         mine = t.Tip.contact_id.in_(chats) if chats is not None else t.Tip.contact_id == contact_id  # type: ignore[union-attr]
-        rows = (
-            (await self.session.execute(select(t.Tip).where(mine).order_by(t.Tip.id)))  # type: ignore[arg-type]
-            .scalars()
-            .all()
-        )
+        tip = t.Tip
+        q = select(tip.case_code, tip.category, tip.status, tip.created_at, tip.province)
+        rows = (await self.session.execute(q.where(mine).order_by(tip.id))).all()  # type: ignore[arg-type]
         return [
             TipSummary(
                 case_code=r.case_code,
