@@ -238,7 +238,7 @@ class StaffDesk:
         if not chats:
             # not even the central office has a chat: recorded so `tipbot status` names the tip
             await uow.tips.add_event(tip.id, actor="system", action="unalerted", at=now, note=tip.region)
-            log.error("tip %s alerted to nobody: the central office has no active staff chat", tip.case_code)
+            log.warning("tip %s alerted to nobody: the central office has no staff chat", tip.case_code)
         note: Any = ""
         if reassigned_from is not None:
             note = ref("alert.reassigned_note", region=region_ref(reassigned_from))
