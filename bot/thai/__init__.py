@@ -6,7 +6,7 @@ Pure functions over text with bundled data loaded lazily; knows no platform, sto
 from __future__ import annotations
 
 from bot.thai.category import CATEGORIES, OUT_OF_SCOPE, classify
-from bot.thai.dates import parse_date
+from bot.thai.dates import future_date, parse_date
 from bot.thai.extract import Extraction, extract
 from bot.thai.money import parse_amount
 from bot.thai.normalize import normalize
@@ -19,6 +19,7 @@ __all__ = [
     "Extraction",
     "classify",
     "extract",
+    "future_date",
     "normalize",
     "parse_amount",
     "parse_date",

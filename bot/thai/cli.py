@@ -23,6 +23,7 @@ def _as_json(found: Extraction) -> str:
             "category": found.category,
             "amount_thb": found.amount_thb,
             "incident_date": found.incident_date.isoformat() if found.incident_date else None,
+            "future_date": found.future_date.isoformat() if found.future_date else None,
             "agency": found.agency,
             "official": found.official,
             "normalized_text": found.normalized_text or None,

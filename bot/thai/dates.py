@@ -1,6 +1,7 @@
 """When something happened: Thai dates, Buddhist-era years, relative days and vague periods.
 
-Pure functions of text and a given `today`; never reads the clock and never returns a future date.
+Pure functions of text and a given `today`; never reads the clock and never returns a future date as the
+incident date (a date ahead of `today` is reported apart, as `DateFind.future` and `future_date`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,76 @@ class DateFind:
     day: date | None
     text: str | None
     spans: tuple[tuple[int, int], ...]  # every date-like span, so that money parsing can skip them
+    future: date | None = None  # a date after `today` the text names when it names no past one
+
+
+# Said just before a date: when the volunteer heard of it or reported it, not when it happened.
+_HEARD_BEFORE = re.compile(
+    r"(?:(?:เพิ่ง|พึ่ง)?(?:รู้|ทราบ|ได้ยิน|ได้ข่าว|เห็นข่าว|ได้รับแจ้ง|รู้ข่าว)(?:มา|เรื่อง(?:นี้)?)?"
+    r"|(?:แจ้ง|ส่งเรื่อง|ร้องเรียน|ร้อง|ส่ง)(?:ไป|มา)(?:แล้ว)?(?:ตั้งแต่)?"
+    r"|(?:just\s+)?(?:heard|found out|learned|learnt|reported(?: it)?|sent(?: it)?)(?: about (?:it|this))?)"
+    r"\s*(?:ตอน|เมื่อ|on)?\s*$",
+    re.IGNORECASE,
+)
+# A date said to be ahead: "วันที่ 30 พ.ย. นี้", "ที่จะถึง".
+_AHEAD_AFTER = re.compile(r"^\s*(?:นี้|ที่จะถึง(?:นี้)?|ที่จะมาถึง|ข้างหน้า)")
+_AHEAD_DAYS: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"มะรืน(?:นี้)?|day after tomorrow", re.IGNORECASE), 2),
+    (re.compile(r"พรุ่งนี้|tomorrow", re.IGNORECASE), 1),
+)
+_COUNT_BEFORE = re.compile(r"(?:สอง|สาม|สี่|ห้า|หลาย|ไม่กี่|สัก|ซัก)\s*$")
+_NAMED_TAIL = re.compile(
+    r"\s*(ปีที่แล้ว|ปีก่อน|ปีกลาย|ปีนี้|ที่ผ่านมา|ที่แล้ว|last year|this year)?"
+    r"(?:\s*(?:พ\.?\s?ศ\.?|ปี|of)?\s*(\d{4})(?![\d,]))?",
+    re.IGNORECASE,
+)
+_NAMED_ENDS = re.compile(r"^(?:$|[^\u0e00-\u0e7f]|ปี|ที่|นี้|ครับ|ค่ะ|คะ|นะ|ตอน|เมื่อ|ของ|เรา|มี|มา|จ้า)")
+_EN_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_EN_YEAR = r"(?:,?\s*(\d{4}))?(?![\d:])"
+_EN_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+_EN_AGO = re.compile(r"\b(\d{1,3}|a|an|one|two|three|four|five|six|seven)\s+days?\s+ago\b", re.IGNORECASE)
+_EN_RELATIVE: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"\b(?:the\s+)?day\s+before\s+yesterday\b", re.IGNORECASE), 2),
+    (re.compile(r"\byesterday\b|\blast\s+night\b", re.IGNORECASE), 1),
+    (re.compile(r"\btoday\b|\bthis\s+(?:morning|afternoon|evening)\b|\btonight\b", re.IGNORECASE), 0),
+)
+_EN_VAGUE = re.compile(
+    r"\b(?:last|past|this)\s+(?:week|month|year)\b|\b(?:a\s+few|few|several|couple(?:\s+of)?)\s+"
+    r"(?:days|weeks|months|years)\s+ago\b|\b(?:weeks|months|years)\s+ago\b|\brecently\b",
+    re.IGNORECASE,
+)
+
+
+@cache
+def _named_days() -> re.Pattern[str]:
+    names = [*lexicon.NAMED_DAYS, *lexicon.CHILDRENS_DAY]
+    alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(r"(?:เมื่อ\s*|ตอน\s*|on\s+)?(" + alt + ")", re.IGNORECASE)
+
+
+@cache
+def _english_dates() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    months = "|".join(sorted(lexicon.ENGLISH_MONTHS, key=len, reverse=True))
+    weekdays = "|".join(sorted(lexicon.ENGLISH_WEEKDAYS, key=len, reverse=True))
+    day_month = re.compile(
+        r"(?<![\d/.])" + _EN_DAY + r"\s*(?:of\s+)?\b(" + months + r")\b\.?" + _EN_YEAR, re.IGNORECASE
+    )
+    month_day = re.compile(r"\b(" + months + r")\b\.?\s+" + _EN_DAY + r"\b" + _EN_YEAR, re.IGNORECASE)
+    weekday = re.compile(r"\b(?:last|on|this\s+past|past)\s+(" + weekdays + r")\b", re.IGNORECASE)
+    return day_month, month_day, weekday
+
+
+def _childrens_day(year: int) -> date:
+    first = date(year, 1, 1)
+    first_saturday = first + timedelta(days=(5 - first.weekday()) % 7)
+    return first_saturday + timedelta(days=7)
+
+
+def _named_day(name: str, year: int) -> date:
+    if name.casefold() in lexicon.CHILDRENS_DAY:
+        return _childrens_day(year)
+    month, day = lexicon.NAMED_DAYS[name.casefold() if name.isascii() else name]
+    return date(year, month, day)
 
 
 def _month_regex(key: str) -> str:
@@ -146,23 +217,34 @@ def find_date(text: str, today: date) -> DateFind:
     spans: list[tuple[int, int]] = []
     exact: list[tuple[int, date]] = []
     vague: list[tuple[int, str]] = []
+    ahead: list[tuple[int, date]] = []
+
+    def heard(start: int) -> bool:
+        return _HEARD_BEFORE.search(text[max(0, start - 24) : start]) is not None
+
+    def full(y: int | None, m: int, d: int, start: int, out: list[tuple[int, date]]) -> None:
+        """A date with its year written (or said to be ahead): past -> `out`, future -> `ahead`."""
+        try:
+            day = date(y if y is not None else today.year, m, d)
+        except ValueError:
+            return
+        if day > today:
+            ahead.append((start, day))
+        elif day.year >= _EARLIEST_YEAR and not heard(start):
+            out.append((start, day))
 
     for m in pats["iso"].finditer(text):
         spans.append(m.span())
         y = year_of(m.group(1), today)
         if y is not None:
-            d = _make(y, int(m.group(2)), int(m.group(3)), today, True)
-            if d:
-                exact.append((m.start(), d))
+            full(y, int(m.group(2)), int(m.group(3)), m.start(), exact)
     for m in pats["numeric"].finditer(text):
         if any(s <= m.start() < e for s, e in spans):
             continue
         spans.append(m.span())
         y = year_of(m.group(4), today)
         if y is not None:
-            d = _make(y, int(m.group(3)), int(m.group(1)), today, True)
-            if d:
-                exact.append((m.start(), d))
+            full(y, int(m.group(3)), int(m.group(1)), m.start(), exact)
     for m in pats["day_month"].finditer(text):
         month = month_of(m.group(2))
         if month is None:
@@ -171,9 +253,59 @@ def find_date(text: str, today: date) -> DateFind:
         year = year_of(m.group(3), today) if m.group(3) else None
         if m.group(3) and year is None:
             continue
-        d = _make(year, month, int(m.group(1)), today, m.group(3) is not None)
-        if d:
+        if year is not None or _AHEAD_AFTER.match(text[m.end() :]):
+            full(year, month, int(m.group(1)), m.start(), exact)
+            continue
+        d = _make(year, month, int(m.group(1)), today, False)
+        if d and not heard(m.start()):
             exact.append((m.start(), d))
+    day_month_en, month_day_en, weekday_en = _english_dates()
+    for m in day_month_en.finditer(text):
+        if any(s <= m.start() < e for s, e in spans):
+            continue
+        spans.append(m.span())
+        month = lexicon.ENGLISH_MONTHS[m.group(2).casefold()]
+        y = year_of(m.group(3), today) if m.group(3) else None
+        if y is not None:
+            full(y, month, int(m.group(1)), m.start(), exact)
+        elif (d := _make(None, month, int(m.group(1)), today, False)) and not heard(m.start()):
+            exact.append((m.start(), d))
+    for m in month_day_en.finditer(text):
+        if any(s <= m.start() < e for s, e in spans):
+            continue
+        spans.append(m.span())
+        month = lexicon.ENGLISH_MONTHS[m.group(1).casefold()]
+        y = year_of(m.group(3), today) if m.group(3) else None
+        if y is not None:
+            full(y, month, int(m.group(2)), m.start(), exact)
+        elif (d := _make(None, month, int(m.group(2)), today, False)) and not heard(m.start()):
+            exact.append((m.start(), d))
+    for m in _named_days().finditer(text):
+        if any(s <= m.start() < e for s, e in spans):
+            continue
+        tail = _NAMED_TAIL.match(text, m.end())
+        end = tail.end() if tail else m.end()
+        if not _NAMED_ENDS.match(text[m.end() :]):
+            continue
+        spans.append((m.start(), end))
+        name = m.group(1)
+        mod = (tail.group(1) or "") if tail else ""
+        written = tail.group(2) if tail else None
+        if written:
+            y = year_of(written, today)
+            if y is None:
+                continue
+        elif mod.casefold() in ("ปีที่แล้ว", "ปีก่อน", "ปีกลาย", "last year"):
+            y = today.year - 1
+        elif mod.casefold() in ("ปีนี้", "this year") or _AHEAD_AFTER.match(text[m.end() :]):
+            y = today.year
+        else:
+            y = today.year if _named_day(name, today.year) <= today else today.year - 1
+        day = _named_day(name, y)
+        if day > today:
+            ahead.append((m.start(), day))
+        elif not heard(m.start()):
+            exact.append((m.start(), day))
     for m in pats["month_year"].finditer(text):
         if any(s <= m.start() < e for s, e in spans):
             continue
@@ -186,8 +318,19 @@ def find_date(text: str, today: date) -> DateFind:
         vague.append((m.start(), _clean_span(m.group(0))))
 
     relative: list[tuple[int, date]] = []
+    for pattern, forward in _AHEAD_DAYS:
+        for m in pattern.finditer(text):
+            if not any(s <= m.start() < e for s, e in spans):
+                spans.append(m.span())
+                ahead.append((m.start(), today + timedelta(days=forward)))
     for m in _N_DAYS_AGO.finditer(text):
         spans.append(m.span())
+        if _COUNT_BEFORE.search(text[: m.start(1)]):
+            # "สองสามวันก่อน": a few days, no day
+            vague.append((m.start(), _clean_span(m.group(0))))
+            continue
+        if heard(m.start()):
+            continue
         n_text = m.group(1)
         n = int(n_text) if n_text.isdigit() else numeral.COUNT_WORDS[n_text]
         if n <= 400:
@@ -197,24 +340,51 @@ def find_date(text: str, today: date) -> DateFind:
             if any(s <= m.start() < e for s, e in spans):
                 continue
             spans.append(m.span())
+            if not heard(m.start()):
+                relative.append((m.start(), today - timedelta(days=back)))
+    for m in _EN_AGO.finditer(text):
+        spans.append(m.span())
+        word = m.group(1).casefold()
+        n = int(word) if word.isdigit() else _EN_WORDS[word]
+        if n <= 400 and not heard(m.start()):
+            relative.append((m.start(), today - timedelta(days=n)))
+    for pattern, back in _EN_RELATIVE:
+        for m in pattern.finditer(text):
+            if any(s <= m.start() < e for s, e in spans):
+                continue
+            spans.append(m.span())
+            if not heard(m.start()):
+                relative.append((m.start(), today - timedelta(days=back)))
+    for m in weekday_en.finditer(text):
+        if any(s <= m.start() < e for s, e in spans):
+            continue
+        spans.append(m.span())
+        wd = lexicon.ENGLISH_WEEKDAYS[m.group(1).casefold()]
+        back = (today.weekday() - wd) % 7 or 7
+        if not heard(m.start()):
             relative.append((m.start(), today - timedelta(days=back)))
+    for m in _EN_VAGUE.finditer(text):
+        if not any(s <= m.start() < e for s, e in spans):
+            spans.append(m.span())
+            vague.append((m.start(), m.group(0)))
     for m in _WEEKDAY.finditer(text):
         if any(s <= m.start() < e for s, e in spans):
             continue
         spans.append(m.span())
         wd = lexicon.THAI_WEEKDAYS[m.group(1)]
         back = (today.weekday() - wd) % 7 or 7
-        relative.append((m.start(), today - timedelta(days=back)))
+        if not heard(m.start()):
+            relative.append((m.start(), today - timedelta(days=back)))
     for m in pats["day_only"].finditer(text):
         if any(s <= m.start() < e for s, e in spans):
             continue
         spans.append(m.span())
-        day = int(m.group(1))
-        d = _make(today.year, today.month, day, today, True)
-        if d is None and 1 <= day <= 31:
+        day_no = int(m.group(1))
+        d = _make(today.year, today.month, day_no, today, True)
+        if d is None and 1 <= day_no <= 31:
             prev = today.replace(day=1) - timedelta(days=1)
-            d = _make(prev.year, prev.month, day, today, True)
-        if d:
+            d = _make(prev.year, prev.month, day_no, today, True)
+        if d and not heard(m.start()):
             relative.append((m.start(), d))
     for m in _VAGUE.finditer(text):
         if any(s <= m.start() < e or s < m.end() <= e for s, e in spans):
@@ -226,9 +396,23 @@ def find_date(text: str, today: date) -> DateFind:
         return DateFind(min(exact)[1], None, tuple(spans))
     if relative:
         return DateFind(min(relative)[1], None, tuple(spans))
+    future = min(ahead)[1] if ahead else None
     if vague:
-        return DateFind(None, min(vague)[1], tuple(spans))
-    return DateFind(None, None, tuple(spans))
+        return DateFind(None, min(vague)[1], tuple(spans), future)
+    return DateFind(None, None, tuple(spans), future)
+
+
+def future_date(answer: str, today: date) -> date | None:
+    """The date an answer names when it lies after `today` and it names no earlier one; else None.
+
+    `parse_date` never returns such a date (an incident cannot be in the future): this tells the
+    conversation why an answer like "30 ธ.ค. 2568" or "พรุ่งนี้" was not taken.
+    """
+    text = normalize(answer)
+    if not text:
+        return None
+    found = find_date(text, today)
+    return found.future if found.day is None else None
 
 
 def parse_date(answer: str, today: date) -> tuple[date | None, str | None] | None:

@@ -27,6 +27,7 @@ class Extraction:
     amount_thb: int | None
     incident_date: date | None
     incident_date_text: str | None
+    future_date: date | None  # a date ahead of today the text names (never an incident date)
     agency: str | None
     official: str | None
     normalized_text: str
@@ -47,6 +48,7 @@ def extract(text: str, today: date, regions: RegionTable | None = None) -> Extra
         amount_thb=max(amounts) if amounts else None,
         incident_date=when.day,
         incident_date_text=when.text if when.day is None else None,
+        future_date=when.future,
         agency=find_agency(norm),
         official=find_official(norm),
         normalized_text=norm,

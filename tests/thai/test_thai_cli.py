@@ -14,6 +14,7 @@ KEYS = {
     "district",
     "region",
     "category",
+    "future_date",
     "amount_thb",
     "incident_date",
     "agency",
