@@ -12,7 +12,7 @@ from bot.core.routing import RegionTable
 from bot.thai import _resources
 from bot.thai.category import classify_normalized
 from bot.thai.dates import find_date
-from bot.thai.money import find_amounts
+from bot.thai.money import main_amount
 from bot.thai.normalize import normalize
 from bot.thai.place import find_place, find_region
 from bot.thai.who import find_agency, find_official
@@ -39,13 +39,13 @@ def extract(text: str, today: date, regions: RegionTable | None = None) -> Extra
     norm = normalize(text)
     province, district = find_place(norm, table)
     when = find_date(norm, today)
-    amounts = find_amounts(norm, when.spans)
+    amount = main_amount(norm, when.spans)
     return Extraction(
         province=province,
         district=district,
         region=table.region_of(province) or find_region(norm),
         category=classify_normalized(norm),
-        amount_thb=max(amounts) if amounts else None,
+        amount_thb=amount,
         incident_date=when.day,
         incident_date_text=when.text if when.day is None else None,
         future_date=when.future,

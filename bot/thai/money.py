@@ -21,9 +21,22 @@ _ATOM = rf"(?:{_NUM})\s?[kK](?![A-Za-z])|(?:{_NUM})|(?:{_WORD})"
 _SPAN = re.compile(rf"(?:{_ATOM})(?:\s?(?:{_ATOM}))*")
 _ATOM_RE = re.compile(rf"({_NUM})\s?([kK])(?![A-Za-z])|({_NUM})|({_WORD})")
 
-_CURRENCY_AFTER = re.compile(r"^\s?(?:บาท|บ\.|฿|-\s*บาท|\.-|,-|ล้านบาท|baht|thb)", re.IGNORECASE)
+_CURRENCY_AFTER = re.compile(
+    r"^\s?(?:บาท|บ\.|฿|-\s*บาท|\.-|,-|ล้านบาท|ลบ\.|baht|thb|million|m\b(?=\s*(?:baht|thb)))", re.IGNORECASE
+)
+# "3 ลบ." (ล้านบาท), "2 million", "1.5M baht": the number counts millions.
+_MILLIONS_AFTER = re.compile(r"^\s?(?:ลบ\.|ล้านบาท|million\b|M\b|m\b(?=\s*(?:baht|thb)))")
+# Gold is weighed in บาท and สลึง: "ทองคำ 2 สลึง", "ทองหนัก 1 บาท" are weights, not money.
+_GOLD_BEFORE = re.compile(r"(?:ทอง|ทองคำ|สร้อย|แหวน|หนัก|gold)[^\d]{0,8}$", re.IGNORECASE)
+# Hotlines and short numbers are no amounts ("สายด่วน 1111", "โทร 1206").
+_HOTLINES = frozenset({"191", "199", "1111", "1205", "1206", "1300", "1444", "1567", "1193", "1155", "1669"})
+# A project's budget beside another amount: the other one (a kickback, the bribe) is what the tip is about.
+_BUDGET_BEFORE = re.compile(
+    r"(?:งบ|งบประมาณ|โครงการ|ราคากลาง|วงเงิน|มูลค่าโครงการ|มูลค่าสัญญา|budget|project|contract)[^\d\n]{0,14}$",
+    re.IGNORECASE,
+)
 _NOT_MONEY_AFTER = re.compile(
-    r"^\s?(?:เท่า|ปี|คน|%|เปอร์เซ็น|เปอร์เซนต์|ครั้ง|วัน|เดือน|สัปดาห์|อาทิตย์|หลัง|ราย|ไร่|งาน|ตาราง|ตร\.|กม|กิโล|"
+    r"^\s?(?:สลึง|เท่า|ปี|คน|%|เปอร์เซ็น|เปอร์เซนต์|ครั้ง|วัน|เดือน|สัปดาห์|อาทิตย์|หลัง|ราย|ไร่|งาน|ตาราง|ตร\.|กม|กิโล|"
     r"เมตร|ม\.|ชั่วโมง|ชม|นาที|โมง|ทุ่ม|ตัว|คัน|ชิ้น|แห่ง|จุด|หมู่|ครอบครัว|ข้อ|ชุด|เครื่อง|ลำ|กระสอบ|ถุง|กล่อง|ลิตร|"
     r"ตัน|กก|สาย|เส้น|รอบ|หน่วย|ท่าน|นาย|คะแนน|เสียง|โครงการ|ฉบับ|แปลง|ต้น|ห้อง|ชั้น|ขวบ|หน้า|ขั้น|ระดับ|องศา|"
     r"นิ้ว|ศพ|ราย|ลูก|โรงเรียน|บ้าน|หมู่บ้าน|ตำบล|อำเภอ|แผ่น|ซอง|ใบ(?!เสร็จ)|คู่|อัน|ข้าง|พวก|กลุ่ม|ทาง|ทุ่ม|นัด|"
@@ -32,7 +45,7 @@ _NOT_MONEY_AFTER = re.compile(
 _NOT_MONEY_BEFORE = re.compile(
     r"(?:ร้อยละ|หลัก|หลาย|หมู่|หมู่ที่|ม\.|เลขที่|บ้านเลขที่|ซอย|ซ\.|ถนน|ถ\.|โทร\.?|โทรศัพท์|เบอร์|หมายเลข|ครั้งที่|ข้อ|มาตรา|ปี|พ\.ศ\.|"
     r"ค\.ศ\.|อายุ|รุ่น|ชั้น|ห้อง|ทะเบียน|เขต|รหัส|เลข|ลำดับ|คนที่|ฉบับที่|วันที่|ประถม|มัธยม|ระดับ|ซี|ชั้นปี|"
-    r"เวลา|ตอน|กลุ่ม|หน้า|line|id|tel)\s?$",
+    r"เวลา|ตอน|กลุ่ม|หน้า|สายด่วน|hotline|call|line|id|tel)\s?$",
     re.IGNORECASE,
 )
 _MONEY_BEFORE = re.compile(
@@ -189,7 +202,23 @@ def _candidates(text: str) -> list[tuple[int, int]]:
 
 def find_amounts(text: str, skip: tuple[tuple[int, int], ...] = (), need_context: bool = True) -> list[int]:
     """Amounts of money written in normalised text, in order; counts, dates and phone numbers are skipped."""
-    found: list[int] = []
+    return [value for value, _, _ in find_amount_spans(text, skip, need_context)]
+
+
+def main_amount(text: str, skip: tuple[tuple[int, int], ...] = ()) -> int | None:
+    """The amount a tip is about: the largest, except that a project's budget gives way to any other."""
+    found = find_amount_spans(text, skip)
+    if not found:
+        return None
+    other = [v for v, start, _ in found if not _BUDGET_BEFORE.search(text[max(0, start - 24) : start])]
+    return max(other or [v for v, _, _ in found])
+
+
+def find_amount_spans(
+    text: str, skip: tuple[tuple[int, int], ...] = (), need_context: bool = True
+) -> list[tuple[int, int, int]]:
+    """(value, start, end) of every amount of money in normalised text, in order."""
+    found: list[tuple[int, int, int]] = []
     bounds: frozenset[int] | None = None
     for start, end in _candidates(text):
         span = text[start:end]
@@ -203,6 +232,10 @@ def find_amounts(text: str, skip: tuple[tuple[int, int], ...] = (), need_context
             # What follows is a date ("ปีที่แล้ว"), not a counted unit.
             after = ""
         before = text[max(0, start - 24) : start]
+        if span in _HOTLINES and not _CURRENCY_AFTER.match(after):
+            continue
+        if _GOLD_BEFORE.search(before) and re.match(r"^\s?(?:บาท|สลึง)", after):
+            continue
         currency = bool(_CURRENCY_AFTER.match(after))
         large = any(u in span for u in _LARGE_UNITS) or re.search(r"\d\s?[kK]", span) is not None
         if not currency:
@@ -222,6 +255,10 @@ def find_amounts(text: str, skip: tuple[tuple[int, int], ...] = (), need_context
         value = amount_of(span)
         if value is None:
             continue
+        if _MILLIONS_AFTER.match(after) and "ล้าน" not in span:
+            value *= 1_000_000
+            if value > _MAX_AMOUNT:
+                continue
         if need_context:
             money_word = bool(_MONEY_BEFORE.search(before))
             if not (currency or large or money_word):
@@ -232,7 +269,7 @@ def find_amounts(text: str, skip: tuple[tuple[int, int], ...] = (), need_context
             # A bare Buddhist-era year next to a money word ("งบปี 2567") is still a year.
             if not currency and not large and 2400 <= value <= 2700 and "," not in span:
                 continue
-        found.append(value)
+        found.append((value, start, end))
     return found
 
 
