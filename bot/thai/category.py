@@ -67,7 +67,9 @@ def scores(text: str) -> dict[str, int]:
     if _NOT_REAL.search(compact) and ("เบิก" in compact or "งบ" in compact or "จ้าง" in compact):
         out["embezzlement"] = out.get("embezzlement", 0) + 3
     if "หัวคิว" in compact and _CONTRACT_CONTEXT.search(compact):
-        out["procurement"] = out.get("procurement", 0) + 3
+        out["procurement"] = out.get("procurement", 0) + 5
+    if _ASKED_MONEY.search(compact):
+        out["bribery"] = out.get("bribery", 0) + 3
     if "แจกเงิน" in compact or "แจกของ" in compact:
         if _ELECTION_CONTEXT.search(compact):
             out["election"] = out.get("election", 0) + 4
@@ -76,12 +78,31 @@ def scores(text: str) -> dict[str, int]:
     return {k: v for k, v in out.items() if v > 0}
 
 
+# "police wanted 2000 baht", "they asked for 500 baht", "took 500 baht from me": money demanded, in English.
+_ASKED_MONEY = re.compile(
+    r"(?:asked|asks|wanted|wants|demanded|demands|took|takes|charged|charges|collects?|collected|requested)"
+    r"(?:me|us|him|her|them|for|a|an|extra)*(?:\d[\d,.]*k?|money|cash|baht)"
+)
 _MIN_SCORE = 2
 _STRONG_SCORE = 3
 # "ไม่ได้ขุดจริง", "ไม่มีคนมาทำจริง": paid for work that never happened.
 _NOT_REAL = re.compile(r"ไม่(?:ได้|มี)[\u0e00-\u0e7f]{0,14}จริง")
 # Questions about how things work ("สอบถาม…ต้องไปที่ไหน") are not tips unless a strong cue says so.
 _INQUIRY = re.compile(r"สอบถาม|ต้องทำยังไง|ต้องทำอย่างไร|ต้องไปที่ไหน|ทำยังไงดี|ขอถาม|อยากถาม")
+
+
+# A payment demanded for a permit, a land title or a document is bribery first: the permit is its object.
+_ACT_OVER_OBJECT = {"permits_land": "bribery"}
+
+
+def categories_normalized(text: str) -> tuple[str, ...]:
+    """Every category the message points to, the main one (`classify_normalized`) first."""
+    main = classify_normalized(text)
+    if main is None:
+        return ()
+    found = {k: v for k, v in scores(text).items() if v >= _MIN_SCORE and k not in ("other", main)}
+    rest = sorted(found, key=lambda k: (-found[k], lexicon.CATEGORY_PRIORITY.index(k)))
+    return (main, *rest)
 
 
 def classify_normalized(text: str) -> str | None:
@@ -98,6 +119,9 @@ def classify_normalized(text: str) -> str | None:
             return "grievance"
         for code in lexicon.CATEGORY_PRIORITY:
             if corrupt.get(code) == best:
+                act = _ACT_OVER_OBJECT.get(code)
+                if act is not None and corrupt.get(act, 0) >= _MIN_SCORE:
+                    return act
                 return code
     if found.get("grievance"):
         return "grievance"

@@ -10,7 +10,7 @@ from datetime import date
 
 from bot.core.routing import RegionTable
 from bot.thai import _resources
-from bot.thai.category import classify_normalized
+from bot.thai.category import categories_normalized
 from bot.thai.dates import find_date
 from bot.thai.money import main_amount
 from bot.thai.normalize import normalize
@@ -24,6 +24,7 @@ class Extraction:
     district: str | None
     region: str | None
     category: str | None
+    categories: tuple[str, ...]  # every category it points to, `category` first ("bribery", "permits_land")
     amount_thb: int | None
     incident_date: date | None
     incident_date_text: str | None
@@ -38,13 +39,15 @@ def extract(text: str, today: date, regions: RegionTable | None = None) -> Extra
     table = regions or _resources.default_regions()
     norm = normalize(text)
     province, district = find_place(norm, table)
+    kinds = categories_normalized(norm)
     when = find_date(norm, today)
     amount = main_amount(norm, when.spans)
     return Extraction(
         province=province,
         district=district,
         region=table.region_of(province) or find_region(norm),
-        category=classify_normalized(norm),
+        category=kinds[0] if kinds else None,
+        categories=kinds,
         amount_thb=amount,
         incident_date=when.day,
         incident_date_text=when.text if when.day is None else None,
