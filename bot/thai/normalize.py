@@ -24,6 +24,10 @@ _URLISH = re.compile(r"(?:https?:|www\.|@|\.com|\.co\b|\.th\b|\.net|\.org)", re.
 # Thai characters that cannot start a written word (vowels above/below, tone marks, follow vowels).
 _NO_WORD_START = frozenset("ะัาำิีึืฺุู็่้๊๋์ํๅ")
 _MAX_PASSES = 4
+# Short words that are whole words, never the fragment of a misspelt one ("หนองบัว|ใน" is no typo).
+_FUNCTION_WORDS = frozenset(
+    {"ใน", "ที่", "และ", "กับ", "ของ", "แต่", "จาก", "ไป", "มา", "ให้", "ได้", "ว่า", "นี้", "ก็", "จะ", "แล้ว"}
+)
 
 
 # Text made only of printable ASCII and Thai has no control or format character to strip.
@@ -199,7 +203,7 @@ def correct_spelling(text: str) -> str:
                 if len(seg) < n or not all(_THAI_RUN.match(s) for s in seg):
                     continue
                 # A misspelt word falls apart into fragments; only windows with a fragment are candidates.
-                if n > 1 and all(len(s) > 2 and _known(s) for s in seg):
+                if n > 1 and all(_known(s) and (len(s) > 2 or s in _FUNCTION_WORDS) for s in seg):
                     continue
                 joined = "".join(seg)
                 fixed = _correct(joined)

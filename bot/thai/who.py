@@ -181,6 +181,12 @@ def _cue_words() -> frozenset[str]:
     return _resources.domain_terms() - set(_resources.district_index()) - _resources.subdistrict_names()
 
 
+# Village and school names often end in a direction or size word: บ้านโคกใน, บ้านหนองบัวเหนือ.
+_NAME_SUFFIX = re.compile(r"(?:ใน|นอก|เหนือ|ใต้|ใหม่|เก่า|น้อย|ใหญ่|กลาง|ตะวันออก|ตะวันตก|พัฒนา|สามัคคี)")
+_PLACE_NEXT = re.compile(r"\s?(?:อำเภอ|อ\.|ตำบล|ต\.|จังหวัด|จ\.|เขต|เมือง|พื้นที่|หมู่|ม\.|ซอย|แถว|ย่าน)")
+_MY_HOME = re.compile(r"^(?:บ้าน|วัด)(?:ผม|เรา|ฉัน|หนู|ข่อย|เฮา|กู|ดิฉัน|พี่|น้อง)")
+
+
 def _name_after(text: str, pos: int, head: str) -> str:
     rest = text[pos:]
     lead = ""
@@ -190,9 +196,17 @@ def _name_after(text: str, pos: int, head: str) -> str:
     if not m:
         return ""
     run = m.group(0)
+    if _MY_HOME.match(run):
+        return ""
     place = _place_prefix(run)
     if place:
+        tail = _NAME_SUFFIX.match(run, len(place))
+        if tail and not _PLACE_NEXT.match(run, tail.end()) and not _place_names().match(run, tail.end()):
+            place = run[: tail.end()]
         return lead + place
+    if lead:
+        # After "อบจ. " a name is a place: ordinary words ("หัวละ", "ทุกแห่ง") are the next clause.
+        return ""
     kept: list[str] = []
     agency = _agency_pattern()
     for tok in _resources.tokenizer()(run):
