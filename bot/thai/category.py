@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 from types import MappingProxyType
 
 from bot.thai import lexicon
@@ -50,20 +50,34 @@ def _cues() -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
     return tuple((k, tuple(v)) for k, v in sorted(owners.items(), key=lambda kv: -len(kv[0])))
 
 
-def scores(text: str) -> dict[str, int]:
-    """Cue weight per category in normalised text; a cue inside a longer matched cue does not count."""
+@cache
+def _cue_index() -> dict[str, tuple[tuple[int, str, tuple[tuple[str, int], ...]], ...]]:
+    """Cues by their first two characters (one for a one-character cue), each with its rank in `_cues()`."""
+    index: dict[str, list[tuple[int, str, tuple[tuple[str, int], ...]]]] = {}
+    for rank, (phrase, owners) in enumerate(_cues()):
+        index.setdefault(phrase[:2], []).append((rank, phrase, owners))
+    return {k: tuple(v) for k, v in index.items()}
+
+
+@lru_cache(maxsize=256)
+def _scores(text: str) -> tuple[tuple[str, int], ...]:
     compact = text.replace(" ", "").casefold()
+    index = _cue_index()
+    # Every occurrence of every cue, taken longest cue first as a scan of `_cues()` in order would.
+    hits: list[tuple[int, int, int, tuple[tuple[str, int], ...]]] = []
+    for i in range(len(compact)):
+        for key in (compact[i : i + 1], compact[i : i + 2]):
+            for rank, phrase, owners in index.get(key, ()):
+                if compact.startswith(phrase, i):
+                    hits.append((rank, i, i + len(phrase), owners))
+    hits.sort()
     taken: list[tuple[int, int]] = []
     out: dict[str, int] = {}
-    for phrase, owners in _cues():
-        start = compact.find(phrase)
-        while start >= 0:
-            end = start + len(phrase)
-            if not any(s <= start and end <= e for s, e in taken):
-                taken.append((start, end))
-                for code, weight in owners:
-                    out[code] = out.get(code, 0) + weight
-            start = compact.find(phrase, start + 1)
+    for _, start, end, owners in hits:
+        if not any(s <= start and end <= e for s, e in taken):
+            taken.append((start, end))
+            for code, weight in owners:
+                out[code] = out.get(code, 0) + weight
     if _NOT_REAL.search(compact) and ("เบิก" in compact or "งบ" in compact or "จ้าง" in compact):
         out["embezzlement"] = out.get("embezzlement", 0) + 3
     if "หัวคิว" in compact and _CONTRACT_CONTEXT.search(compact):
@@ -75,7 +89,12 @@ def scores(text: str) -> dict[str, int]:
             out["election"] = out.get("election", 0) + 4
         else:
             out["election"] = max(0, out.get("election", 0) - 2)
-    return {k: v for k, v in out.items() if v > 0}
+    return tuple((k, v) for k, v in out.items() if v > 0)
+
+
+def scores(text: str) -> dict[str, int]:
+    """Cue weight per category in normalised text; a cue inside a longer matched cue does not count."""
+    return dict(_scores(text))
 
 
 # "police wanted 2000 baht", "they asked for 500 baht", "took 500 baht from me": money demanded, in English.

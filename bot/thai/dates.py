@@ -7,6 +7,7 @@ incident date (a date ahead of `today` is reported apart, as `DateFind.future` a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
@@ -27,6 +28,7 @@ class DateFind:
 
 
 # Said just before a date: when the volunteer heard of it or reported it, not when it happened.
+_LATIN = re.compile(r"[A-Za-z]{2}")
 _HEARD_BEFORE = re.compile(
     r"(?:(?:เพิ่ง|พึ่ง)?(?:รู้|ทราบ|ได้ยิน|ได้ข่าว|เห็นข่าว|ได้รับแจ้ง|รู้ข่าว)(?:มา|เรื่อง(?:นี้)?)?"
     r"|(?:แจ้ง|ส่งเรื่อง|ร้องเรียน|ร้อง|ส่ง)(?:ไป|มา)(?:แล้ว)?(?:ตั้งแต่)?"
@@ -259,8 +261,13 @@ def find_date(text: str, today: date) -> DateFind:
         d = _make(year, month, int(m.group(1)), today, False)
         if d and not heard(m.start()):
             exact.append((m.start(), d))
+    latin = _LATIN.search(text) is not None
+
+    def english(pattern: re.Pattern[str]) -> Iterator[re.Match[str]]:
+        return pattern.finditer(text) if latin else iter(())
+
     day_month_en, month_day_en, weekday_en = _english_dates()
-    for m in day_month_en.finditer(text):
+    for m in english(day_month_en):
         if any(s <= m.start() < e for s, e in spans):
             continue
         spans.append(m.span())
@@ -270,7 +277,7 @@ def find_date(text: str, today: date) -> DateFind:
             full(y, month, int(m.group(1)), m.start(), exact)
         elif (d := _make(None, month, int(m.group(1)), today, False)) and not heard(m.start()):
             exact.append((m.start(), d))
-    for m in month_day_en.finditer(text):
+    for m in english(month_day_en):
         if any(s <= m.start() < e for s, e in spans):
             continue
         spans.append(m.span())
@@ -342,20 +349,20 @@ def find_date(text: str, today: date) -> DateFind:
             spans.append(m.span())
             if not heard(m.start()):
                 relative.append((m.start(), today - timedelta(days=back)))
-    for m in _EN_AGO.finditer(text):
+    for m in english(_EN_AGO):
         spans.append(m.span())
         word = m.group(1).casefold()
         n = int(word) if word.isdigit() else _EN_WORDS[word]
         if n <= 400 and not heard(m.start()):
             relative.append((m.start(), today - timedelta(days=n)))
     for pattern, back in _EN_RELATIVE:
-        for m in pattern.finditer(text):
+        for m in english(pattern):
             if any(s <= m.start() < e for s, e in spans):
                 continue
             spans.append(m.span())
             if not heard(m.start()):
                 relative.append((m.start(), today - timedelta(days=back)))
-    for m in weekday_en.finditer(text):
+    for m in english(weekday_en):
         if any(s <= m.start() < e for s, e in spans):
             continue
         spans.append(m.span())
@@ -363,7 +370,7 @@ def find_date(text: str, today: date) -> DateFind:
         back = (today.weekday() - wd) % 7 or 7
         if not heard(m.start()):
             relative.append((m.start(), today - timedelta(days=back)))
-    for m in _EN_VAGUE.finditer(text):
+    for m in english(_EN_VAGUE):
         if not any(s <= m.start() < e for s, e in spans):
             spans.append(m.span())
             vague.append((m.start(), m.group(0)))

@@ -193,18 +193,21 @@ def _correct_word(word: str) -> str | None:
 def correct_spelling(text: str) -> str:
     """Correct misspelt out-of-vocabulary words (>= 4 characters); known and domain words are kept."""
     tokens = _resources.tokenizer()(text)
+    thai = [_THAI_RUN.match(t) is not None for t in tokens]
+    known = [th and _known(t) for t, th in zip(tokens, thai, strict=True)]
+    # A misspelt word falls apart into fragments; a window of whole words is no candidate.
+    whole = [k and (len(t) > 2 or t in _FUNCTION_WORDS) for t, k in zip(tokens, known, strict=True)]
     out: list[str] = []
     i = 0
     while i < len(tokens):
         replaced = False
-        if _THAI.match(tokens[i]):
+        if thai[i]:
             for n in (3, 2, 1):
+                if i + n > len(tokens) or not all(thai[i : i + n]):
+                    continue
+                if (n > 1 and all(whole[i : i + n])) or (n == 1 and known[i]):
+                    continue
                 seg = tokens[i : i + n]
-                if len(seg) < n or not all(_THAI_RUN.match(s) for s in seg):
-                    continue
-                # A misspelt word falls apart into fragments; only windows with a fragment are candidates.
-                if n > 1 and all(_known(s) and (len(s) > 2 or s in _FUNCTION_WORDS) for s in seg):
-                    continue
                 joined = "".join(seg)
                 fixed = _correct(joined)
                 if fixed is not None and n > 1 and fixed in ("".join(seg[:-1]), "".join(seg[1:])):
@@ -234,7 +237,8 @@ def _one_pass(text: str) -> str:
 @lru_cache(maxsize=4096)
 def normalize(text: str) -> str:
     """Normalised text: idempotent (normalize(normalize(t)) == normalize(t))."""
-    current = text
+    # Cleaning first saves a whole second pass for most messages (the pass would only re-check it).
+    current = _clean(text)
     for _ in range(_MAX_PASSES):
         nxt = _one_pass(current)
         if nxt == current:

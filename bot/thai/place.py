@@ -28,6 +28,7 @@ _GLUED_AFTER = re.compile(r"[\u0e01-\u0e2e\u0e40-\u0e44]")
 _POLITE = re.compile(r"(ครับผม|ครับ|ค่ะ|คะ|จ้า|จ้ะ|ค่า|นะคะ|นะครับ|นะ|คับ|ฮะ)\s*$")
 _TAIL_AFTER = re.compile(r"^(?:\s|$|[,.!?)(\"'/:;]|ครับ|ค่ะ|คะ|นะ|จ้า|คับ|แล้ว|มา|ไป|นี่|นี้|ด้วย|จ้ะ)")
 _THAI_RUN = re.compile(r"[\u0e00-\u0e7f.ฯ]+")
+_LATIN = re.compile(r"[A-Za-z]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,9 @@ def _hits(text: str, regions: RegionTable, *, whole_answer: bool) -> list[_Hit]:
             if start not in bounds or end not in bounds:
                 continue
         hits.append(_Hit(None, districts, start, end, dist_marked))
-    for m in tables.english.finditer(text):
+    # The English names are a long case-blind alternation: only worth scanning with Latin letters about.
+    english = tables.english.finditer(text) if _LATIN.search(text) else iter(())
+    for m in english:
         key = re.sub(r"[\s-]", "", m.group(1).casefold())
         province = tables.english_keys.get(m.group(1).casefold()) or tables.english_keys.get(key)
         if province is not None:
