@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
+from functools import lru_cache
 
 from bot.thai import _resources
 from bot.thai.dates import find_date
@@ -156,6 +157,7 @@ def _value(atoms: list[_Atom]) -> Fraction | None:
     return high * 1_000_000 + low
 
 
+@lru_cache(maxsize=8192)
 def amount_of(span: str) -> int | None:
     """The value of one written amount ("2 หมื่นห้า" -> 25000); None when it is not a number."""
     atoms = _atoms(span)

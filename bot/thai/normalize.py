@@ -155,6 +155,14 @@ def _correction_targets() -> tuple[str, ...]:
 
 
 @cache
+def _targets_by_letter() -> dict[str, tuple[str, ...]]:
+    index: dict[str, list[str]] = {}
+    for target in _correction_targets():
+        index.setdefault(target[0], []).append(target)
+    return {k: tuple(v) for k, v in index.items()}
+
+
+@cache
 def _norvig() -> object:
     _resources.util()
     from pythainlp.spell import pn
@@ -167,7 +175,9 @@ def _correct(candidate: str) -> str | None:
     if len(candidate) < 4 or _known(candidate) or candidate in lexicon.PROTECTED_TERMS:
         return None
     limit = 1 if len(candidate) <= 7 else 2
-    hit = process.extractOne(candidate, _correction_targets(), scorer=OSA.distance, score_cutoff=limit)
+    # Only a target with the same first letter is taken, so only those are searched.
+    targets = _targets_by_letter().get(candidate[0], ())
+    hit = process.extractOne(candidate, targets, scorer=OSA.distance, score_cutoff=limit)
     if hit is not None and hit[0][0] == candidate[0] and abs(len(hit[0]) - len(candidate)) <= limit:
         return str(hit[0])
     return None
@@ -226,11 +236,13 @@ def correct_spelling(text: str) -> str:
 
 
 def _one_pass(text: str) -> str:
-    text = _clean(text)
+    """One round of fixes over cleaned text; the result is cleaned again only where a fix changed it."""
     if _ASCII_RUN.search(text):
-        text = _clean(fix_keyboard_slips(text))
+        fixed = fix_keyboard_slips(text)
+        text = _clean(fixed) if fixed != text else text
     if _THAI.search(text):
-        text = _clean(correct_spelling(text))
+        fixed = correct_spelling(text)
+        text = _clean(fixed) if fixed != text else text
     return text
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from rapidfuzz import fuzz, process
 
@@ -226,7 +226,6 @@ def _fuzzy_province(text: str, regions: RegionTable) -> str | None:
 
 def _fuzzy_bare(text: str, regions: RegionTable) -> str | None:
     """A misspelt official name written without a marker, e.g. "กาญจนบุลี"."""
-    tables = _tables(regions)
     tokens = _resources.tokenizer()(text)
     best: tuple[float, str] | None = None
     for i in range(len(tokens)):
@@ -237,10 +236,20 @@ def _fuzzy_bare(text: str, regions: RegionTable) -> str | None:
             cand = "".join(seg)
             if len(cand) < 6 or cand in _resources.thai_words():
                 continue
-            hit = process.extractOne(cand, tables.fuzzy_names, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF)
-            if hit is not None and hit[0][0] == cand[0] and (best is None or hit[1] > best[0]):
-                best = (hit[1], tables.province_keys[hit[0]])
+            hit = _fuzzy_one(cand, regions)
+            if hit is not None and (best is None or hit[0] > best[0]):
+                best = hit
     return best[1] if best else None
+
+
+@lru_cache(maxsize=16384)
+def _fuzzy_one(cand: str, regions: RegionTable) -> tuple[float, str] | None:
+    """(score, province) of the official name a word of a message may misspell; words repeat, so cached."""
+    tables = _tables(regions)
+    hit = process.extractOne(cand, tables.fuzzy_names, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF)
+    if hit is None or hit[0][0] != cand[0]:
+        return None
+    return hit[1], tables.province_keys[hit[0]]
 
 
 def _district_name(d: _resources.District) -> str:
