@@ -287,7 +287,10 @@ def find_date(text: str, today: date) -> DateFind:
             full(y, month, int(m.group(2)), m.start(), exact)
         elif (d := _make(None, month, int(m.group(2)), today, False)) and not heard(m.start()):
             exact.append((m.start(), d))
-    for m in _named_days().finditer(text):
+    # Every Thai named day, weekday and "N วันก่อน" has วัน in it; the English ones need Latin letters.
+    has_day = "วัน" in text
+    named = _named_days().finditer(text) if has_day or latin else iter(())
+    for m in named:
         if any(s <= m.start() < e for s, e in spans):
             continue
         tail = _NAMED_TAIL.match(text, m.end())
@@ -330,7 +333,7 @@ def find_date(text: str, today: date) -> DateFind:
             if not any(s <= m.start() < e for s, e in spans):
                 spans.append(m.span())
                 ahead.append((m.start(), today + timedelta(days=forward)))
-    for m in _N_DAYS_AGO.finditer(text):
+    for m in _N_DAYS_AGO.finditer(text) if has_day else iter(()):
         spans.append(m.span())
         if _COUNT_BEFORE.search(text[: m.start(1)]):
             # "สองสามวันก่อน": a few days, no day
@@ -374,7 +377,7 @@ def find_date(text: str, today: date) -> DateFind:
         if not any(s <= m.start() < e for s, e in spans):
             spans.append(m.span())
             vague.append((m.start(), m.group(0)))
-    for m in _WEEKDAY.finditer(text):
+    for m in _WEEKDAY.finditer(text) if has_day else iter(()):
         if any(s <= m.start() < e for s, e in spans):
             continue
         spans.append(m.span())

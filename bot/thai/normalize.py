@@ -200,13 +200,26 @@ def _correct_word(word: str) -> str | None:
     return str(ranked[0])
 
 
+@lru_cache(maxsize=65536)
+def _token_flags(token: str) -> tuple[bool, bool, bool]:
+    """(a Thai word, a known word, a whole word that is no fragment of a misspelt one) for one token."""
+    thai = _THAI_RUN.match(token) is not None
+    known = thai and _known(token)
+    return thai, known, known and (len(token) > 2 or token in _FUNCTION_WORDS)
+
+
 def correct_spelling(text: str) -> str:
     """Correct misspelt out-of-vocabulary words (>= 4 characters); known and domain words are kept."""
     tokens = _resources.tokenizer()(text)
-    thai = [_THAI_RUN.match(t) is not None for t in tokens]
-    known = [th and _known(t) for t, th in zip(tokens, thai, strict=True)]
+    flags = [_token_flags(t) for t in tokens]
+    thai = [f[0] for f in flags]
+    known = [f[1] for f in flags]
     # A misspelt word falls apart into fragments; a window of whole words is no candidate.
-    whole = [k and (len(t) > 2 or t in _FUNCTION_WORDS) for t, k in zip(tokens, known, strict=True)]
+    whole = [f[2] for f in flags]
+    if all(k or not th for th, k in zip(thai, known, strict=True)) and not any(
+        thai[i] and thai[i + 1] and not (whole[i] and whole[i + 1]) for i in range(len(tokens) - 1)
+    ):
+        return text  # no window below is a candidate: nothing to correct
     out: list[str] = []
     i = 0
     while i < len(tokens):

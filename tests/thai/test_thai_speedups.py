@@ -37,3 +37,21 @@ WORDS = st.lists(st.text(alphabet="abกข", min_size=1, max_size=4), max_size=
 def test_trie_pattern_finds_what_a_longest_first_alternation_finds(words: list[str], text: str) -> None:
     plain = re.compile("|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True)) or r"(?!x)x")
     assert [m.span() for m in trie_regex(words).finditer(text)] == [m.span() for m in plain.finditer(text)]
+
+
+def test_nlpo3_cuts_thai_as_pythainlp_newmm_does() -> None:
+    from pythainlp.tokenize import Tokenizer
+
+    words = _resources.vocabulary()
+    fast = _resources._nlpo3_segmenter(words)
+    if fast is None:
+        import pytest
+
+        pytest.skip("nlpO3 is not installed: PyThaiNLP's newmm is used")
+    slow = Tokenizer(custom_dict=words, engine="newmm", keep_whitespace=True).word_tokenize
+    for text in (
+        "นายก อบต.หนองบัว เรียกเงินใต้โต๊ะ ห้าแสนบาท ที่โคราช",
+        "เจ้าหน้าที่ที่ดินอำเภอปากช่อง เรียกเงิน 5 แสน เมื่อวานนี้ เพื่อเร่งออกโฉนด",
+        "บางแสนครับ เทศบาลเก็บเงินแม่ค้าริมหาด เจ้าละ 500 ไม่มีใบเสร็จ",
+    ):
+        assert fast(text) == slow(text), text
