@@ -1,12 +1,13 @@
-"""Case desk benchmark: the inbox, tip, overview and map pages with 10,000 and 100,000 tips on
+"""Case desk benchmark: the inbox, tip and overview pages with 10,000 and 100,000 tips on
 PostgreSQL, as the central office (every tip) and as region 3 sees them.
 
 For each size the database's schema is WIPED and migrated, tips are seeded with bulk inserts
 (narratives encrypted as usual; provinces, categories, statuses and dates spread at random; some
 with evidence rows and routing gaps), `tipbot serve` starts as its own process, a staff chat of
 each scope signs in through a one-time link, and each page is requested `--requests` times one
-after another. It prints the time until each answer was complete (p50/p99; on 127.0.0.1 this is
-the server's time plus a little client overhead) and the server's peak RSS.
+after another (after one warm-up request each). It prints the time until each answer was
+complete (p50/p99; on 127.0.0.1 this is the server's time plus a little client overhead) and the
+server's peak RSS. Sizes are seeded in turn (10,000, then 90,000 more).
 
     python bench/desk.py --pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/scratch [--sizes 10000,100000]
 
@@ -66,8 +67,9 @@ WORDS = [
 ]
 
 
-async def seed(url: str, n: int) -> None:
-    """`n` tips in bulk (a transaction per 2,000 rows), plus evidence rows and routing gaps."""
+async def seed(url: str, first_tip: int, n: int) -> None:
+    """Tips `first_tip` to `n` in bulk (a transaction per 2,000 rows), plus evidence rows and
+    routing gaps; from 0 the schema is wiped and migrated first."""
     import asyncpg
     from sqlalchemy import insert
 
@@ -78,12 +80,13 @@ async def seed(url: str, n: int) -> None:
     from storage import tables as t
     from storage.database import upgrade_async
 
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
-    await upgrade_async(url)
+    if first_tip == 0:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+        finally:
+            await conn.close()
+        await upgrade_async(url)
     settings = Settings(_env_file=None, database_url=url, secret_key=SECRET_KEY)  # type: ignore[call-arg, arg-type]
     store = await open_store(settings, migrate=False)
     rng = random.Random(n)
@@ -96,7 +99,7 @@ async def seed(url: str, n: int) -> None:
             for region in ("3", "central"):
                 await uow.staff.join("webchat", f"bench-{region}", region, "staff", "th", now)
         batch = 2000
-        for first in range(0, n, batch):
+        for first in range(first_tip, n, batch):
             rows: list[dict[str, Any]] = []
             for i in range(first, min(n, first + batch)):
                 p = rng.choice(provinces)
@@ -152,7 +155,7 @@ async def seed(url: str, n: int) -> None:
             await c.exec_driver_sql("ANALYZE")
     finally:
         await store.engine.dispose()
-    print(f"  seeded {n:,} tips in {time.monotonic() - started:.1f} s")
+    print(f"  seeded {n - first_tip:,} more tips in {time.monotonic() - started:.1f} s")
 
 
 async def link_for(url: str, region: str, public: str) -> str:
@@ -183,7 +186,6 @@ PAGES = (
     ("inbox: sorted by province, page 20", "/desk?sort=province&page=20"),
     ("inbox: date range", "/desk?from=2026-01-01&to=2026-03-31"),
     ("overview", "/desk/overview"),
-    ("map", "/desk/map.svg"),
     ("tip page", "TIP"),
     ("search (decrypts the scope's narratives)", "/desk?q=โฉนด"),
 )
@@ -198,10 +200,12 @@ async def measure(base: str, url: str, region: str, requests: int) -> dict[str, 
             assert r.status == 303, r.status
         async with http.get(base + "/desk") as r:
             code = re.search(r'href="/desk/tip/(TB-[0-9A-F-]+)"', await r.text())
-        for name, path in PAGES:
-            if path == "TIP":
-                assert code is not None
-                path = f"/desk/tip/{code.group(1)}"
+        assert code is not None
+        paths = [(name, f"/desk/tip/{code.group(1)}" if path == "TIP" else path) for name, path in PAGES]
+        for _, path in paths:  # warm up: the first request of each kind pays for caches and plans
+            async with http.get(base + path) as r:
+                await r.read()
+        for name, path in paths:
             times = []
             reps = max(5, requests // 5) if name.startswith("search") else requests
             for _ in range(reps):
@@ -216,9 +220,11 @@ async def measure(base: str, url: str, region: str, requests: int) -> dict[str, 
 
 async def run(url: str, sizes: list[int], requests: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="desk-bench-"))
-    for n in sizes:
+    seeded = 0
+    for n in sorted(sizes):
         print(f"{n:,} tips")
-        await seed(url, n)
+        await seed(url, seeded, n)
+        seeded = n
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TIPBOT_")}
         base = f"http://127.0.0.1:{port}"
