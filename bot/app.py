@@ -576,6 +576,7 @@ TELEGRAM_GROUP_COMMANDS = (
     ("join", "commands.group.join"),
     ("leave", "commands.group.leave"),
     ("tips", "commands.group.tips"),
+    ("desk", "commands.group.desk"),
     ("help", "commands.group.help"),
 )
 RICH_MENU_LABELS = ("button.report", "button.my_tips", "richmenu.notices", "button.help")

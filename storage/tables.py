@@ -83,7 +83,7 @@ class Tip(SQLModel, table=True):
     draft_id: str = Field(max_length=64, unique=True)
     contact_id: int | None = Field(default=None, foreign_key="contact.id", ondelete="SET NULL")
     channel: str = Field(max_length=16)
-    category: str = Field(max_length=32)
+    category: str = Field(max_length=32, index=True)
     narrative_enc: str = Field(sa_column=Column(EncryptedText, nullable=False))
     agency: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
     official: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))

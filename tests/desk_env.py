@@ -4,12 +4,13 @@ links asked for with `/desk` in a staff chat."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bot.core.evidence import inspect
@@ -128,6 +129,10 @@ async def desk_env(settings: Settings, tmp: Path) -> AsyncIterator[Desk]:
     clock = FakeClock()
     settings = settings.model_copy(update={"evidence_workers": 0})
     async with webchat_driver(settings, clock, tmp) as driver:
+        # The Thai dictionaries load on first use (`tipbot serve` warms them at start); loaded
+        # here, a busy machine does not push the first answer past the harness's wait.
+        understanding = driver.services.dispatcher.understanding
+        await asyncio.to_thread(understanding.extract, "เรียกเงิน จ.สุรินทร์ 500 บาท", date.today())
         runner = Runner(driver, clock)
         for line in REPORT.strip().splitlines():
             await runner.step(line.strip())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+from argparse import Namespace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.app import build_services, open_store
-from bot.cli.main import main
+from bot.cli.main import _desk as desk_command
 from bot.settings import Settings
 from handlers.desk import COOKIE
 from tests.conftest import make_settings
@@ -207,10 +208,11 @@ def test_operator_prints_a_link(
         return staff.id, org.id
 
     staff_id, org_id = asyncio.run(chats())
-    assert main(["desk", "link", "--staff", str(staff_id)]) == 0
+    # the command's handler in process (`main` would also set up the process's logging)
+    assert desk_command(Settings(), Namespace(staff=staff_id, case=None)) == 0
     link = capsys.readouterr().out.strip().splitlines()[-1]
     assert link.startswith("https://desk.example.org/desk/in/")
-    assert main(["desk", "link", "--staff", str(org_id)]) == 1
+    assert desk_command(Settings(), Namespace(staff=org_id, case=None)) == 1
 
     async def use(token: str) -> tuple[object, object]:
         services = await build_services(settings, migrate=True, autostart=False, with_webchat=False)

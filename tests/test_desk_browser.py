@@ -169,8 +169,8 @@ async def walk(desk: Desk, base: str, page: Page, shots: Path, tmp: Path) -> Non
     await shot(page, shots, "tip")
 
     await page.click("header nav a[href='/desk/overview']")
-    await page.wait_for_selector("#map")
-    assert await page.locator("#map").evaluate("e => e.complete && e.naturalWidth") > 0
+    await page.wait_for_selector("#map svg")
+    assert await page.locator("#map svg rect[rx]").count() == 77  # one tile per province
     assert "1" in await page.inner_text("#by-status")
     await no_violations(page)
     await shot(page, shots, "overview")

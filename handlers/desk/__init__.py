@@ -79,7 +79,6 @@ class DeskWeb:
             web.post("/desk/in/{token}", self.sign_in),
             web.get("/desk", self.guarded(self.inbox)),
             web.get("/desk/overview", self.guarded(self.overview)),
-            web.get("/desk/map.svg", self.guarded(self.map_svg)),
             web.get("/desk/tip/{code}", self.guarded(self.tip)),
             web.get("/desk/tip/{code}/file/{n}", self.guarded(self.file)),
             web.get("/desk/export.csv", self.guarded(self.export_csv)),
@@ -275,22 +274,10 @@ class DeskWeb:
             ov=ov,
             top_month=top,
             top_category=max([1, *ov.by_category.values()]),
+            tiles=TILES,
+            counts=ov.by_province,
+            top=max([1, *ov.by_province.values()]),
             statuses=rules.STATUSES,
-        )
-
-    async def map_svg(self, request: web.Request) -> web.StreamResponse:
-        session: DeskSessionRecord = request[SESSION]
-        ov = await self.desk.overview(session)
-        body = self.env.get_template("map.svg").render(
-            tiles=TILES, counts=ov.by_province, top=max([1, *ov.by_province.values()]), locale=session.locale
-        )
-        return web.Response(
-            text=body,
-            content_type="image/svg+xml",
-            headers={
-                **self._headers(),
-                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-            },
         )
 
     async def tip(self, request: web.Request) -> web.StreamResponse:

@@ -267,10 +267,9 @@ class SqlDesk(Repository):
                         hits.append(int(tip_id))
             rows = await self.rows(hits[offset : offset + limit], full=full, keep_order=True)
             return DeskPage(rows=rows, total=len(hits), by_status=by_status)
-        total = int(
-            (await self.session.execute(select(func.count()).select_from(t.Tip).where(*conds))).scalar_one()
-        )
+        # One scan gives the counts per status; the total is theirs (of the chosen status, or all).
         by_status = {str(s): int(n) for s, n in (await self.session.execute(by_status_q)).all()}
+        total = by_status.get(f.status, 0) if f.status else sum(by_status.values())
         ids_q = select(t.Tip.id).where(*conds).order_by(*self._order(f.sort)).limit(limit).offset(offset)
         ids = [int(i) for i in (await self.session.execute(ids_q)).scalars().all()]
         return DeskPage(

@@ -1,4 +1,4 @@
-"""case desk: sign-in links, sessions, officers, tip assignment, inbox indexes
+"""case desk: sign-in links, sessions, officers, tip assignment, inbox and overview indexes
 
 Revision ID: 0006
 Revises: 0005
@@ -71,10 +71,12 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_tip_region_created", ["region", "created_at"])
         batch_op.create_index("ix_tip_region_status_created", ["region", "status", "created_at"])
+        batch_op.create_index("ix_tip_category", ["category"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tip", schema=None) as batch_op:
+        batch_op.drop_index("ix_tip_category")
         batch_op.drop_index("ix_tip_region_status_created")
         batch_op.drop_index("ix_tip_region_created")
         batch_op.drop_constraint("fk_tip_assigned_officer", type_="foreignkey")
