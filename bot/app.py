@@ -27,6 +27,8 @@ from bot.core.cleantext import clean_event
 from bot.core.forms.report import CATEGORIES
 from bot.core.model import InboxEvent
 from bot.core.ports import Channel, EventRejected, MediaStore, StorageUnavailable
+from bot.core.related import Facts
+from bot.core.related import signals as related_signals
 from bot.core.routing import RegionTable, staff_warnings
 from bot.core.understanding import ThaiUnderstanding
 from bot.runtime.broadcast import BroadcastDesk, Broadcaster
@@ -304,6 +306,9 @@ class Services:
         today = datetime.now(UTC).date()
         sample = "นายก อบต. จ.สุรินทร์ 500 บาท เมื่อวาน"
         await asyncio.to_thread(self.dispatcher.understanding.extract, sample, today)
+        # the related-tips matcher's stop words and office patterns, before the first tip arrives
+        facts = Facts("bribery", sample, None, None, "สุรินทร์", None, today)
+        await asyncio.to_thread(related_signals, facts)
 
     async def _log_leftovers(self) -> None:
         """What a stopped process leaves for the next one (all of it durable)."""

@@ -403,10 +403,14 @@ class TipIndex(SQLModel, table=True):
     district, position, place and narrative words, so matching never decrypts stored tips."""
 
     __tablename__ = "tip_index"
-    __table_args__ = (Index("ix_tip_index_hash", "hash", "at", "tip_id", "kind"),)
+    __table_args__ = (
+        # both read from the index alone: tips by hash (matching), hashes by tip (the story step)
+        Index("ix_tip_index_hash", "hash", "at", "tip_id", "kind"),
+        Index("ix_tip_index_tip", "tip_id", "kind", "hash"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    tip_id: int = Field(foreign_key="tip.id", index=True, ondelete="CASCADE")
+    tip_id: int = Field(foreign_key="tip.id", ondelete="CASCADE")
     kind: str = Field(max_length=16)
     hash: int = Field(sa_column=Column(BigInteger, nullable=False))
     #: when the tip arrived (copied here so the window is read from the index alone)

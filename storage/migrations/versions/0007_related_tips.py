@@ -47,14 +47,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("tip_index", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_tip_index_tip_id"), ["tip_id"], unique=False)
+        batch_op.create_index("ix_tip_index_tip", ["tip_id", "kind", "hash"], unique=False)
         batch_op.create_index("ix_tip_index_hash", ["hash", "at", "tip_id", "kind"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tip_index", schema=None) as batch_op:
         batch_op.drop_index("ix_tip_index_hash")
-        batch_op.drop_index(batch_op.f("ix_tip_index_tip_id"))
+        batch_op.drop_index("ix_tip_index_tip")
     op.drop_table("tip_index")
     with op.batch_alter_table("tip_link", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tip_link_tip_hi"))
