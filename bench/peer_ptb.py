@@ -671,6 +671,7 @@ async def kill_run(target: Contender, volunteers: int, pg_url: str, patience: fl
         with tempfile.TemporaryDirectory() as tmp:
             target.folder = tmp
             await target.start(fake.api_base_url, fake.token, pg_url, fresh=True)
+            await drive(fake, target, 1, first - 1, 60)  # warm-up, as in the measured runs
             out = Outcome()
             try:
                 async with aiohttp.ClientSession() as http:
@@ -678,7 +679,9 @@ async def kill_run(target: Contender, volunteers: int, pg_url: str, patience: fl
                         asyncio.create_task(volunteer(fake, http, target, first + i, out, patience, True))
                         for i in range(volunteers)
                     ]
-                    while out.acked < 0.4 * volunteers * len(SCRIPT):
+                    for run in runs:
+                        run.add_done_callback(lambda _: out.progress.set())
+                    while out.acked < 0.4 * volunteers * len(SCRIPT) and not all(r.done() for r in runs):
                         await out.progress.wait()
                         out.progress.clear()
                     in_flight = volunteers - out.completed
