@@ -65,6 +65,7 @@ class Forked:
         conn.settimeout(60)
         self.pid: int = struct.unpack("!i", _recv_exact(conn, 4))[0]
         self.returncode: int | None = None
+        self.stdin = self.stdout = self.stderr = None  # as a Popen without pipes
 
     def poll(self) -> int | None:
         if self.returncode is None:
