@@ -65,6 +65,7 @@ class Forked:
         conn.settimeout(60)
         self.pid: int = struct.unpack("!i", _recv_exact(conn, 4))[0]
         self.returncode: int | None = None
+        self.stdin = self.stdout = self.stderr = None  # as a Popen without pipes
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -232,12 +233,14 @@ def _socket_path() -> str:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.stdin is not None:
-        proc.stdin.close()
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            pipe.close()
     try:
-        proc.wait(5)
+        proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
 
 
 # -- the zygote -------------------------------------------------------------------------------
@@ -272,7 +275,7 @@ def _serve(path: str) -> None:
         for key, _ in sel.select():
             if key.fileobj == 0:
                 if not os.read(0, 4096):  # the test session is over
-                    return
+                    os._exit(0)
                 continue
             conn, _ = server.accept()
             with conn:
