@@ -1,7 +1,7 @@
 """web chat mailboxes, history and uploads in the database
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-02 10:00:00
 """
 

@@ -1,7 +1,7 @@
 """when a tip's content was erased (withdrawn or past retention)
 
-Revision ID: 0010
-Revises: 0005
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02 10:20:00
 """
 
