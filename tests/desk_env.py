@@ -39,8 +39,8 @@ staff5< ปปท.เขต 5
 > [ข้าม]
 > [ข้าม]
 > [ไม่มีหลักฐาน]
-> [ติดต่อได้]
-> ทางบอทเท่านั้น
+> [ถามทางแชตได้]
+> [ไม่ต้องโทร]
 > [ยืนยันส่ง]
 < รหัสเรื่องของคุณคือ
 staff3< 📣 เรื่องใหม่
@@ -83,7 +83,7 @@ class Desk:
         """Ask for a sign-in link in a staff chat; returns the link's path."""
         before = len(self.driver.received(actor))
         await self.driver.say(actor, command)
-        await self.driver.services.settle()
+        await self.runner.settle()
         for msg in self.driver.received(actor)[before:]:
             m = LINK.search(msg.text)
             if m:

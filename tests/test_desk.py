@@ -62,7 +62,7 @@ async def test_links_are_single_use_and_expire(settings: Settings, tmp_path: Pat
         # a volunteer's chat is no staff chat: no link
         before = len(desk.driver.received("volunteer"))
         await desk.driver.say("volunteer", "/desk")
-        await desk.driver.services.settle()
+        await desk.runner.settle()
         assert not any("/desk/in/" in m.text for m in desk.driver.received("volunteer")[before:])
 
 
@@ -106,7 +106,7 @@ async def test_region_scope_csrf_and_actions(settings: Settings, tmp_path: Path)
             act, data={**form, "csrf": csrf}, headers=origin(desk), allow_redirects=False
         )
         assert ok.status == 303
-        await desk.driver.services.settle()
+        await desk.runner.settle()
         await desk.runner.step("< กำลังตรวจสอบ")  # the volunteer is told, as for a chat command
         await desk.runner.step("staff3< ในเดสก์")  # the region's chat sees what the desk did
         await desk.runner.step("staff5<! ในเดสก์")
@@ -178,7 +178,7 @@ async def test_related_tips_and_closing_a_duplicate(settings: Settings, tmp_path
             allow_redirects=False,
         )
         assert r.status == 303
-        await desk.driver.services.settle()
+        await desk.runner.settle()
         await desk.runner.step("second< ถูกรวมเข้ากับเรื่องที่เจ้าหน้าที่กำลังดูแลอยู่แล้ว")
         await desk.runner.step("staff3< ปิดเรื่อง")
         async with desk.driver.services.store.transaction() as uow:

@@ -150,7 +150,7 @@ async def walk(desk: Desk, base: str, page: Page, shots: Path, tmp: Path) -> Non
     await page.click("#set-status")
     await page.wait_for_selector("#flash")
     assert "กำลังตรวจสอบ" in await page.inner_text("#status")
-    await desk.driver.services.settle()
+    await desk.runner.settle()
     await desk.runner.step("< ความคืบหน้าเรื่อง")
     await desk.runner.step("< กำลังตรวจสอบ")
 
@@ -158,10 +158,10 @@ async def walk(desk: Desk, base: str, page: Page, shots: Path, tmp: Path) -> Non
     await page.fill("#question", "มีสำเนาใบนัดของสำนักงานที่ดินไหมครับ")
     await page.click("#ask")
     await page.wait_for_selector("#flash")
-    await desk.driver.services.settle()
+    await desk.runner.settle()
     await desk.runner.step("< มีสำเนาใบนัด")
     await desk.driver.say("volunteer", "มีค่ะ ถ่ายรูปเก็บไว้แล้ว")
-    await desk.driver.services.settle()
+    await desk.runner.settle()
     await page.reload()
     timeline = await page.inner_text("#timeline")
     assert "มีค่ะ ถ่ายรูปเก็บไว้แล้ว" in timeline and "สมหญิง ใจดี" in timeline

@@ -78,7 +78,7 @@ staff3> /join {{invite:3}}
 
 AFTER_EVIDENCE = f"""
 > [เสร็จแล้ว]
-> [ติดต่อได้]
+> [ถามทางแชตได้]
 > {NAME} โทร {PHONE}
 > [ยืนยันส่ง]
 < รหัสเรื่องของคุณคือ
@@ -178,7 +178,7 @@ async def test_erasing_leaves_no_trace_but_the_statistics(
             code,
             "3",
             "สุรินทร์",
-            "closed",
+            "closed.withdrawn",
         )
         assert row["category"] == "bribery"
         assert row["narrative"] == ""

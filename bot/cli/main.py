@@ -502,7 +502,7 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  spool: {waiting} requests waiting in {settings.spool_dir}" if waiting else "  spool: empty")
     print()
     print("RETENTION")
-    print("  due now:", ", ".join(f"{k} {n}" for k, n in s["retention_due"].items()) or "nothing")
+    print("  retention due now:", ", ".join(f"{k} {n}" for k, n in s["retention_due"].items()) or "nothing")
     print()
     print("PROCESSES (last heartbeat)" if s["processes"] else "PROCESSES: none registered")
     timeout = settings.heartbeat_timeout.total_seconds()
