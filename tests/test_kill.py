@@ -132,7 +132,7 @@ async def test_kill_after_inbox_commit_loses_nothing_and_repeats_nothing(server:
     await vol.say("ยโสธร", "เมื่อไร")
     await vol.say("ข้าม", "เงินเกี่ยวข้อง")
     await vol.say("ข้าม", "หลักฐาน")
-    await vol.tap("ไม่มีหลักฐาน", "ติดต่อ")
+    await vol.tap("ไม่มีหลักฐาน", "ถามคุณผ่านแชตนี้")
     await vol.tap("ไม่ต้องติดต่อ", "ตรวจสอบข้อมูลก่อนส่ง")
     server.stop()
 
