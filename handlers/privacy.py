@@ -13,7 +13,8 @@ from aiohttp import web
 
 #: loads nothing but the web chat's style sheet; never framed
 PAGE_POLICY = (
-    "default-src 'none'; style-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    "default-src 'none'; style-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'"
 )
 SECTIONS = ("collected", "who", "kept", "rights", "contact")
 

@@ -25,6 +25,7 @@ from bot.app import privacy_pages
 from bot.core import audit
 from bot.core.catalog import Catalog
 from bot.core.model import TipRecord
+from bot.core.related import facts, signals
 from bot.logs import configure as configure_logs
 from bot.runtime.retention import TIP_ERASERS, Retention, erase_tip, retention_kinds
 from bot.settings import Settings
@@ -321,6 +322,14 @@ async def seed(store: SqlStore, media: FileMediaStore) -> dict[str, Any]:
         for key in ("old-sent", "new-sent", "old-pending"):
             item = OutboxItem.of("line", "U-plain", "th", [Reply("menu.prompt")], kind="reply", key=key)
             await uow.outbox.add(item, T0 - (2 if key == "new-sent" else 20) * DAY)
+    # the web chat's history: a line shown 20 days ago (due) and one 2 days ago; every tip indexed
+    async with store.transaction() as uow:
+        for key, age in (("old-shown", 20), ("new-shown", 2)):
+            await uow.webchat.post("web-session", "bot", key, [{"text": "สวัสดี"}], T0 - age * DAY)
+        for name in ("TB-OLDC-LOSD", "TB-NEWC-LOSD", "TB-OPEN-AAAA"):
+            detail = await uow.tips.get(name)
+            assert detail is not None
+            await uow.related.index(detail.id, signals(facts(detail)).index, detail.created_at)
     async with store.engine.begin() as conn:
         await conn.execute(
             update(t.OutboxRow)
@@ -340,7 +349,14 @@ async def test_retention_erases_exactly_what_is_due_and_is_idempotent(
         store=store, media=media, kinds=kinds(), clock=clock, batch=1
     )  # batch 1: many transactions
     due = await job.due()
-    assert due == {"closed_tips": 1, "drafts": 1, "inbox": 0, "messages": 1, "expired_invites": 1}
+    assert due == {
+        "closed_tips": 1,
+        "drafts": 1,
+        "inbox": 0,
+        "messages": 1,
+        "webchat_history": 1,
+        "expired_invites": 1,
+    }
     assert await job.run() == due
     old_id, old_file = ids["TB-OLDC-LOSD"]
     async with store.transaction() as uow:
@@ -358,6 +374,8 @@ async def test_retention_erases_exactly_what_is_due_and_is_idempotent(
         keys = set((await uow.session.execute(select(t.OutboxRow.idempotency_key))).scalars().all())
         invites = (await uow.session.execute(select(t.Invite.region))).scalars().all()
         entries = await uow.audit.entries()
+        shown = (await uow.session.execute(select(t.WebChatMessage.key))).scalars().all()
+        indexed = set((await uow.session.execute(select(t.TipIndex.tip_id))).scalars().all())
     erased = tips["TB-OLDC-LOSD"]
     assert (erased.narrative_enc, erased.agency, erased.official, erased.contact_how, erased.amount_thb) == (
         "",
@@ -391,6 +409,8 @@ async def test_retention_erases_exactly_what_is_due_and_is_idempotent(
     assert states[plain] == {"flow": "menu"}
     assert keys == {"new-sent", "old-pending"}
     assert len(invites) == 1
+    assert shown == ["new-shown"]
+    assert old_id not in indexed and len(indexed) == 2  # the erased tip's blind-index entries went
     assert [e.action for e in entries] == [audit.TIP_ERASED, audit.RETENTION_RUN]
     # idempotent: nothing more is due, a second run erases nothing
     assert set((await job.due()).values()) == {0}

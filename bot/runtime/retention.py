@@ -36,6 +36,7 @@ async def erase_tip(
     """Erase a tip's content (statistics stay) and run every eraser; returns evidence file names
     to delete after the commit."""
     files = await uow.erasure.erase_tip(tip_id, now)
+    await uow.related.forget(tip_id)  # the blind index holds keyed hashes of the content
     for eraser in TIP_ERASERS if erasers is None else erasers:
         await eraser(uow, tip_id, now)
     return files
@@ -114,6 +115,13 @@ def retention_kinds(
         n = await uow.erasure.old_messages(now - messages, limit)
         return Batch(n, [], _done_when_short(n, limit, cursor))
 
+    async def webchat_due(uow: UnitOfWork, now: datetime) -> int:
+        return await uow.webchat.count_older_than(now - messages)
+
+    async def webchat_erase(uow: UnitOfWork, now: datetime, limit: int, cursor: int) -> Batch:
+        # the web chat's history is what its browsers were shown: kept as long as sent messages
+        return Batch(await uow.webchat.erase_older_than(now - messages), [], None)
+
     async def invites_due(uow: UnitOfWork, now: datetime) -> int:
         return await uow.erasure.count_expired_invites(now)
 
@@ -136,6 +144,7 @@ def retention_kinds(
         Kind("drafts", drafts_due, drafts_erase),
         Kind("inbox", inbox_due, inbox_erase),
         Kind("messages", messages_due, messages_erase),
+        Kind("webchat_history", webchat_due, webchat_erase),
         Kind("expired_invites", invites_due, invites_erase),
         *extra,
     ]

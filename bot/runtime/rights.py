@@ -105,6 +105,8 @@ class RightsDesk:
             await uow.contacts.unlink(contact.id)
             await uow.contacts.delete(contact.id)
         await uow.erasure.chat_messages(inbound.channel, inbound.chat_id)
+        if inbound.channel == "webchat":  # the page's history of this browser session
+            await uow.webchat.erase_session(inbound.chat_id)
         await uow.inbox.forget_payloads(inbound.channel, inbound.chat_id)
         replies = [Reply("rights.erased")]
         if withdrawn:

@@ -122,6 +122,12 @@ class SqlWebChat(Repository):
         result = await self.session.execute(delete(u).where(u.created_at < before))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    async def count_older_than(self, before: datetime) -> int:
+        """How many history lines retention would erase."""
+        m = t.WebChatMessage
+        found = await self.session.execute(select(func.count()).select_from(m).where(m.created_at < before))
+        return int(found.scalar_one())
+
     async def erase_older_than(self, before: datetime) -> int:
         """Retention: every session's history written before `before` (uploads too)."""
         m = t.WebChatMessage
