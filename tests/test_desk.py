@@ -21,6 +21,7 @@ from bot.settings import Settings
 from handlers.desk import COOKIE
 from tests.conftest import make_settings
 from tests.desk_env import Desk, desk_env
+from tests.drivers import session_of
 
 
 async def sign_in(desk: Desk, actor: str) -> str:
@@ -266,3 +267,33 @@ def test_filters_ignore_what_they_do_not_know_and_exports_defuse_formulas() -> N
         )
     )
     assert cells[1] == ('\'=HYPERLINK("http://x")', "'+1", "สุรินทร์")
+
+
+async def test_a_withdrawn_tip_shows_nothing_of_its_content_in_the_desk(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The reporter's right to erasure reaches the desk: after `/forget` withdraws a tip, its page,
+    the search and the exports show its statistics only, never the narrative or the photo."""
+    async with desk_env(settings, tmp_path) as desk:
+        await desk.attach_photo()
+        await sign_in(desk, "staff3")
+        before = await (await desk.client.get(f"/desk/tip/{desk.code}")).text()
+        assert "โฉนด" in before and f"/desk/tip/{desk.code}/file/1" in before
+        for line in ("> /forget", "< ถอน", "> [ยืนยันลบข้อมูล]", "< ลบข้อมูลของคุณแล้ว"):
+            await desk.runner.step(line)
+        page = await desk.client.get(f"/desk/tip/{desk.code}")
+        body = await page.text()
+        assert page.status == 200 and desk.code in body  # the statistics row stays
+        assert "โฉนด" not in body and "ใต้โต๊ะ" not in body and "สำนักงานที่ดิน" not in body
+        assert f"/desk/tip/{desk.code}/file/1" not in body
+        assert (await desk.client.get(f"/desk/tip/{desk.code}/file/1")).status == 404
+        assert desk.code not in await (await desk.client.get("/desk?q=โฉนด")).text()
+        exported = await (await desk.client.get("/desk/export.csv")).text()
+        assert desk.code in exported and "โฉนด" not in exported
+        # the web chat's history of that browser holds only what came after the erasure
+        r = await desk.client.get(
+            "/chat/api/messages", params={"session": session_of("volunteer"), "after": "0", "wait": "0"}
+        )
+        shown = [m["text"] for m in (await r.json())["messages"]]
+        assert shown and shown[0].startswith("ลบข้อมูลของคุณแล้ว")
+        assert not any("โฉนด" in text or "สำนักงานที่ดิน" in text for text in shown)

@@ -23,6 +23,8 @@ from storage.repositories.base import Repository, utc
 WEBCHAT_CHANNEL = "tipbot_webchat"
 #: how often a message number taken by a concurrent writer is tried again
 _SEQ_TRIES = 8
+#: the role of the row that keeps an erased session's numbering (never shown)
+GAP = "gap"
 
 
 def session_hash(session: str) -> str:
@@ -81,11 +83,16 @@ class SqlWebChat(Repository):
         tag = session_hash(session)
         m = t.WebChatMessage
         if seq <= 0:
-            q = select(m).where(m.session_hash == tag).order_by(m.seq.desc()).limit(limit)
+            q = select(m).where(m.session_hash == tag, m.role != GAP).order_by(m.seq.desc()).limit(limit)
             rows = list((await self.session.execute(q)).scalars().all())
             rows.reverse()
         else:
-            q = select(m).where(m.session_hash == tag, m.seq > seq).order_by(m.seq).limit(limit)
+            q = (
+                select(m)
+                .where(m.session_hash == tag, m.seq > seq, m.role != GAP)
+                .order_by(m.seq)
+                .limit(limit)
+            )
             rows = list((await self.session.execute(q)).scalars().all())
         return [_entry(r) for r in rows]
 
@@ -136,9 +143,17 @@ class SqlWebChat(Repository):
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def erase_session(self, session: str) -> int:
-        """A reporter's right to erasure: one browser session's whole history and uploads."""
+        """A reporter's right to erasure: one browser session's whole history and uploads.
+
+        One content-free row ("gap") keeps the session's last message number, so the numbers go
+        on from there and a page still open (it asks for messages after the last it showed) sees
+        the answers that follow."""
         tag = session_hash(session)
         m, u = t.WebChatMessage, t.WebChatUpload
+        top = (await self.session.execute(select(func.max(m.seq)).where(m.session_hash == tag))).scalar()
         result = await self.session.execute(delete(m).where(m.session_hash == tag))
         await self.session.execute(delete(u).where(u.session_hash == tag))
+        if top:
+            self.session.add(m(session_hash=tag, seq=int(top), key=f"gap:{top}", role=GAP, body={}))
+            await self.session.flush()
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
