@@ -31,9 +31,12 @@ class _Watched(io.TextIOBase):
 
 
 async def _until(check: Callable[[], bool], seconds: float = 30.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not check():
-            await asyncio.sleep(0.05)
+    # output goes to a StringIO and reads to a thread: there is no event to await, so look often
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("not seen in time")
 
 
 async def test_a_message_queued_by_another_process_is_shown_while_waiting(settings: Settings) -> None:
