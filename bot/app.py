@@ -953,6 +953,13 @@ async def run_console(
             async with turn:
                 if not interactive:
                     stdout.write("> " + line.rstrip("\n") + "\n")
+                if len(line.rstrip("\n")) > settings.max_text_chars:
+                    # refused whole, never cut: the story step joins several messages
+                    stdout.write(
+                        f"! message too long ({len(line.rstrip())} characters, at most "
+                        f"{settings.max_text_chars}): nothing was sent; split it into several messages\n"
+                    )
+                    continue
                 try:
                     await services.ingest([console.event(name, line)])
                 except StorageUnavailable:

@@ -8,6 +8,8 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
+
 from bot.app import build_services, run_console
 from bot.cli.main import new_invite_code
 from bot.core.model import OutboxItem, Reply
@@ -75,3 +77,17 @@ async def test_a_message_queued_by_another_process_is_shown_while_waiting(settin
         await asyncio.wait_for(chat, 30)
         pipe.close()
         await other.close()
+
+
+async def test_an_over_long_line_is_refused_whole_not_cut(settings: Settings) -> None:
+    limit = settings.max_text_chars
+    out = io.StringIO()
+    await run_console(settings, "longwinded", io.StringIO("ก" * (limit + 1) + "\nสวัสดี\n"), out, poll=0.1)
+    assert f"! message too long ({limit + 1} characters, at most {limit})" in out.getvalue()
+    services = await build_services(settings, channels=[RecordingConsole()], with_webchat=False)
+    try:
+        async with services.store.transaction() as uow:
+            stored = await uow.session.execute(text("select count(*) from inbox"))
+            assert stored.scalar_one() == 2  # "/start" and "สวัสดี"; the long line never went in
+    finally:
+        await services.close()
