@@ -23,6 +23,8 @@ from bot.core.words import meaningful
 
 SUMMARY = "sum"
 EDIT_MENU = "sum_edit"
+#: a message longer than this right after the story is taken as more of the story
+MORE_STORY_CHARS = 120
 #: "really cancel?" (forms with `confirm_cancel`); the step it came from waits in `_RESUME`
 CANCEL_ASK = "cancel_ask"
 _RESUME = "_resume_step"
@@ -47,7 +49,10 @@ def read(f: Field, answer: str, reading: Reading) -> Any:
     if not meaningful(answer):
         return None
     if f.kind == Kind.TEXT:
-        return answer[: f.max_length] if len(answer) >= f.min_length else None
+        if len(answer) > f.max_length:
+            # never cut without saying so: the volunteer is told the limit and what they sent
+            return Invalid("report.too_long", {"max": f"{f.max_length:,}", "length": f"{len(answer):,}"})
+        return answer if len(answer) >= f.min_length else None
     if f.kind == Kind.PLACE:
         found = reading.understanding.parse_province(answer)
         return None if found is None else {"province": found[0], "district": found[1]}
@@ -411,6 +416,7 @@ class Walker:
         for handled in (
             self._not_an_answer,
             self._early_evidence,
+            self._more_story,
             self._prefilled,
             self._skip,
             self._evidence_step,
@@ -439,6 +445,38 @@ class Walker:
             self._add_evidence(inbound, at.st.draft, evid)
             at.walk.replies.append(Reply("report.evid.kept_early"))
         at.walk.replies.append(self._ask(at.st, at.reading))
+        return True
+
+    def _more_story(self, at: _At) -> bool:
+        """A long message right after the story is more of the story (a volunteer who split it
+        into several messages), not the answer to the next question: it joins the story."""
+        story, st, text = self.form.narrative, at.st, at.text
+        if (
+            story is None
+            or at.value is not None
+            or at.inbound.kind != InboundKind.TEXT
+            # right after the story: it was the last answer, or the first message told it
+            or (st.history and st.history[-1] != story.id)
+            or story.id not in st.draft
+            or not (len(text) > MORE_STORY_CHARS or len(text) > at.f.max_length)
+        ):
+            return False
+        joined = f"{st.draft[story.id]}\n{text}"
+        if len(joined) > story.max_length:
+            left = max(story.max_length - len(st.draft[story.id]) - 1, 0)
+            at.walk.replies.append(
+                Reply("report.story.full", {"max": f"{story.max_length:,}", "left": f"{left:,}"})
+            )
+            at.walk.replies.append(self._ask(st, at.reading))
+            return True
+        st.draft[story.id] = joined
+        if at.inbound.message_id:
+            st.answers[at.inbound.message_id] = story.id
+        self.prefill(text, at.reading, st)
+        at.walk.replies.append(
+            Reply("report.story.added", {"length": f"{len(joined):,}", "max": f"{story.max_length:,}"})
+        )
+        at.walk.replies.append(self._ask(st, at.reading))
         return True
 
     def _prefilled(self, at: _At) -> bool:
