@@ -531,6 +531,7 @@ async def build_services(
         on_broadcast=broadcaster.wake.set,
         reply_first=reply_first,
         privacy_url=privacy_url(settings),
+        story_pause=settings.story_pause,
     )
     spool = Spool(settings.spool_dir) if settings.spool_dir is not None else None
     ingest = StoreIngest(store, dispatcher.wake.set, settings.crash_at, spool)
