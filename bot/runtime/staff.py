@@ -561,10 +561,11 @@ class StaffDesk:
         question = question.strip()
         if not question:
             return [Reply("staff.ask_usage")]
+        if tip.contact_id is None:
+            # cut from its chat (the reporter erased their data): that says more than their choice
+            return [Reply("staff.reporter_unreachable", {"case_code": tip.case_code})]
         if not tip.contact_ok:
             return [Reply("staff.ask_refused", {"case_code": tip.case_code})]
-        if tip.contact_id is None:
-            return [Reply("staff.reporter_unreachable", {"case_code": tip.case_code})]
         address = await uow.contacts.address(tip.contact_id)
         if address is None or not address.reachable:
             return [Reply("staff.reporter_unreachable", {"case_code": tip.case_code})]
