@@ -126,6 +126,9 @@ class Outbound:
     buttons: tuple[RenderedButton, ...] = ()
     request_location: bool = False
     attachment_id: int | None = None
+    #: a message that stands on its own as a card (see `bot.core.catalog.CARDS`); a channel that
+    #: has cards (LINE's Flex bubbles) shows it as one, with its buttons inside; "" for plain text
+    card: str = ""
 
 
 @dataclass(frozen=True, slots=True)
