@@ -6,11 +6,15 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 from bot.core.effects import WakeLater
 from bot.core.engine import Context, Turn
 from bot.core.model import Inbound, InboundKind
 from bot.core.state import State
+from bot.settings import Settings
+from tests.drivers import console_driver
+from tests.harness import FakeClock, Runner
 from tests.test_engine import ENGINE, NOW, ctx
 
 PAUSE = timedelta(seconds=20)
@@ -89,3 +93,22 @@ def test_a_story_too_short_when_told_is_kept_and_more_is_asked() -> None:
 def test_without_a_pause_the_story_is_taken_at_once() -> None:
     turn = say(at_story(timedelta(0)), "เจ้าหน้าที่เรียกเงินค่าออกใบอนุญาตสามพันบาท", "m1", timedelta(0))
     assert turn.effects == [] and turn.state.step != "story"
+
+
+async def test_a_pause_survives_a_restart(settings: Settings, tmp_path: Path) -> None:
+    """The WAKE waits in the inbox: an app started after the first one stopped asks the next
+    question once the pause has passed, and the story told before the restart is whole."""
+    settings = settings.model_copy(update={"story_pause": PAUSE})
+    clock = FakeClock()
+    async with console_driver(settings, clock, tmp_path) as first:
+        runner = Runner(first, clock)
+        for line in ("> สวัสดี", "> [ยินยอม]", "> [ข้าม]", "> [แจ้งเบาะแส]", "> [เรียกรับสินบน]"):
+            await runner.step(line)
+        await runner.step("> เจ้าหน้าที่เรียกเงินค่าออกใบอนุญาตสามพันบาท")
+        await runner.step("< ได้รับแล้ว")
+        await runner.step("<! เกิดที่หน่วยงานไหน")
+    clock.offset += PAUSE + timedelta(seconds=5)
+    async with console_driver(settings, clock, tmp_path) as second:
+        await second.services.settle()
+        shown = [m.text for m in second.received("volunteer")]
+        assert any("เกิดที่หน่วยงานไหน" in text for text in shown), shown
