@@ -229,6 +229,7 @@ async def run(url: str, sizes: list[int], requests: int) -> None:
             {
                 "TIPBOT_DATABASE_URL": url,
                 "TIPBOT_SECRET_KEY": SECRET_KEY,
+                "TIPBOT_STORY_PAUSE": "0",
                 "TIPBOT_MEDIA_DIR": str(tmp / "media"),
                 "TIPBOT_LOG_LEVEL": "WARNING",
                 "TIPBOT_METRICS_BIND": "",

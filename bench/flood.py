@@ -149,6 +149,7 @@ async def bench(root: Path, url: str, args: argparse.Namespace, tmp: str) -> lis
             **{k: v for k, v in os.environ.items() if not k.startswith("TIPBOT_")},
             "TIPBOT_DATABASE_URL": url,
             "TIPBOT_SECRET_KEY": SECRET,
+            "TIPBOT_STORY_PAUSE": "0",
             "TIPBOT_MEDIA_DIR": f"{tmp}/media",
             "TIPBOT_LOG_LEVEL": "WARNING",
             "TIPBOT_WEBCHAT": "true",

@@ -204,6 +204,7 @@ async def start_tipbot(name: str, n: int, db_url: str, line: FakeLine, tmp: Path
         {
             "TIPBOT_DATABASE_URL": db_url,
             "TIPBOT_SECRET_KEY": SECRET_KEY,
+            "TIPBOT_STORY_PAUSE": "0",
             "TIPBOT_MEDIA_DIR": str(tmp / "media"),
             "TIPBOT_LOG_LEVEL": "WARNING",
             "TIPBOT_WEBCHAT": "false",

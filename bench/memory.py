@@ -88,6 +88,7 @@ async def process_rss() -> list[tuple[str, float, float]]:
                     **os.environ,
                     "TIPBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/tipbot.db",
                     "TIPBOT_SECRET_KEY": "bench-secret-key-0123456789abcdef",
+                    "TIPBOT_STORY_PAUSE": "0",
                     "TIPBOT_MEDIA_DIR": f"{tmp}/media",
                     "TIPBOT_LOG_LEVEL": "WARNING",
                     "TIPBOT_METRICS_BIND": "",

@@ -434,6 +434,7 @@ class Contender:
             if self.db == "sqlite"
             else pg_url,
             "TIPBOT_SECRET_KEY": SECRET_KEY,
+            "TIPBOT_STORY_PAUSE": "0",
             "TIPBOT_MEDIA_DIR": f"{self.folder}/media",
             "TIPBOT_LOG_LEVEL": "WARNING",
             "TIPBOT_METRICS_BIND": "",

@@ -111,6 +111,7 @@ def run(db: str, volunteers: int) -> None:
             **os.environ,
             "TIPBOT_DATABASE_URL": url,
             "TIPBOT_SECRET_KEY": "bench-secret-key-0123456789abcdef",
+            "TIPBOT_STORY_PAUSE": "0",
             "TIPBOT_MEDIA_DIR": f"{tmp}/media",
             "TIPBOT_LOG_LEVEL": "WARNING",
             "TIPBOT_METRICS_BIND": "",

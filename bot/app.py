@@ -536,6 +536,7 @@ async def build_services(
         on_broadcast=broadcaster.wake.set,
         reply_first=reply_first,
         privacy_url=privacy_url(settings),
+        story_pause=settings.story_pause,
     )
     spool = Spool(settings.spool_dir) if settings.spool_dir is not None else None
     ingest = StoreIngest(store, dispatcher.wake.set, settings.crash_at, spool)
@@ -1036,8 +1037,14 @@ async def _root(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/chat")
 
 
-async def run_console(settings: Settings, name: str, stdin: TextIO, stdout: TextIO) -> int:
-    """`tipbot chat`: one terminal conversation through the whole pipeline."""
+async def run_console(
+    settings: Settings, name: str, stdin: TextIO, stdout: TextIO, *, poll: float = 1.0
+) -> int:
+    """`tipbot chat`: one terminal conversation through the whole pipeline.
+
+    While it waits for a line, what arrives for this chat (staff alerts, an `/ask` question, a
+    status notice, queued by other processes) is shown every `poll` seconds, then the prompt again.
+    """
     console = ConsoleChannel(stdout, max_text_chars=settings.max_text_chars)
     services = await build_services(
         settings,
@@ -1050,12 +1057,27 @@ async def run_console(settings: Settings, name: str, stdin: TextIO, stdout: Text
     if services.heartbeat is not None:
         services.heartbeat.start()  # its leases, too, are free at once if it dies
     interactive = stdin.isatty()
+    turn = asyncio.Lock()  # the poller never prints in the middle of a turn's answers
+
+    async def show_arrivals() -> None:
+        while True:
+            await asyncio.sleep(poll)
+            async with turn:
+                before = console.sent
+                with contextlib.suppress(StorageUnavailable, TimeoutError):
+                    await services.settle()
+                if interactive and console.sent != before:
+                    stdout.write("> ")
+                    stdout.flush()
+
+    poller: asyncio.Task[None] | None = None
     try:
         # Deliver what was already waiting for this chat (e.g. alerts to a staff console).
         await services.settle()
         if console.sent == 0:
             await services.ingest([console.event(name, "/start")])
             await services.settle()
+        poller = asyncio.create_task(show_arrivals())
         while True:
             if interactive:
                 stdout.write("> ")
@@ -1065,18 +1087,30 @@ async def run_console(settings: Settings, name: str, stdin: TextIO, stdout: Text
                 break
             if not line.strip():
                 continue
-            if not interactive:
-                stdout.write("> " + line.rstrip("\n") + "\n")
-            try:
-                await services.ingest([console.event(name, line)])
-            except StorageUnavailable:
-                stdout.write("! database unavailable\n")
-                continue
-            except EventRejected:
-                stdout.write("! message refused by the database\n")
-                continue
-            await services.settle(timeout=30)
+            async with turn:
+                if not interactive:
+                    stdout.write("> " + line.rstrip("\n") + "\n")
+                if len(line.rstrip("\n")) > settings.max_text_chars:
+                    # refused whole, never cut: the story step joins several messages
+                    stdout.write(
+                        f"! message too long ({len(line.rstrip())} characters, at most "
+                        f"{settings.max_text_chars}): nothing was sent; split it into several messages\n"
+                    )
+                    continue
+                try:
+                    await services.ingest([console.event(name, line)])
+                except StorageUnavailable:
+                    stdout.write("! database unavailable\n")
+                    continue
+                except EventRejected:
+                    stdout.write("! message refused by the database\n")
+                    continue
+                await services.settle(timeout=30)
     finally:
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
         await services.close()
     return 0
 

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     port: int = 8080
     default_locale: Literal["th", "en"] = "th"
     draft_ttl: timedelta = timedelta(hours=24)
+    #: the story step waits this long after the volunteer's last message before the next
+    #: question (a "told it all" button goes on at once); 0 asks the next question at once
+    story_pause: timedelta = Field(default=timedelta(seconds=20), ge=timedelta(0), le=timedelta(hours=1))
     media_dir: Path = Path("./var/media")
     #: evidence of no tip that no draft holds any more (cancelled, declined, unsent) is deleted,
     #: row and file, by the scheduler this long after it arrived

@@ -28,7 +28,13 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     AsyncMessagingApiBlob,
     Configuration,
+    FlexBox,
+    FlexBubble,
+    FlexButton,
+    FlexMessage,
+    FlexText,
     LocationAction,
+    Message,
     MulticastRequest,
     PostbackAction,
     PushMessageRequest,
@@ -78,6 +84,9 @@ MAX_LABEL_GRAPHEMES = 20
 MAX_POSTBACK_DATA = 300
 MAX_DISPLAY_TEXT = 300
 MAX_CHAT_BAR_TEXT = 14
+MAX_ALT_TEXT = 400  # characters of a Flex message's altText (notifications, chat list)
+#: LINE refuses a bubble over 30 KB of JSON; a card bigger than this goes as plain text instead
+MAX_BUBBLE_BYTES = 28_000
 # LINE accepts a reply token for about a minute after delivery; 50 s from the event leaves room
 # for the relay's own latency, and a redelivered event simply falls back to push.
 REPLY_TOKEN_TTL = timedelta(seconds=50)
@@ -416,18 +425,23 @@ class LineChannel:
 
     # -- outbound -------------------------------------------------------------------------------
 
-    def render(self, messages: Sequence[Outbound]) -> list[TextMessage]:
-        """Outbound → LINE text messages, quick replies on the very last one (LINE shows no others)."""
-        rendered: list[TextMessage] = [
-            TextMessage(text=part)
-            for outbound in messages
-            for part in split_text(outbound.text, MAX_TEXT_UNITS)
-        ]
-        # Only the last message's quick reply is ever displayed, so the buttons of the last
-        # Outbound that has any go there.
-        with_buttons = [m for m in messages if m.buttons or m.request_location]
-        if rendered and with_buttons:
-            items = _quick_reply_items(with_buttons[-1])
+    def render(self, messages: Sequence[Outbound]) -> list[Message]:
+        """Outbound → LINE messages. A card (summary, receipt, alert, status, notice) is a Flex
+        bubble with its buttons inside it (they stay, unlike quick replies); any other text is
+        text messages, with the quick replies of the last other message with buttons on the very
+        last message (LINE shows no others). A card too big for a bubble goes as text."""
+        rendered: list[Message] = []
+        quick: Outbound | None = None
+        for outbound in messages:
+            bubble = flex_card(outbound) if outbound.card else None
+            if bubble is not None:
+                rendered.append(bubble)
+                continue
+            rendered.extend(TextMessage(text=part) for part in split_text(outbound.text, MAX_TEXT_UNITS))
+            if outbound.buttons or outbound.request_location:
+                quick = outbound
+        if rendered and quick is not None:
+            items = _quick_reply_items(quick)
             if items:
                 rendered[-1].quick_reply = QuickReply(items=items)
         return rendered
@@ -476,7 +490,7 @@ class LineChannel:
         while len(self._replied) > 10_000:
             self._replied.popitem(last=False)
 
-    async def _reply(self, reply_token: str, batch: list[TextMessage]) -> SendResult | None:
+    async def _reply(self, reply_token: str, batch: list[Message]) -> SendResult | None:
         try:
             await self.api.reply_message_with_http_info(
                 ReplyMessageRequest(reply_token=reply_token, messages=batch),
@@ -539,7 +553,7 @@ class LineChannel:
             return _classify(exc)
         return SendResult(SendStatus.SENT)
 
-    async def _push(self, to: str, batch: list[TextMessage], retry_key: str) -> SendResult | None:
+    async def _push(self, to: str, batch: list[Message], retry_key: str) -> SendResult | None:
         try:
             await self.api.push_message_with_http_info(
                 PushMessageRequest(to=to, messages=batch),
@@ -554,6 +568,62 @@ class LineChannel:
         except Exception as exc:
             return _classify(exc)
         return None
+
+
+def alt_text(text: str) -> str:
+    """A Flex message's altText (what notifications and the chat list show): the text's start,
+    whole lines where they fit, at most `MAX_ALT_TEXT` characters."""
+    flat = text.strip()
+    if len(flat) <= MAX_ALT_TEXT:
+        return flat or "…"
+    cut = flat[: MAX_ALT_TEXT - 1]
+    if "\n" in cut:
+        cut = cut[: cut.rindex("\n")]
+    return cut.rstrip() + "…"
+
+
+def _postback(button: RenderedButton) -> PostbackAction | None:
+    label = truncate_graphemes(button.label.strip(), MAX_LABEL_GRAPHEMES)
+    if not label or button.payload == LOCATION_PAYLOAD:
+        return None
+    if len(button.payload) > MAX_POSTBACK_DATA:
+        # LINE would reject the whole message; losing one button beats losing the text.
+        log.warning("line: dropped a button whose payload is over %d chars", MAX_POSTBACK_DATA)
+        return None
+    display = button.label if utf16_len(button.label) <= MAX_DISPLAY_TEXT else label
+    return PostbackAction(label=label, data=button.payload, display_text=display)
+
+
+def flex_card(outbound: Outbound) -> FlexMessage | None:
+    """A card as a Flex bubble: its first line as the title, the rest as wrapped text, its
+    buttons as postback buttons in the footer; None when it would not fit in one bubble (or
+    has no text), so the caller sends it as text instead."""
+    lines = outbound.text.strip().split("\n")
+    if not lines or not lines[0].strip():
+        return None
+    title, rest = lines[0].strip(), "\n".join(lines[1:]).strip()
+    contents: list[Any] = [FlexText(text=title, weight="bold", size="md", wrap=True)]
+    for paragraph in (p.strip() for p in rest.split("\n\n")):
+        if paragraph:
+            contents.append(FlexText(text=paragraph, size="sm", wrap=True, margin="md"))
+    actions = [a for a in (_postback(b) for b in outbound.buttons) if a is not None]
+    footer = (
+        FlexBox(
+            layout="vertical",
+            spacing="sm",
+            contents=[
+                FlexButton(action=a, style="primary" if i == 0 else "secondary", height="sm")
+                for i, a in enumerate(actions)
+            ],
+        )
+        if actions
+        else None
+    )
+    bubble = FlexBubble(body=FlexBox(layout="vertical", contents=contents), footer=footer)
+    size = len(json.dumps(bubble.to_dict(), ensure_ascii=False).encode("utf-8"))
+    if size > MAX_BUBBLE_BYTES:
+        return None
+    return FlexMessage(alt_text=alt_text(outbound.text), contents=bubble)
 
 
 def _quick_reply_items(outbound: Outbound) -> list[QuickReplyItem]:

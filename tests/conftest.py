@@ -22,6 +22,7 @@ import graphlib
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,8 @@ def make_settings(url: str, tmp_path: Path, **extra: object) -> Settings:
     extra = {"webchat_session_burst": 100_000, "webchat_address_burst": 100_000, **extra}
     # No /metrics listener unless a test asks for one on a free port (runs in parallel collide).
     extra.setdefault("metrics_bind", "")
+    # The story step asks the next question at once unless a test (or transcript) sets a pause.
+    extra.setdefault("story_pause", timedelta(0))
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=url,

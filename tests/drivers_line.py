@@ -43,17 +43,44 @@ def as_msg(message: dict[str, Any]) -> Msg:
 
     LINE cuts action labels to 20 graphemes; the adapter puts the whole label in ``displayText``
     (what the chat shows as the user's answer), so transcripts can still tap ``[label]`` in full.
+    A Flex message reads as the texts of its bubbles, its buttons those inside the bubbles and
+    then its quick replies.
     """
     buttons: list[tuple[str, str]] = []
+    actions: list[dict[str, Any]] = []
+    if message.get("type") == "flex":
+        texts: list[str] = []
+        _walk_flex(message.get("contents") or {}, texts, actions)
+        text = "\n".join(texts)
+    else:
+        text = message.get("text", "") if message.get("type") == "text" else f"<{message.get('type')}>"
     items = (message.get("quickReply") or {}).get("items") or []
-    for item in items:
-        action = item.get("action") or {}
+    actions += [item.get("action") or {} for item in items]
+    for action in actions:
         if action.get("type") == "postback":
             buttons.append((action.get("displayText") or action.get("label", ""), action.get("data", "")))
         elif action.get("type") == "location":
             buttons.append((action.get("label", ""), LOCATION_PAYLOAD))
-    text = message.get("text", "") if message.get("type") == "text" else f"<{message.get('type')}>"
     return Msg(text, buttons)
+
+
+def _walk_flex(node: dict[str, Any], texts: list[str], actions: list[dict[str, Any]]) -> None:
+    """The texts and button actions of a Flex container, in reading order."""
+    kind = node.get("type")
+    if kind == "carousel":
+        for bubble in node.get("contents") or []:
+            _walk_flex(bubble, texts, actions)
+    elif kind == "bubble":
+        for block in ("header", "hero", "body", "footer"):
+            if isinstance(node.get(block), dict):
+                _walk_flex(node[block], texts, actions)
+    elif kind == "box":
+        for child in node.get("contents") or []:
+            _walk_flex(child, texts, actions)
+    elif kind == "text":
+        texts.append(node.get("text") or "")
+    elif kind == "button":
+        actions.append(node.get("action") or {})
 
 
 class LineDriver:

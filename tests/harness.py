@@ -17,6 +17,8 @@ Transcript lines (actor defaults to `volunteer`; any other name is another chat)
     @clock +25h            time passes (the injected clock moves on)
     @clock at 2030-01-07 09:00   the clock jumps to that Thai time
     @tick                  the scheduler runs once (reminders, escalations, digests)
+    @story_pause +20s      the story step waits this long for more messages (tests default to none)
+    @wait +25s             time passes and whatever fell due meanwhile is done (e.g. a pause ending)
     {invite:3}             a fresh invite code for region 3 (`{invite:3:organizer}` for a role)
     {code}                 the last case code the actor was told (else the volunteer's)
     {code:somsri}          the last case code that chat was told
@@ -126,6 +128,13 @@ class Runner:
             return
         if line.startswith("@clock"):
             self.clock.offset += _duration(line.split()[1])
+            return
+        if line.startswith("@story_pause"):
+            self.driver.services.dispatcher.story_pause = _duration(line.split()[1])
+            return
+        if line.startswith("@wait"):
+            self.clock.offset += _duration(line.split()[1])
+            await self.settle()
             return
         if line.startswith("@tick"):
             scheduler = self.driver.services.scheduler

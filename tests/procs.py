@@ -160,6 +160,7 @@ def base_env(db_url: str, tmp: Path, line: FakeLine | None, tg: FakeTelegram | N
         {
             "TIPBOT_DATABASE_URL": db_url,
             "TIPBOT_SECRET_KEY": SECRET,
+            "TIPBOT_STORY_PAUSE": "0",
             "TIPBOT_MEDIA_DIR": str(tmp / "media"),
             "TIPBOT_LOG_LEVEL": "INFO",
             "TIPBOT_WEBCHAT": "false",

@@ -150,6 +150,7 @@ def test_cli_verify_and_list(
     url = f"sqlite+aiosqlite:///{tmp_path}/tipbot.db"
     monkeypatch.setenv("TIPBOT_DATABASE_URL", url)
     monkeypatch.setenv("TIPBOT_SECRET_KEY", SECRET)
+    monkeypatch.setenv("TIPBOT_STORY_PAUSE", "0")
     monkeypatch.setenv("TIPBOT_MEDIA_DIR", str(tmp_path / "media"))
 
     async def prepare() -> list[int]:

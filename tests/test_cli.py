@@ -26,6 +26,7 @@ def tipbot(
         **os.environ,
         "TIPBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/tipbot.db",
         "TIPBOT_SECRET_KEY": SECRET,
+        "TIPBOT_STORY_PAUSE": "0",
         "TIPBOT_MEDIA_DIR": str(tmp / "media"),
         **env,
     }

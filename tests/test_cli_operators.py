@@ -51,6 +51,7 @@ def record(code: str, region: str, province: str | None) -> TipRecord:
 def operator_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TIPBOT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/tipbot.db")
     monkeypatch.setenv("TIPBOT_SECRET_KEY", SECRET)
+    monkeypatch.setenv("TIPBOT_STORY_PAUSE", "0")
     monkeypatch.setenv("TIPBOT_MEDIA_DIR", str(tmp_path / "media"))
     monkeypatch.chdir(tmp_path)  # no .env of the checkout
     return tmp_path

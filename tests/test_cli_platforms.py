@@ -19,6 +19,7 @@ async def tipbot(tmp: Path, *args: str, stdin: bytes | None = None, **env: str) 
         **{k: v for k, v in os.environ.items() if not k.startswith("TIPBOT_")},
         "TIPBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/tipbot.db",
         "TIPBOT_SECRET_KEY": SECRET,
+        "TIPBOT_STORY_PAUSE": "0",
         "TIPBOT_MEDIA_DIR": str(tmp / "media"),
         **env,
     }

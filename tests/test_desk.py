@@ -195,6 +195,7 @@ def test_operator_prints_a_link(
     for name, value in {
         "TIPBOT_DATABASE_URL": url,
         "TIPBOT_SECRET_KEY": "test-secret-key-0123456789abcdef",
+        "TIPBOT_STORY_PAUSE": "0",
         "TIPBOT_PUBLIC_URL": "https://desk.example.org",
     }.items():
         monkeypatch.setenv(name, value)

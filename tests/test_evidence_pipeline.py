@@ -245,6 +245,7 @@ def tipbot(settings: Settings, *args: str) -> subprocess.CompletedProcess[bytes]
         **os.environ,
         "TIPBOT_DATABASE_URL": settings.database_url,
         "TIPBOT_SECRET_KEY": SECRET,
+        "TIPBOT_STORY_PAUSE": "0",
         "TIPBOT_MEDIA_DIR": str(settings.media_dir),
     }
     return cli_process.run(args, env=env, cwd=ROOT, timeout=120)

@@ -32,6 +32,7 @@ class Server:
             **os.environ,
             "TIPBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/tipbot.db",
             "TIPBOT_SECRET_KEY": SECRET,
+            "TIPBOT_STORY_PAUSE": "0",
             "TIPBOT_MEDIA_DIR": str(tmp / "media"),
             "TIPBOT_LOG_LEVEL": "WARNING",
             "TIPBOT_METRICS_BIND": "",

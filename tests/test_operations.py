@@ -93,6 +93,7 @@ def test_an_unwritable_spool_refuses_to_start(tmp_path: Path, sqlite_url: str) -
             "PATH": "/usr/bin:/bin",
             "TIPBOT_DATABASE_URL": sqlite_url,
             "TIPBOT_SECRET_KEY": SECRET,
+            "TIPBOT_STORY_PAUSE": "0",
             "TIPBOT_SPOOL_DIR": str(blocker / "spool"),
         },
         cwd=ROOT,

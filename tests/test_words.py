@@ -27,6 +27,7 @@ BUTTONS = {
     "button.cancel": "cancel",
     "button.done": "done",
     "button.no_evidence": "done",
+    "button.story_told": "done",
     "button.confirm": "confirm",
     "button.edit": "edit",
     "button.continue": "continue",

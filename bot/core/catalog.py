@@ -72,7 +72,20 @@ class Catalog:
             ),
             request_location=reply.request_location,
             attachment_id=reply.attachment_id,
+            card=CARDS.get(reply.key, ""),
         )
+
+
+#: messages that stand on their own (kept, read again, tapped later): message key → card kind
+CARDS = {
+    "report.summary": "summary",
+    "report.submitted": "receipt",
+    "alert.new_tip": "alert",
+    "alert.new_tip_minimal": "alert",
+    "status.changed": "status",
+    "broadcast.notice": "notice",
+    "broadcast.notice_rsvp": "notice",
+}
 
 
 def ref(key: str, **params: Any) -> dict[str, Any]:

@@ -34,6 +34,8 @@ class Context:
     default_locale: str = "th"
     #: where the privacy notice is served (the consent text links it)
     privacy_url: str = "/privacy"
+    #: how long the story step waits for more messages before the next question (0: no wait)
+    story_pause: timedelta = timedelta(0)
 
     def token(self, n: int) -> bytes:
         """`n` fresh random bytes: stamps, draft ids, case codes and link codes never share any."""

@@ -7,6 +7,7 @@ can ask for in one place. Knows no storage, no platform and no desk.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bot.core.model import Button, TipRecord
@@ -69,6 +70,15 @@ class RedactTip:
 
     case_code: str
     field: str
+
+
+@dataclass(frozen=True, slots=True)
+class WakeLater:
+    """Come back to this chat `after` this long with a WAKE event carrying `token` (stored
+    durably with the chat's events, so it survives a restart and keeps their order)."""
+
+    after: timedelta
+    token: str
 
 
 # ---- staff chats ---------------------------------------------------------------------------------
@@ -183,6 +193,7 @@ Effect = (
     | LeaveStaff
     | ForgetAttachment
     | RedactTip
+    | WakeLater
     | StaffAction
     | AnswerQuestion
     | BroadcastEffect

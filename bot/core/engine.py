@@ -49,6 +49,8 @@ class Engine:
         self.routes: tuple[Route, ...] = (
             # ---- lifecycle: no flow answers these
             Route("standby", lambda ev: ev.inbound.standby, self._standby),
+            # a pause the report asked for has passed: only the story step it was for answers it
+            Route("pause passed", _text(InboundKind.WAKE), self._wake),
             Route("group chat", lambda ev: ev.inbound.chat_kind == "group", staff.group),
             Route("ignored", _text(InboundKind.IGNORED), lambda ev: None),
             Route(
@@ -122,6 +124,10 @@ class Engine:
         return self.report.takes_media(state, consented=consented, now=now, draft_ttl=draft_ttl)
 
     # ---- routes the table needs the engine for ----------------------------------------------------
+    def _wake(self, ev: Event) -> None:
+        if ev.flow == Flow.REPORT and (story := self.form.narrative) is not None and ev.st.step == story.id:
+            self.report.answer(ev)
+
     @staticmethod
     def _standby(ev: Event) -> None:
         ev.turn.save = not ev.st.empty

@@ -33,6 +33,7 @@ class InboundKind(enum.StrEnum):
     EDIT = "edit"  # an earlier text message was edited: Inbound.text is the new text
     UNSEND = "unsend"  # an earlier message was withdrawn: Inbound.ref_message_id
     IGNORED = "ignored"  # nothing for the engine (stored as done-and-ignored)
+    WAKE = "wake"  # a pause the conversation asked for has passed: Inbound.text is its token
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,8 @@ class InboxEvent:
     chat_id: str
     occurred_at: datetime
     payload: dict[str, Any]
+    #: not to be processed before this time (a pause the conversation asked for)
+    not_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,9 @@ class Outbound:
     buttons: tuple[RenderedButton, ...] = ()
     request_location: bool = False
     attachment_id: int | None = None
+    #: a message that stands on its own as a card (see `bot.core.catalog.CARDS`); a channel that
+    #: has cards (LINE's Flex bubbles) shows it as one, with its buttons inside; "" for plain text
+    card: str = ""
 
 
 @dataclass(frozen=True, slots=True)

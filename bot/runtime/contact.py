@@ -37,6 +37,8 @@ class ContactDesk:
         """The contact an event comes from: created at its first event in the platform's language
         when we speak it, its last-seen time refreshed at most once per `SEEN_EVERY`."""
         contact = await contacts.get(inbound.channel, inbound.chat_id)
+        if inbound.kind == InboundKind.WAKE:
+            return contact  # the bot's own pause, not the volunteer: nobody is created or seen
         if contact is None:
             if inbound.kind in _NO_CONTACT:
                 return None

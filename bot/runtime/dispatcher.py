@@ -47,6 +47,7 @@ from bot.core.effects import (
     SubmitTip,
     Unlink,
     UpdateContact,
+    WakeLater,
 )
 from bot.core.engine import Context, Engine, Turn
 from bot.core.forms import Understanding
@@ -55,6 +56,7 @@ from bot.core.model import (
     ContactRecord,
     Inbound,
     InboundKind,
+    InboxEvent,
     InboxItem,
     MediaGone,
     MediaNotReady,
@@ -95,6 +97,26 @@ def _carries_file(inbound: Inbound) -> bool:
         and inbound.media is not None
         and inbound.chat_kind == "private"
         and not inbound.standby
+    )
+
+
+#: the payload key of a WAKE event the dispatcher stored itself (see `Dispatcher._wake_later`)
+WAKE_KEY = "tipbot_wake"
+
+
+def _woken(item: InboxItem) -> Inbound | None:
+    """The WAKE event of a row the dispatcher stored itself; None for a platform's event."""
+    payload = item.payload or {}
+    if WAKE_KEY not in payload:
+        return None
+    return Inbound(
+        channel=item.channel,
+        chat_id=str(payload["chat_id"]),
+        kind=InboundKind.WAKE,
+        event_id=item.event_id,
+        occurred_at=item.occurred_at or utcnow(),
+        chat_kind="group" if payload.get("chat_kind") == "group" else "private",
+        text=str(payload[WAKE_KEY]),
     )
 
 
@@ -145,8 +167,11 @@ class Dispatcher:
         round_seconds: float = 1.0,
         rights: RightsDesk | None = None,
         privacy_url: str = "/privacy",
+        story_pause: timedelta = timedelta(0),
     ) -> None:
         self.store = store
+        #: how long the story step waits for more messages (0: the next question at once)
+        self.story_pause = story_pause
         #: at most this many events of one conversation per round, so no chat holds others back
         self.per_chat = per_chat
         #: channel → how long its reply tokens last: chats with a token still valid go first
@@ -263,7 +288,7 @@ class Dispatcher:
             await self._finish(item, "failed", f"no adapter for channel {item.channel}")
             return True
         try:
-            inbound = channel.to_inbound(item.event_id, item.payload)
+            inbound = _woken(item) or channel.to_inbound(item.event_id, item.payload)
         except Exception as exc:  # a payload the adapter cannot read must not stop the batch
             log.warning("event %s unreadable: %s", item.event_id, type(exc).__name__)
             inbound = None
@@ -450,6 +475,7 @@ class Dispatcher:
                 draft_ttl=self.draft_ttl,
                 default_locale=self.default_locale,
                 privacy_url=self.privacy_url,
+                story_pause=self.story_pause,
             )
             turn = self.engine.advance(state, inbound, ctx)
             turn.replies[:0] = extra
@@ -488,6 +514,7 @@ class Dispatcher:
             ForgetAttachment: self._forget_attachment,
             SubmitTip: self._submit,
             RedactTip: self._redact,
+            WakeLater: self._wake_later,
             JoinStaff: self._join,
             LeaveStaff: self._leave,
             StaffAction: self._staff_action,
@@ -502,6 +529,22 @@ class Dispatcher:
             LinkWith: self._link,
             Unlink: self._link,
         }
+
+    async def _wake_later(self, uow: UnitOfWork, effect: WakeLater, work: Commit) -> None:
+        """A WAKE event for this chat, stored with its events in the inbox: due (and ordered
+        among them) at `now + after`, so it survives a restart and never overtakes a message."""
+        inbound = work.inbound
+        due = work.now + effect.after
+        payload = {WAKE_KEY: effect.token, "chat_id": inbound.chat_id, "chat_kind": inbound.chat_kind}
+        event = InboxEvent(
+            channel=inbound.channel,
+            event_id=f"wake:{effect.token}",
+            chat_id=inbound.chat_id,
+            occurred_at=due,
+            payload=payload,
+            not_before=due,
+        )
+        await uow.inbox.add([event], work.now)
 
     async def _consent(self, uow: UnitOfWork, effect: Consent, work: Commit) -> None:
         work.contact = await self.contacts.consent(uow.contacts, work.contact, effect, work.now)

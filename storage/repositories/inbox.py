@@ -53,6 +53,7 @@ class SqlInbox(Repository):
                 "payload": e.payload,
                 "status": "pending",
                 "attempts": 0,
+                "next_attempt_at": e.not_before,
             }
             for e in events
         ]

@@ -662,6 +662,91 @@ def _validate_action(action: dict[str, Any], where: str, *, label_required: bool
     return details
 
 
+_FLEX_COMPONENTS = {"box", "button", "image", "video", "icon", "text", "span", "separator", "filler"}
+_FLEX_LAYOUTS = {"horizontal", "vertical", "baseline"}
+MAX_BUBBLE_BYTES = 30 * 1024
+MAX_ALT_TEXT = 400
+
+
+def _validate_flex(message: dict[str, Any], where: str) -> list[dict[str, str]]:
+    """A Flex message as LINE checks it: altText, a bubble or a carousel of bubbles, each at
+    most 30 KB of JSON, boxes with a layout and contents, texts with text, buttons with a
+    valid action (label at most 20 graphemes, postback data at most 300 characters)."""
+    details: list[dict[str, str]] = []
+    alt = message.get("altText")
+    if not isinstance(alt, str) or not alt:
+        details.append(_detail("must be specified", f"{where}.altText"))
+    elif len(alt) > MAX_ALT_TEXT:
+        details.append(_detail("Length must be between 0 and 400", f"{where}.altText"))
+    contents = message.get("contents")
+    path = f"{where}.contents"
+    if not isinstance(contents, dict):
+        return [*details, _detail("must be specified", path)]
+    if contents.get("type") == "carousel":
+        bubbles = contents.get("contents")
+        if not isinstance(bubbles, list) or not 1 <= len(bubbles) <= 12:
+            return [*details, _detail("Size must be between 1 and 12", f"{path}.contents")]
+        for i, bubble in enumerate(bubbles):
+            details.extend(_validate_bubble(bubble, f"{path}.contents[{i}]"))
+    elif contents.get("type") == "bubble":
+        details.extend(_validate_bubble(contents, path))
+    else:
+        details.append(_detail("invalid flex container type", f"{path}.type"))
+    return details
+
+
+def _validate_bubble(bubble: Any, where: str) -> list[dict[str, str]]:
+    if not isinstance(bubble, dict) or bubble.get("type") != "bubble":
+        return [_detail("must be a bubble", f"{where}.type")]
+    details: list[dict[str, str]] = []
+    size = len(json.dumps(bubble, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_BUBBLE_BYTES:
+        details.append(_detail("size must be less than 30KB", where))
+    blocks = [b for b in ("header", "hero", "body", "footer") if b in bubble]
+    if not blocks:
+        details.append(_detail("a bubble needs at least one block", where))
+    for block in blocks:
+        part = bubble[block]
+        if block == "hero" and isinstance(part, dict) and part.get("type") in ("image", "video"):
+            details.extend(_validate_component(part, f"{where}.{block}"))
+        elif not isinstance(part, dict) or part.get("type") != "box":
+            details.append(_detail("must be a box", f"{where}.{block}.type"))
+        else:
+            details.extend(_validate_component(part, f"{where}.{block}"))
+    return details
+
+
+def _validate_component(component: Any, where: str) -> list[dict[str, str]]:
+    if not isinstance(component, dict) or component.get("type") not in _FLEX_COMPONENTS:
+        return [_detail("invalid flex component type", f"{where}.type")]
+    kind = component["type"]
+    details: list[dict[str, str]] = []
+    if kind == "box":
+        if component.get("layout") not in _FLEX_LAYOUTS:
+            details.append(_detail("must be one of horizontal, vertical, baseline", f"{where}.layout"))
+        children = component.get("contents")
+        if not isinstance(children, list):
+            details.append(_detail("must be specified", f"{where}.contents"))
+        else:
+            for i, child in enumerate(children):
+                details.extend(_validate_component(child, f"{where}.contents[{i}]"))
+    elif kind == "text":
+        text = component.get("text")
+        if not component.get("contents") and (not isinstance(text, str) or not text):
+            details.append(_detail("must be specified", f"{where}.text"))
+    elif kind == "button":
+        action = component.get("action")
+        if not isinstance(action, dict):
+            details.append(_detail("must be specified", f"{where}.action"))
+        else:
+            details.extend(_validate_action(action, f"{where}.action", label_required=True))
+    elif kind in ("image", "icon", "video") and not isinstance(component.get("url"), str):
+        details.append(_detail("must be specified", f"{where}.url"))
+    if "action" in component and kind != "button" and isinstance(component["action"], dict):
+        details.extend(_validate_action(component["action"], f"{where}.action", label_required=False))
+    return details
+
+
 def _validate_messages(messages: Any) -> list[dict[str, Any]]:
     if not isinstance(messages, list) or not 1 <= len(messages) <= 5:
         raise _Invalid([_detail("Size must be between 1 and 5", "messages")])
@@ -677,6 +762,8 @@ def _validate_messages(messages: Any) -> list[dict[str, Any]]:
                 details.append(_detail("May not be empty", f"{where}.text"))
             elif utf16_units(text) > 5000:
                 details.append(_detail("Length must be between 0 and 5000", f"{where}.text"))
+        elif message.get("type") == "flex":
+            details.extend(_validate_flex(message, where))
         elif message.get("type") not in _OTHER_MESSAGE_TYPES:
             details.append(_detail("invalid message type", f"{where}.type"))
         quick = message.get("quickReply")

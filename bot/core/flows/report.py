@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from bot.core.catalog import ref
 from bot.core.conversation import MENU_BUTTONS, Context, Event, Turn, stamp, to_menu
-from bot.core.effects import ForgetAttachment, RedactTip, SubmitTip
+from bot.core.effects import ForgetAttachment, RedactTip, SubmitTip, WakeLater
 from bot.core.forms import Form, Kind
 from bot.core.forms.report import REFERRALS, REPORT
 from bot.core.forms.walker import Walker
@@ -75,6 +75,8 @@ class ReportFlow:
         assert walk.state is not None
         ev.turn.state = walk.state
         ev.turn.replies.extend(walk.replies)
+        if walk.wake is not None:
+            ev.turn.effects.append(WakeLater(ev.ctx.story_pause, walk.wake))
         if walk.cancelled:
             ev.turn.state = to_menu(walk.state, ev.ctx)
             ev.turn.replies.append(Reply("report.cancelled", buttons=MENU_BUTTONS))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -56,6 +56,9 @@ class Reading(Protocol):
 
     @property
     def understanding(self) -> Understanding: ...
+
+    @property
+    def story_pause(self) -> timedelta: ...
 
     def token(self, n: int) -> bytes: ...
 

@@ -119,6 +119,8 @@ REPORT = Form(
             ask="report.story.ask",
             label="report.story.label",
             min_length=10,
+            # the whole story, over several messages; one message is at most TIPBOT_MAX_TEXT_CHARS
+            max_length=8000,
             narrative=True,
             rereads=True,
             redactable=True,

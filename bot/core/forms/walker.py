@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from bot.core import words
@@ -23,6 +23,13 @@ from bot.core.words import meaningful
 
 SUMMARY = "sum"
 EDIT_MENU = "sum_edit"
+#: a message longer than this right after the story is taken as more of the story
+MORE_STORY_CHARS = 120
+#: the story told so far in several messages, while the story step waits for more (draft keys)
+_STORY_BUF = "_story_parts"
+_STORY_WAKE = "_story_wake"
+#: the story step's "I have told it all" button value (typed, it is the word "done")
+STORY_TOLD = "told"
 #: "really cancel?" (forms with `confirm_cancel`); the step it came from waits in `_RESUME`
 CANCEL_ASK = "cancel_ask"
 _RESUME = "_resume_step"
@@ -47,7 +54,10 @@ def read(f: Field, answer: str, reading: Reading) -> Any:
     if not meaningful(answer):
         return None
     if f.kind == Kind.TEXT:
-        return answer[: f.max_length] if len(answer) >= f.min_length else None
+        if len(answer) > f.max_length:
+            # never cut without saying so: the volunteer is told the limit and what they sent
+            return Invalid("report.too_long", {"max": f"{f.max_length:,}", "length": f"{len(answer):,}"})
+        return answer if len(answer) >= f.min_length else None
     if f.kind == Kind.PLACE:
         found = reading.understanding.parse_province(answer)
         return None if found is None else {"province": found[0], "district": found[1]}
@@ -110,6 +120,8 @@ class Walk:
     confirmed: bool = False
     cancelled: bool = False
     finished: bool = False  # the last field is answered and the form has no summary of its own
+    #: the story step waits for more messages: come back with a WAKE event with this token
+    wake: str | None = None
 
 
 @dataclass(slots=True)
@@ -272,6 +284,20 @@ class Walker:
                     button("button.change", f"{stamp}:{f.id}:change"),
                 ),
             )
+        if f.narrative and _STORY_BUF in draft:
+            told = str(draft[_STORY_BUF])
+            return Reply(
+                "report.story.more",
+                {
+                    "length": f"{len(told):,}",
+                    "max": f"{f.max_length:,}",
+                    "seconds": int(reading.story_pause.total_seconds()),
+                },
+                buttons=(
+                    button("button.story_told", f"{stamp}:{f.id}:{STORY_TOLD}"),
+                    *self.nav(st, f.id, False),
+                ),
+            )
         if f.kind in (Kind.CHOICE, Kind.CONTACT) and not self.form.numbered:
             return Reply(f.ask, buttons=tuple(button(o.label, f"{stamp}:{f.id}:{o.id}") for o in f.options))
         if self.form.numbered:
@@ -411,6 +437,8 @@ class Walker:
         for handled in (
             self._not_an_answer,
             self._early_evidence,
+            self._story_part,
+            self._more_story,
             self._prefilled,
             self._skip,
             self._evidence_step,
@@ -439,6 +467,87 @@ class Walker:
             self._add_evidence(inbound, at.st.draft, evid)
             at.walk.replies.append(Reply("report.evid.kept_early"))
         at.walk.replies.append(self._ask(at.st, at.reading))
+        return True
+
+    def _story_part(self, at: _At) -> bool:
+        """At the story step (when a pause is set) each typed message joins the story told so
+        far; the next question comes when the volunteer says it is all told (button or words)
+        or when the pause passes without a new message (a WAKE event with the latest token)."""
+        st, f, inbound = at.st, at.f, at.inbound
+        if not f.narrative or at.reading.story_pause <= timedelta(0):
+            return False
+        told = at.value == STORY_TOLD or (at.value is None and at.word == "done")
+        if inbound.kind == InboundKind.WAKE:
+            if _STORY_BUF not in st.draft or st.draft.get(_STORY_WAKE) != inbound.text:
+                return True  # an earlier pause, overtaken by a later message or by "told": nothing
+            told = True
+        if told:
+            if _STORY_BUF not in st.draft:
+                at.walk.replies.append(self._ask(st, at.reading))  # nothing told yet: ask for it
+                return True
+            story = str(st.draft[_STORY_BUF])
+            if self._read(f, story, at.reading) is None:
+                # too short to be a story yet: say so and keep what was told, waiting for more
+                at.walk.replies.append(
+                    Reply("report.text_invalid", {"field": ref(f.label), "min": f.min_length})
+                )
+                at.walk.replies.append(self._ask(st, at.reading))
+                return True
+            st.draft.pop(_STORY_BUF)
+            st.draft.pop(_STORY_WAKE, None)
+            self._take(_At(st, f, inbound, None, None, story, at.reading, at.walk))
+            return True
+        if at.value is not None or inbound.kind != InboundKind.TEXT or not at.text:
+            return False
+        if len(at.text) > f.max_length:
+            return False  # refused whole with its limit by the ordinary reading
+        so_far = st.draft.get(_STORY_BUF)
+        joined = at.text if so_far is None else f"{so_far}\n{at.text}"
+        if len(joined) > f.max_length:
+            left = max(f.max_length - len(str(so_far)) - 1, 0)
+            at.walk.replies.append(
+                Reply("report.story.full", {"max": f"{f.max_length:,}", "left": f"{left:,}"})
+            )
+            at.walk.replies.append(self._ask(st, at.reading))
+            return True
+        st.draft[_STORY_BUF] = joined
+        st.draft[_STORY_WAKE] = inbound.event_id
+        if inbound.message_id:
+            st.answers[inbound.message_id] = f.id
+        at.walk.wake = inbound.event_id
+        at.walk.replies.append(self._ask(st, at.reading))
+        return True
+
+    def _more_story(self, at: _At) -> bool:
+        """A long message right after the story is more of the story (a volunteer who split it
+        into several messages), not the answer to the next question: it joins the story."""
+        story, st, text = self.form.narrative, at.st, at.text
+        if (
+            story is None
+            or at.value is not None
+            or at.inbound.kind != InboundKind.TEXT
+            # right after the story: it was the last answer, or the first message told it
+            or (st.history and st.history[-1] != story.id)
+            or story.id not in st.draft
+            or not (len(text) > MORE_STORY_CHARS or len(text) > at.f.max_length)
+        ):
+            return False
+        joined = f"{st.draft[story.id]}\n{text}"
+        if len(joined) > story.max_length:
+            left = max(story.max_length - len(st.draft[story.id]) - 1, 0)
+            at.walk.replies.append(
+                Reply("report.story.full", {"max": f"{story.max_length:,}", "left": f"{left:,}"})
+            )
+            at.walk.replies.append(self._ask(st, at.reading))
+            return True
+        st.draft[story.id] = joined
+        if at.inbound.message_id:
+            st.answers[at.inbound.message_id] = story.id
+        self.prefill(text, at.reading, st)
+        at.walk.replies.append(
+            Reply("report.story.added", {"length": f"{len(joined):,}", "max": f"{story.max_length:,}"})
+        )
+        at.walk.replies.append(self._ask(st, at.reading))
         return True
 
     def _prefilled(self, at: _At) -> bool:
