@@ -5,11 +5,12 @@ Every field is documented in README's settings table; a test keeps the two in st
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -145,6 +146,17 @@ class Settings(BaseSettings):
     #: messages per second tipbot sends to Telegram over all chats (its flood guidance is about
     #: 30); 0 switches the pacing off (benchmarks against a fake Bot API only)
     telegram_rate: float = Field(default=30.0, ge=0)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any, info: ValidationInfo) -> Any:
+        """A duration may also be given as plain seconds (`TIPBOT_STORY_PAUSE=0`, `=20`), besides
+        ISO 8601 (`PT20S`) and `HH:MM:SS`."""
+        field = cls.model_fields.get(info.field_name or "")
+        duration = field is not None and field.annotation is timedelta
+        if duration and isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+            return timedelta(seconds=float(value))
+        return value
 
     @property
     def line_enabled(self) -> bool:
